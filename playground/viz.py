@@ -1,0 +1,47 @@
+"""Image helpers for the CLIs: sample grids (torchvision's make_grid) and GIF/PNG files (imageio).
+
+Notation: ``images`` are float tensors in [0, 1], (N, 1, H, W); a ``grid`` is a uint8 numpy
+array (H', W') ready for imageio / PIL / gr.Image.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+__all__ = ["image_grid", "save_png", "save_gif"]
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1) -> np.ndarray:
+    """(N, 1, H, W) in [0, 1] -> uint8 (H', W') grid; nrow defaults to ceil(sqrt(N)).
+
+    ``scale`` > 1 enlarges each pixel (nearest) for display.
+    """
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    nrow = nrow or max(1, math.ceil(math.sqrt(len(x))))
+    grid = make_grid(x, nrow=nrow, padding=padding, pad_value=0.5)[0]  # (H', W')
+    if scale > 1:
+        grid = grid.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (grid * 255).round().to(torch.uint8).numpy()
+
+
+def save_png(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:
+    import imageio.v3 as iio
+
+    iio.imwrite(Path(path), image_grid(images, nrow, scale=scale))
+    return Path(path)
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, hold_last: int = 10) -> Path:
+    """Write uint8 frames (H, W) as a looping GIF; the last frame is held ``hold_last`` extra times."""
+    import imageio.v2 as imageio
+
+    frames = list(frames) + [frames[-1]] * hold_last
+    imageio.mimsave(Path(path), frames, duration=1.0 / fps, loop=0)
+    return Path(path)
