@@ -83,7 +83,7 @@ def make_timesteps(T: int, num_steps: int, spacing: str = "leading") -> list[tup
 
     Spacings, as in diffusers (arXiv:2305.08891, Table 2):
         leading   t = k·⌊T/n⌋ for k = n−1 … 0          50 of 1000 starts at t = 980, not 999
-        trailing  t = round(T − k·T/n) − 1, k = 0 … n−1   starts at t = T−1 (999)
+        trailing  t ≈ round(T − k·T/n) − 1, k = 0 … n−1   starts at t = T−1 (999)
         linspace  round(linspace(0, T−1, n)), reversed    starts at T−1, ends at 0
 
     t_prev is always the *next entry of the list*. (diffusers' DDIMScheduler instead uses
@@ -97,7 +97,9 @@ def make_timesteps(T: int, num_steps: int, spacing: str = "leading") -> list[tup
     if spacing == "leading":
         ts = (np.arange(0, n) * (T // n))[::-1]
     elif spacing == "trailing":
-        ts = np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1
+        # diffusers' expression; np.arange with a float step sometimes yields n + 1 values (the last
+        # ≈ 0, i.e. t = −1), e.g. T = 1000, n = 61. Keep the first n, which are diffusers' list otherwise.
+        ts = (np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1)[:n]
     elif spacing == "linspace":
         ts = np.linspace(0, T - 1, n).round()[::-1]
     else:
