@@ -121,8 +121,16 @@ class StepOutput:
     eps_pred: torch.Tensor  # (B, C, H, W)
 
 
-def _alpha_bars(s: NoiseSchedule, t: int, t_prev: int) -> tuple[float, float]:
-    ab = max(float(s.alpha_bar[t]), ALPHA_BAR_FLOOR)
+def _alpha_bars(s: NoiseSchedule, t: int, t_prev: int, floor: bool = False) -> tuple[float, float]:
+    """ᾱ_t and ᾱ_{t_prev} (1 for t_prev = −1). `floor` lifts ᾱ_t to 2^-24 (DPM-Solver needs a finite λ).
+
+    DDPM and DDIM use the true ᾱ_t in their coefficients: flooring there would give α' = ᾱ_t/ᾱ_{t_prev} > 1
+    when ᾱ_{t_prev} < 2^-24 (zero terminal SNR, full grid) and a wrong σ_t(η) at the first step.
+    Only ε-prediction's x̂_0 needs the floor, and `_x0_eps` applies it there.
+    """
+    ab = float(s.alpha_bar[t])
+    if floor:
+        ab = max(ab, ALPHA_BAR_FLOOR)
     ab_prev = float(s.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     return ab, ab_prev
 
@@ -135,7 +143,8 @@ def _x0_eps(s, output, x_t, t, ab, prediction_type, clip_x0):
     """
     kind = normalize_prediction_type(prediction_type)
     if kind == "eps" and ab <= ALPHA_BAR_FLOOR:  # ᾱ_t = 0: use the floored value, as diffusers does
-        x0 = (x_t - math.sqrt(1 - ab) * output) / math.sqrt(ab)
+        ab_f = max(ab, ALPHA_BAR_FLOOR)
+        x0 = (x_t - math.sqrt(1 - ab_f) * output) / math.sqrt(ab_f)
         eps = output
     else:
         tt = torch.full((x_t.shape[0],), t, dtype=torch.long)
@@ -254,7 +263,7 @@ def dpmpp_2m_step(
     The final step onto σ = 0 (t_prev = −1) is first order and returns x̂_0 (diffusers'
     `final_sigmas_type="zero"`).
     """
-    ab, ab_prev = _alpha_bars(s, t, t_prev)
+    ab, ab_prev = _alpha_bars(s, t, t_prev, floor=True)
     x0, eps = _x0_eps(s, model_output, x_t, t, ab, prediction_type, clip_x0)
     if t_prev < 0:
         return StepOutput(x0, x0, eps)
