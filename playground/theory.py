@@ -1,0 +1,165 @@
+"""Theory text for the app's fourth tab: one section per idea, each linked to the control that shows it.
+
+Plain data (no gradio): ``SECTIONS`` is a list of :class:`Section`; ``app.py`` renders each one as
+Markdown with LaTeX and a "Show me" button that switches to ``tab`` and sets ``control`` to ``value``.
+Symbols follow the code: t is 0-based in the code and 1-based in the papers; ᾱ_{t−1} = 1 at the start.
+Papers: DDPM arXiv:2006.11239, DDIM arXiv:2010.02502, improved DDPM arXiv:2102.09672,
+v-prediction arXiv:2202.00512, CFG arXiv:2207.12598, zero terminal SNR arXiv:2305.08891.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Section", "SECTIONS", "LATEX_DELIMITERS", "INTRO"]
+
+LATEX_DELIMITERS = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+]
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    body: str  # Markdown + LaTeX
+    tab: str  # id of the tab that shows it
+    button: str  # label of the "show me" button
+    control: str | None = None  # name of the control app.py sets (see app.py THEORY_LINKS)
+    value: object = None
+
+
+INTRO = r"""
+## The maths behind each control
+
+Each section ends with a button that jumps to the control that shows the idea at work.
+Notation: $x_0$ a clean image, $\varepsilon\sim\mathcal N(0,I)$, $\beta_t$ the noise schedule,
+$\alpha_t = 1-\beta_t$, $\bar\alpha_t=\prod_{s\le t}\alpha_s$.
+"""
+
+FORWARD = r"""
+### 1. The forward process: one step, and the closed form
+
+One step of the Markov chain adds a little Gaussian noise (DDPM Eq. 2):
+
+$$q(x_t\mid x_{t-1}) = \mathcal N\!\big(\sqrt{\alpha_t}\,x_{t-1},\ \beta_t I\big),\qquad x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon .$$
+
+Composing $t$ Gaussian steps gives a Gaussian again, so any $x_t$ can be drawn **directly from $x_0$** (DDPM Eq. 4):
+
+$$q(x_t\mid x_0) = \mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),\qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon .$$
+
+*Common slip:* $\bar\alpha_t$ belongs to the closed form from $x_0$; the one-step kernel from $x_{t-1}$ uses $\alpha_t$.
+The "closed form vs. step-by-step chain" button in the Forward tab runs both routes and compares their statistics.
+
+**Signal-to-noise ratio.** $\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}$ (not $(1-\bar\alpha_t)^2$ in the denominator).
+Schedules are easiest to compare on the log-SNR axis $\lambda_t = \log\mathrm{SNR}(t)$: linear, cosine, scaled-linear and sigmoid
+differ in how fast $\lambda_t$ falls, and in where they end.
+"""
+
+ZTSNR = r"""
+### 2. Zero terminal SNR
+
+Most schedules leave a little signal at the last step: $\bar\alpha_{T}>0$, so training never sees pure noise but sampling
+starts from it. Rescaling $\sqrt{\bar\alpha_t}$ linearly so that $\sqrt{\bar\alpha_T}=0$ (arXiv:2305.08891, Alg. 1) fixes that:
+$\mathrm{SNR}(T)=0$. Then $\varepsilon$-prediction breaks at $t=T$, because
+$\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ is $0/0$ there; $v$-prediction (section 6)
+stays well defined. The app floors $\bar\alpha$ at $2^{-24}$ in that case and warns, as diffusers does.
+"""
+
+LOSS = r"""
+### 3. From the variational bound to the simple loss
+
+Training maximises a lower bound on $\log p_\theta(x_0)$ (DDPM Eq. 5):
+
+$$L_\text{VLB} = \mathbb E_q\Big[\underbrace{D_\text{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}
++ \sum_{t>1} \underbrace{D_\text{KL}\big(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}}
+\ \underbrace{-\ \log p_\theta(x_0\mid x_1)}_{L_0}\Big].$$
+
+The forward posterior is Gaussian and known in closed form (DDPM Eqs. 6–7):
+
+$$q(x_{t-1}\mid x_t,x_0)=\mathcal N(\tilde\mu_t,\tilde\beta_t I),\quad
+\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t,\quad
+\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t .$$
+
+With $p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t,t),\sigma_t^2 I)$ and a fixed $\sigma_t$, each KL term is a squared distance between means:
+$L_{t-1} = \frac{1}{2\sigma_t^2}\,\|\tilde\mu_t-\mu_\theta\|^2 + C$.
+Substituting $x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}$ gives
+$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon\big)$, so we choose the same form for the model,
+$\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t,t)\big)$, and get (DDPM Eq. 12)
+
+$$L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\;\mathbb E_{x_0,\varepsilon}\Big[\big\|\varepsilon-\varepsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\varepsilon,\ t\big)\big\|^2\Big] + C.$$
+
+Dropping the weight in front and sampling $t$ uniformly gives the **simple loss** (DDPM Eq. 14):
+
+$$L_\text{simple} = \mathbb E_{t,\,x_0,\,\varepsilon}\big[\|\varepsilon-\varepsilon_\theta(x_t,t)\|^2\big].$$
+
+Dropping the weight down-weights the easy, low-noise steps. The trainer here goes further with Min-SNR-$\gamma$ weighting
+(arXiv:2303.09556, $\gamma=5$). The "loss by t bucket" chart in the Train tab shows how hard each noise level is.
+"""
+
+DDPM = r"""
+### 4. DDPM sampling (ancestral)
+
+Start from $x_T\sim\mathcal N(0,I)$ and repeatedly sample the learned reverse step (DDPM Alg. 2):
+
+$$x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t,t)\Big) + \sigma_t z,\qquad z\sim\mathcal N(0,I),\quad \sigma_t^2 = \tilde\beta_t\ \text{(or } \beta_t).$$
+
+Equivalently: predict $\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ and sample the posterior $q(x_{t-1}\mid x_t,\hat x_0)$.
+On a subset of steps ($t\to t'$) the same formulas hold with $\alpha_t$ replaced by $\bar\alpha_t/\bar\alpha_{t'}$.
+The Sampling tab shows $x_t$ and the predicted $\hat x_0$ at every step.
+"""
+
+DDIM = r"""
+### 5. DDIM and the η interpolation
+
+DDIM keeps the same marginals $q(x_t\mid x_0)$ but uses a non-Markovian forward process, so the **same trained network**
+can be sampled with any amount of randomness (DDIM Eq. 12):
+
+$$x_{t-1} = \sqrt{\bar\alpha_{t-1}}\;\underbrace{\frac{x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon}{\sqrt{\bar\alpha_t}}}_{\text{predicted }x_0}
++ \underbrace{\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}\;\hat\varepsilon}_{\text{direction pointing to }x_t} + \underbrace{\sigma_t z}_{\text{random noise}},$$
+
+$$\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}\qquad\text{(DDIM Eq. 16).}$$
+
+- $\eta=0$: deterministic; the same $x_T$ always gives the same image, and few steps work well.
+- $\eta=1$: $\sigma_t^2=\tilde\beta_t$, exactly DDPM on the full grid. With one seed, the DDPM and DDIM(η=1) panels then match.
+
+**Timestep spacing.** With $n$ of $T$ steps, *leading* spacing runs $t = k\lfloor T/n\rfloor$ (50 of 1000 starts at $t=980$, not 999);
+*trailing* starts at $t=T-1$; *linspace* rounds an even grid from $T-1$ to 0. The Sampling tab prints the list that actually runs.
+"""
+
+VPRED = r"""
+### 6. v-prediction
+
+Instead of $\varepsilon$ the network can predict the "velocity" (Salimans & Ho, arXiv:2202.00512):
+
+$$v = \sqrt{\bar\alpha_t}\,\varepsilon-\sqrt{1-\bar\alpha_t}\,x_0,\qquad
+\hat x_0 = \sqrt{\bar\alpha_t}\,x_t-\sqrt{1-\bar\alpha_t}\,\hat v,\qquad
+\hat\varepsilon = \sqrt{1-\bar\alpha_t}\,x_t+\sqrt{\bar\alpha_t}\,\hat v .$$
+
+Writing $\sqrt{\bar\alpha_t}=\cos\phi$, $\sqrt{1-\bar\alpha_t}=\sin\phi$, $x_t$ and $v$ are a rotation of $(x_0,\varepsilon)$ by $\phi$.
+The target has unit variance at every noise level, and $\hat x_0$ stays finite at zero terminal SNR.
+The Sampling tab's "ε vs v" button samples both shipped checkpoints from one seed.
+"""
+
+CFG = r"""
+### 7. Classifier-free guidance
+
+Train one network for both $p(x\mid c)$ and $p(x)$ by replacing the label $c$ with a null label $\varnothing$ 10 % of the time.
+At sampling time, extrapolate from the unconditional towards the conditional prediction (arXiv:2207.12598):
+
+$$\tilde\varepsilon_\theta(x_t,c) = \varepsilon_\theta(x_t,\varnothing) + w\,\big(\varepsilon_\theta(x_t,c)-\varepsilon_\theta(x_t,\varnothing)\big).$$
+
+Here $w=0$ is unconditional, $w=1$ the plain conditional model, and $w>1$ pushes samples towards their class (the paper writes $w_\text{paper} = w-1$).
+Since $\varepsilon_\theta \approx -\sqrt{1-\bar\alpha_t}\,\nabla_{x_t}\log p(x_t)$, this samples approximately from $p(x_t)\,p(c\mid x_t)^{w}$:
+sharper, more typical digits, with less variety as $w$ grows.
+"""
+
+SECTIONS: list[Section] = [
+    Section("forward", "Forward process", FORWARD, "forward", "Show me: move t in the Forward tab", "t_mid"),
+    Section("ztsnr", "Zero terminal SNR", ZTSNR, "forward", "Show me: zero terminal SNR at t = T−1", "ztsnr"),
+    Section("loss", "Simple loss", LOSS, "train", "Show me: the Train tab's loss by t bucket"),
+    Section("ddpm", "DDPM", DDPM, "sample", "Show me: DDPM vs DDIM side by side"),
+    Section("ddim", "DDIM and η", DDIM, "sample", "Show me: set η = 1 (DDIM becomes DDPM)", "eta_one"),
+    Section("v", "v-prediction", VPRED, "sample", "Show me: the ε vs v comparison"),
+    Section("cfg", "Guidance", CFG, "sample", "Show me: guidance scale 4", "guidance_four"),
+]
