@@ -38,10 +38,11 @@ def save_png(images: torch.Tensor, path: str | Path, nrow: int | None = None, sc
     return Path(path)
 
 
-def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, hold_last: int = 10) -> Path:
-    """Write uint8 frames (H, W) as a looping GIF; the last frame is held ``hold_last`` extra times."""
+def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, hold_last_s: float = 1.5) -> Path:
+    """Write uint8 frames (H, W) as a looping GIF, one frame per entry; the last one shows ``hold_last_s``."""
     import imageio.v2 as imageio
 
-    frames = list(frames) + [frames[-1]] * hold_last
-    imageio.mimsave(Path(path), frames, duration=1.0 / fps, loop=0)
+    frames = list(frames)
+    durations = [1000.0 / fps] * (len(frames) - 1) + [1000.0 * hold_last_s]  # milliseconds (Pillow plugin)
+    imageio.mimsave(Path(path), frames, duration=durations, loop=0)
     return Path(path)
