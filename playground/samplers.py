@@ -37,7 +37,13 @@ SPACINGS = ("leading", "trailing", "linspace")
 SAMPLERS = ("ddpm", "ddim", "dpmpp_2m")
 
 # ε-prediction at ᾱ = 0 (zero terminal SNR) divides by zero; like diffusers we floor ᾱ there.
+# Only an exact 0 is floored (diffusers sets ᾱ_{T−1} = 2^-24 in that case only): a small positive
+# ᾱ, e.g. cosine's ᾱ_999 = 2.4e-9 at T = 1000, is used as it is.
 ALPHA_BAR_FLOOR = 2.0**-24
+
+
+def _floor_zero(ab: float) -> float:
+    return ab if ab > 0.0 else ALPHA_BAR_FLOOR
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -122,7 +128,7 @@ class StepOutput:
 
 
 def _alpha_bars(s: NoiseSchedule, t: int, t_prev: int, floor: bool = False) -> tuple[float, float]:
-    """ᾱ_t and ᾱ_{t_prev} (1 for t_prev = −1). `floor` lifts ᾱ_t to 2^-24 (DPM-Solver needs a finite λ).
+    """ᾱ_t and ᾱ_{t_prev} (1 for t_prev = −1). `floor` lifts ᾱ_t = 0 to 2^-24 (DPM-Solver needs a finite λ).
 
     DDPM and DDIM use the true ᾱ_t in their coefficients: flooring there would give α' = ᾱ_t/ᾱ_{t_prev} > 1
     when ᾱ_{t_prev} < 2^-24 (zero terminal SNR, full grid) and a wrong σ_t(η) at the first step.
@@ -130,7 +136,7 @@ def _alpha_bars(s: NoiseSchedule, t: int, t_prev: int, floor: bool = False) -> t
     """
     ab = float(s.alpha_bar[t])
     if floor:
-        ab = max(ab, ALPHA_BAR_FLOOR)
+        ab = _floor_zero(ab)
     ab_prev = float(s.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     return ab, ab_prev
 
@@ -142,8 +148,8 @@ def _x0_eps(s, output, x_t, t, ab, prediction_type, clip_x0):
     (diffusers' `use_clipped_model_output=True`).
     """
     kind = normalize_prediction_type(prediction_type)
-    if kind == "eps" and ab <= ALPHA_BAR_FLOOR:  # ᾱ_t = 0: use the floored value, as diffusers does
-        ab_f = max(ab, ALPHA_BAR_FLOOR)
+    if kind == "eps" and float(s.alpha_bar[t]) == 0.0:  # ᾱ_t = 0: use the floored value, as diffusers does
+        ab_f = _floor_zero(ab)
         x0 = (x_t - math.sqrt(1 - ab_f) * output) / math.sqrt(ab_f)
         eps = output
     else:
@@ -272,7 +278,7 @@ def dpmpp_2m_step(
     d = x0
     if last is not None:
         t_last, x0_last = last
-        h_last = lam - _lambda(max(float(s.alpha_bar[t_last]), ALPHA_BAR_FLOOR))
+        h_last = lam - _lambda(_floor_zero(float(s.alpha_bar[t_last])))
         r = h_last / h
         d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_last
     sigma, sigma_prev = math.sqrt(1 - ab), math.sqrt(1 - ab_prev)
