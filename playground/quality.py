@@ -203,7 +203,7 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classi
     conf, pred = probs.max(1)
     counts = torch.bincount(pred, minlength=10)
     p = counts.double() / counts.sum()
-    entropy = float(-(p[p > 0] * p[p > 0].log2()).sum())
+    entropy = abs(float(-(p[p > 0] * p[p > 0].log2()).sum()))  # abs: no '-0.00'
     mu_r, cov_r = _reference_stats(str(classifier_path), str(Path(data_dir).resolve()) if data_dir else str(load_mnist().data_dir))
     mu, cov = _gauss(feats)
     return QualityReport(
