@@ -166,10 +166,11 @@ def load_image(path: str | os.PathLike | None, work_side: int | None = None) -> 
             if im.format == "JPEG" and max(w, h) > 2 * work_side:
                 im.draft("RGB" if im.mode not in ("L",) else "L", (work_side, work_side))  # fast DCT downscale
             im.load()
-            im = ImageOps.exif_transpose(im) or im
             if max(im.size) >= 4 * work_side and im.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F"):
-                # box-shrink in the decoded mode first: a float32 copy of a 100 MP upload would be 1.2 GB
+                # box-shrink in the decoded mode first (and before exif_transpose, which copies):
+                # a float32 copy of a 100 MP upload would be 1.2 GB and take half a minute
                 im = im.reduce(max(im.size) // (2 * work_side))
+            im = ImageOps.exif_transpose(im) or im
             arr = _to_float_array(im)
         except gr.Error:
             raise
