@@ -567,6 +567,11 @@ def get_model(path: str | None, session_models: dict | None = None):
     p = Path(path).resolve()
     allowed = {str(Path(v).resolve()) for _, v in list_checkpoints(session_models)}
     if str(p) not in allowed:
+        if p.is_file() and p.parent == checkpoint_dir().resolve():  # in the folder but left out of the list: say why
+            try:
+                load_checkpoint(p)
+            except CheckpointError as e:
+                raise gr.Error(f"Cannot use {p.name!r}: {e}") from None
         raise gr.Error(f"Unknown checkpoint {Path(path).name!r}: pick one from the list.")
     try:
         with _device_lock:
@@ -656,8 +661,14 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
     s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
-    steps = int(min(max(int(steps), 1), LIMITS.max_steps, s.T))
-    n = int(min(max(int(n_images), 1), LIMITS.max_images))
+    steps_asked, n_asked = int(steps), int(n_images)
+    steps = int(min(max(steps_asked, 1), LIMITS.max_steps, s.T))
+    n = int(min(max(n_asked, 1), LIMITS.max_images))
+    if steps_asked > steps:
+        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}." if steps == s.T
+                   else f"This server runs at most {LIMITS.max_steps} sampling steps per run: running {steps}.")
+    if n_asked > n:
+        gr.Warning(f"This server makes at most {LIMITS.max_images} images per run: making {n}.")
     eta = float(min(max(float(eta), 0.0), 1.0))
     seed = int(seed)
     fn, labels = _model_fn(model, meta, digit, guidance, n)
@@ -896,6 +907,11 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
 
     session = _session(request)
     skip = gr.skip()
+    _check_train_settings(objective, schedule, T, batch_size, lr)
+    if float(time_budget_s or 0) > LIMITS.max_train_seconds:
+        gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job (PLAYGROUND_MAX_TRAIN_SECONDS).")
+    if int(steps or 0) > LIMITS.max_train_steps:
+        gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job (PLAYGROUND_MAX_TRAIN_STEPS).")
     if not _train_lock.acquire(blocking=False):
         yield (f"⏳ **Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
                skip, skip, skip, skip, skip, skip)
@@ -918,7 +934,10 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             warmup_steps=min(base.warmup_steps, max(1, int(steps) // 10)),
             model=dataclasses.replace(base.model, channels=tuple(channels)),
         )
-        trainer = Trainer(cfg, data=data, stop_event=stop)
+        try:
+            trainer = Trainer(cfg, data=data, stop_event=stop)
+        except FileNotFoundError as e:  # playground.data.DataNotFoundError: no MNIST files
+            raise gr.Error(f"Cannot start training: {e}") from None
         steps_log, loss_log, mean_log = [], [], []
         last_yield = 0.0
         preview = None
@@ -968,6 +987,20 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             gen.close()
         _job["job"] = None
         _train_lock.release()
+
+
+def _check_train_settings(objective, schedule, T, batch_size, lr) -> None:
+    """Clear messages for settings the widgets never send (API callers): raises gr.Error."""
+    if objective not in ("eps", "v", "x0"):
+        raise gr.Error(f"Unknown objective {objective!r}: choose 'eps', 'v' or 'x0'.")
+    if schedule not in SCHEDULES:
+        raise gr.Error(f"Unknown noise schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}.")
+    if not 2 <= int(T or 0) <= LIMITS.max_T:
+        raise gr.Error(f"T must be between 2 and {LIMITS.max_T} (got {T}).")
+    if int(batch_size or 0) < 1:
+        raise gr.Error(f"The batch size must be at least 1 (got {batch_size}).")
+    if not float(lr or 0) > 0:
+        raise gr.Error(f"The learning rate must be positive (got {lr}).")
 
 
 def _save_trained() -> bool:
