@@ -268,7 +268,7 @@ class Trainer:
             with self.autocast():
                 return fn(x.contiguous(memory_format=self.memory_format), t).float()
 
-        x = samplers.sample(model_fn, self.schedule, (n, 1, 28, 28), sampler="ddim", num_steps=self.cfg.preview_steps,
+        x = samplers.sample(model_fn, self.schedule, (n, 1, 28, 28), sampler="ddim", num_steps=min(self.cfg.preview_steps, self.cfg.T),
                             prediction_type=self.prediction_type, clip_x0=True,
                             generator=torch.Generator().manual_seed(1234), device=self.device)
         return to_unit_range(x).cpu(), labels
