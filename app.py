@@ -64,7 +64,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                     with gr.Row():
                         schedule = gr.Dropdown(ui.SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2)
                         ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
-                    T = gr.Slider(10, LIMITS.max_T, value=1000, step=10, label="T (number of diffusion steps)")
+                    T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)")
                     t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", info="drag: x_t updates live")
                     with gr.Row():
                         play = gr.Button(ui.PLAY_LABEL, variant="primary")
@@ -109,7 +109,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                 with gr.Column(scale=3, min_width=300):
                     ckpt = gr.Dropdown(ui.list_checkpoints(), value=ui.default_checkpoint(), label="Model (checkpoint)",
                                        info="shipped models, plus any you train in tab 3")
-                    steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=50, step=1, label="Sampling steps")
+                    steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps")
                     eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
                                     info="0 = deterministic DDIM, 1 = as random as DDPM")
                     spacing = gr.Radio(ui.SPACING_CHOICES, value="trailing", label="Timestep spacing")
@@ -117,7 +117,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         digit = gr.Dropdown(ui.DIGIT_CHOICES, value="mixed 0–9", label="Digit")
                         guidance = gr.Slider(0, 8, value=2.0, step=0.5, label="Guidance scale w", info="1 = plain conditional")
                     with gr.Row():
-                        n_images = gr.Slider(1, LIMITS.max_images, value=8, step=1, label="Images")
+                        n_images = gr.Slider(1, LIMITS.max_images, value=min(8, LIMITS.max_images), step=1, label="Images")
                         sample_seed = gr.Number(0, label="Seed", precision=0)
                     with gr.Row():
                         clip = gr.Checkbox(True, label="Clip x̂₀ to [−1, 1]")
