@@ -34,7 +34,7 @@ CSS = """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink", text_size="lg", radius_size="md")
 
 INTRO = (
-    "# 🌫️ Diffusion Playground\n"
+    "# Diffusion Playground\n"
     "Watch an image dissolve into noise, sample digits back out of noise with DDPM and DDIM side by side, "
     "train a small model on MNIST, and read the maths behind each control."
 )
@@ -58,9 +58,9 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                      "dissolving: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε.")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4, min_width=300):
-                    examples = gr.Gallery(value=ui.example_images(), label="Click an example…", columns=7, rows=1, height=120,
+                    examples = gr.Gallery(value=ui.example_images(), label="Click an example…", columns=4, rows=2, height=230,
                                           allow_preview=False, object_fit="cover", buttons=[])
-                    upload = gr.File(label="…or upload an image (PNG, JPEG, GIF, WebP, TIFF)", file_types=["image"], height=90)
+                    upload = gr.File(label="…or upload an image (PNG, JPEG, GIF, WebP, TIFF)", file_types=["image"], height=130)
                     with gr.Row():
                         schedule = gr.Dropdown(ui.SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2)
                         ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
@@ -68,7 +68,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                     t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", info="drag: x_t updates live")
                     with gr.Row():
                         play = gr.Button(ui.PLAY_LABEL, variant="primary")
-                        reseed = gr.Button("🎲 New noise")
+                        reseed = gr.Button("New noise ε")
                     seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample")
                     info = gr.Markdown(elem_classes="explain")
                 with gr.Column(scale=5, min_width=380):
@@ -80,10 +80,12 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                                       buttons=[])
                     eps_img = gr.Image(label="ε (the fixed noise sample)", format="jpeg", height=200, interactive=False,
                                        elem_classes="pixelated", buttons=[])
-            plot = gr.Plot(label="Schedule: the red markers follow t", show_label=True)
-            _explain("**Left:** the signal scale √ᾱ falls while the noise scale √(1−ᾱ) rises; ᾱ is their product's square. "
-                     "**Right, top:** SNR on a log axis. **Bottom:** β_t, and every schedule on the common log-SNR axis: "
-                     "cosine keeps more signal in the middle, linear destroys it early.")
+            gr.Markdown("### The schedule: red markers follow t")
+            _explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their squares add up to 1 "
+                     "(variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** SNR(t) = ᾱ/(1−ᾱ) on a log axis. "
+                     "**Bottom left:** β_t, the variance each single step adds. **Bottom right:** every schedule on the common "
+                     "log-SNR axis: cosine keeps more signal in the middle, linear destroys it early.")
+            plot = gr.Plot(show_label=False)
             strip = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
                              elem_classes="pixelated", buttons=["download"])
             strip_cap = gr.Markdown(elem_classes="explain")
@@ -94,9 +96,10 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                 chain_btn = gr.Button("Run both at the current t")
                 chain_md = gr.Markdown()
                 chain_plot = gr.Plot(show_label=False)
-            with gr.Row():
-                gif_btn = gr.Button("🎞️ Export the noising sequence as a GIF")
-                gif_file = gr.File(label="GIF", interactive=False, height=80)
+            with gr.Accordion("Export the noising sequence as a GIF", open=False):
+                gif_btn = gr.Button("Make the GIF (x₀ → x_T, same noise)")
+                gif_file = gr.Image(label="Noising sequence (GIF): use the download button", interactive=False, height=260,
+                                    elem_classes="pixelated", buttons=["download"])
             api_forward = gr.Button(visible=False)
             api_stats = gr.JSON(visible=False)
 
@@ -108,7 +111,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=300):
                     ckpt = gr.Dropdown(ui.list_checkpoints(), value=ui.default_checkpoint(), label="Model (checkpoint)",
-                                       info="shipped models, plus any you train in tab 3")
+                                       info="shipped models, plus any you train in tab 3", allow_custom_value=True)
                     steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps")
                     eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
                                     info="0 = deterministic DDIM, 1 = as random as DDPM")
@@ -124,7 +127,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         show_dpm = gr.Checkbox(True, label="Also DPM-Solver++")
                     with gr.Row():
                         sample_btn = gr.Button("▶ Sample", variant="primary")
-                        sample_stop = gr.Button("⏹ Stop", variant="stop")
+                        sample_stop = gr.Button("■ Stop", variant="stop")
                 with gr.Column(scale=8):
                     ts_md = gr.Markdown(elem_classes="explain")
                     panel_imgs = []
@@ -139,7 +142,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                                 panel_imgs += [a, b]
                     sample_status = gr.Markdown(elem_classes="status")
                     sample_files = gr.File(label="Results: grids (PNG) and trajectory GIFs", file_count="multiple",
-                                           interactive=False, height=110)
+                                           interactive=False, visible=False)
             with gr.Accordion("Study: DDIM over η × number of steps, one seed", open=False):
                 _explain("Each cell runs DDIM from the same x_T. Fewer steps and η = 0 are the fast, deterministic corner; "
                          "η > 0 with few steps adds noise the network cannot remove in time. The heatmap scores each cell with "
@@ -190,9 +193,9 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         preview_every = gr.Number(200, label="Refresh samples every N steps", precision=0, minimum=0)
                     with gr.Row():
                         train_btn = gr.Button("▶ Start training", variant="primary")
-                        train_stop = gr.Button("⏹ Stop", variant="stop")
+                        train_stop = gr.Button("■ Stop", variant="stop")
                     train_md = gr.Markdown(ui.train_status(), elem_classes="status")
-                    ckpt_file = gr.File(label="Trained checkpoint", interactive=False, height=80)
+                    ckpt_file = gr.DownloadButton("Download the trained checkpoint", visible=False)
                 with gr.Column(scale=6):
                     with gr.Row():
                         loss_plot = gr.Plot(show_label=False)
@@ -206,7 +209,8 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
             theory_buttons = []
             for sec in theory.SECTIONS:
                 gr.Markdown(sec.body, latex_delimiters=theory.LATEX_DELIMITERS)
-                theory_buttons.append((sec, gr.Button(sec.button, size="sm")))
+                with gr.Row():
+                    theory_buttons.append((sec, gr.Button(sec.button, size="sm", scale=0, min_width=320)))
 
     # ================================================================== wiring
     # Tab 1. The per-move path is cheap (one multiply-add + cached charts): no queue, no spinner.
@@ -233,11 +237,12 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
     # Tab 2.
     sample_inputs = [ckpt, steps, eta, spacing, clip, digit, guidance, n_images, sample_seed, show_dpm, session_models]
     sample_event = sample_btn.click(ui.sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files], api_name="sample",
-                                    concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency)
+                                    concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency,
+                                    show_progress_on=[sample_status])
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     for comp in (ckpt, steps, spacing):
         comp.change(ui.timesteps_md, [ckpt, steps, spacing, session_models], ts_md, **FAST)
-    demo.load(ui.sampling_tab_load, [ckpt, steps, spacing, session_models], [ts_md, no_model], **PRIVATE)
+    demo.load(ui.sampling_tab_load, [ckpt, steps, spacing, session_models], [ckpt, ts_md, no_model], **PRIVATE)
     study_btn.click(ui.sample_study, [ckpt, digit, guidance, sample_seed, n_images, spacing, session_models],
                     [study_img, study_plot, study_md], concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency,
                     **PRIVATE)

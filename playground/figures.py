@@ -76,16 +76,22 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     fig = make_subplots(
         rows=2, cols=2, horizontal_spacing=0.09, vertical_spacing=0.16,
         subplot_titles=(
-            "signal √ᾱ<sub>t</sub> and noise √(1−ᾱ<sub>t</sub>) scales",
+            "ᾱ<sub>t</sub>, and the scales of signal and noise in x<sub>t</sub>",
             "SNR(t) = ᾱ<sub>t</sub> / (1−ᾱ<sub>t</sub>)  (log axis)",
             "β<sub>t</sub>: variance added by one step",
             "log-SNR of every schedule vs t/T",
         ),
     )
     x = idx.tolist()
-    fig.add_trace(go.Scatter(x=x, y=_r(ab[idx]), name="ᾱ<sub>t</sub>", line=dict(color="#444", width=3)), 1, 1)
-    fig.add_trace(go.Scatter(x=x, y=_r(np.sqrt(ab[idx])), name="√ᾱ<sub>t</sub> (signal)", line=dict(color="#1f77b4", width=3)), 1, 1)
-    fig.add_trace(go.Scatter(x=x, y=_r(np.sqrt(1 - ab[idx])), name="√(1−ᾱ<sub>t</sub>) (noise)", line=dict(color="#ff7f0e", width=3)), 1, 1)
+    curves = (("ᾱ<sub>t</sub>", ab, "#444"), ("√ᾱ<sub>t</sub> signal", np.sqrt(ab), "#1f77b4"),
+              ("√(1−ᾱ<sub>t</sub>) noise", np.sqrt(1 - ab), "#ff7f0e"))
+    for label, y, color in curves:
+        fig.add_trace(go.Scatter(x=x, y=_r(y[idx]), name=label, line=dict(color=color, width=3), showlegend=False), 1, 1)
+    # direct labels instead of a legend: readable from the back of a lecture hall
+    for (label, y, color), frac, shift in zip(curves, (0.18, 0.55, 0.82), (-14, 14, -14)):
+        i = int(frac * (T - 1))
+        fig.add_annotation(x=i, y=float(y[i]), text=f"<b>{label}</b>", showarrow=False, yshift=shift, xanchor="left",
+                           font=dict(color=color, size=15), row=1, col=1)
     snr = s.snr.numpy()
     snr_plot = np.where(snr > 0, snr, np.nan)  # SNR = 0 (zero terminal SNR) has no place on a log axis
     fig.add_trace(go.Scatter(x=x, y=_r(snr_plot[idx]), name="SNR(t)", line=dict(color=COLORS.get(s.name, "#333"), width=3),
@@ -118,10 +124,10 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     fig.update_yaxes(title_text="log SNR", row=2, col=2)
     fig.update_layout(
         height=620, margin=dict(l=60, r=20, t=50, b=50), font=_FONT, template="plotly_white",
-        legend=dict(orientation="h", yanchor="bottom", y=-0.22, x=0.0, font=dict(size=14)),
+        legend=dict(x=0.56, y=0.02, xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.8)", font=dict(size=14)),
         hovermode="closest", uirevision="schedule",
     )
-    for ann in fig.layout.annotations:
+    for ann in fig.layout.annotations[:4]:  # the subplot titles
         ann.font = dict(size=16)
     return fig.to_json()
 
@@ -249,8 +255,8 @@ def hstack_with_gap(images: Sequence[np.ndarray], gap: int = 6, value: int = 255
     return np.concatenate(parts, axis=1)
 
 
-def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80) -> str:
-    """Animated GIF (looping) of uint8 frames (H, W) or (H, W, 3), written with imageio.
+def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_last_ms: int = 800) -> str:
+    """Animated GIF (looping) of uint8 frames (H, W) or (H, W, 3), written with imageio; the last frame lingers.
 
     RGB frames are first reduced to 256 colours with Pillow's fast octree quantizer: imageio's
     default median-cut quantizer takes ~100 ms per noisy frame, this ~1 ms.
@@ -261,5 +267,6 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80) -> str:
         if f.ndim == 3 and f.shape[2] == 3:
             f = np.asarray(Image.fromarray(f).quantize(256, method=Image.Quantize.FASTOCTREE).convert("RGB"))
         out.append(f)
-    iio.imwrite(path, np.stack(out), duration=duration_ms, loop=0)
+    durations = [duration_ms] * (len(out) - 1) + [hold_last_ms]
+    iio.imwrite(path, np.stack(out), duration=durations, loop=0)
     return str(path)

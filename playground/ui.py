@@ -26,7 +26,10 @@ PLAYGROUND_SAMPLE_CONCURRENCY   2          2          sampling jobs that run at 
 
 Other settings: ``PLAYGROUND_CHECKPOINT_DIR`` (where shipped checkpoints are listed; default
 ``checkpoints/``), ``PLAYGROUND_SAVE_TRAINED`` (1/0: also write models trained in the app into that
-folder; default 1 locally, 0 on a Space), ``PLAYGROUND_DEVICE`` (see playground.device).
+folder; default 1 locally, 0 on a Space), ``PLAYGROUND_DEVICE`` (see playground.device),
+``PLAYGROUND_THREADS`` (torch CPU threads for the whole process; default: torch's choice. On a CPU that
+other processes keep busy, 1 is much faster for the small sampling batches: OpenMP threads wait on
+each other when a core is taken away).
 """
 from __future__ import annotations
 
@@ -94,6 +97,9 @@ class Limits:
 
 
 LIMITS = Limits()
+
+if os.environ.get("PLAYGROUND_THREADS", "").strip():
+    torch.set_num_threads(max(1, int(os.environ["PLAYGROUND_THREADS"])))
 
 SCHEDULE_CHOICES = [(F.SCHEDULE_LABELS[s], s) for s in ("linear", "cosine", "scaled_linear", "sigmoid")]
 SPACING_CHOICES = ["leading", "trailing", "linspace"]
@@ -371,7 +377,7 @@ def forward_schedule_changed(state: dict | None, schedule: str, T: int, zero_ter
     return gr.Slider(maximum=T - 1, value=t), img, md, fig, strip_img, cap
 
 
-PLAY_LABEL, PAUSE_LABEL = "▶ Play through t", "⏸ Pause"
+PLAY_LABEL, PAUSE_LABEL = "▶ Play through t", "❚❚ Pause"
 
 
 def play_tick(t: int, T: int):
@@ -461,7 +467,6 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
         ab = float(s.alpha_bar[t])
         imgs.append(_pixels(math.sqrt(ab), math.sqrt(max(1 - ab, 0)), X, E, k))
         progress((i + 1, len(ts)), desc="encoding GIF")
-    imgs += [imgs[-1]] * 5  # linger on pure noise
     path = _out_path(f"noising-{schedule}-T{T}", ".gif")
     return F.write_gif(path, imgs, duration_ms=80)
 
@@ -592,7 +597,7 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     ts = [t for t, _ in pairs]
     shown = ", ".join(map(str, ts)) if len(ts) <= 60 else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:]))
     if meta and meta.get("zero_terminal_snr") and meta.get("prediction_type") == "eps" and ts[0] == T - 1:
-        note = "  \n⚠️ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). Prefer v-prediction."
+        note = "  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). Prefer v-prediction."
     return f"**{steps} steps, {spacing} spacing, T = {T}:** t = {shown} → clean{note}"
 
 
@@ -641,6 +646,7 @@ def _grid(x: torch.Tensor, scale: int | None = None) -> np.ndarray:
 
 
 PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
+STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step always streams)
 
 
 def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
@@ -659,6 +665,10 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
         are the result grids (PNG) and trajectory GIFs.
     """
     path = path or default_checkpoint(session_models)
+    if path is None:  # nothing to sample with yet: say so in the status line, no error badges
+        yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset takes 5 minutes), "
+                             f"or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
+        return
     model, meta = get_model(path, session_models)
     s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     steps_asked, n_asked = int(steps), int(n_images)
@@ -699,12 +709,12 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
             else:
                 vals += [None, None]
         st = next(iter(latest.values()))
-        head = "✅ **Done**" if done else "⏳ **Running**"
+        head = "✓ **Done**" if done else "… **Running**"
         times = " · ".join(f"{name} {elapsed[k]:.1f} s" for k, name in PANELS if k in elapsed)
         status = (f"{head} — step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'} · "
                   f"{n} images, {what}, guidance {guidance:g}, η = {eta:g} (DDIM) · seed {seed}  \n"
                   f"elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s")
-        return (*vals, status, files)
+        return (*vals, status, gr.File(value=files, visible=True) if files else gr.skip())
 
     with interactive_work(), torch.inference_mode():
         for i in range(1, steps + 1):
@@ -715,7 +725,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                 if i % every == 0 or i == steps or i == 1:
                     frames[k].append(np.concatenate([_grid(latest[k].x_t, 2), _grid(latest[k].x0_pred, 2)], axis=1))
             now = time.perf_counter()
-            if i < steps and now - t_last_yield > 0.25:
+            if i < steps and now - t_last_yield >= STREAM_EVERY_S:
                 t_last_yield = now
                 yield outputs(i, False)
         files = []
@@ -726,7 +736,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
             Image.fromarray(_grid(latest[k].x_t, 3)).save(p)
             files.append(str(p))
             g = _out_path(f"{k}-trajectory-seed{seed}", ".gif")
-            F.write_gif(g, frames[k] + [frames[k][-1]] * 8, duration_ms=90)
+            F.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
             files.append(str(g))
     yield outputs(steps, True, files)
 
@@ -874,7 +884,7 @@ def stop_training(request: gr.Request | None = None) -> str:
     job = _job["job"]
     if job is not None and job.session == _session(request):
         job.stop.set()
-        return "⏹ Stopping after the current step; the model will be saved…"
+        return "Stopping after the current step; the model will be saved…"
     return "Nothing to stop: no training job of yours is running."
 
 
@@ -913,7 +923,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     if int(steps or 0) > LIMITS.max_train_steps:
         gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job (PLAYGROUND_MAX_TRAIN_STEPS).")
     if not _train_lock.acquire(blocking=False):
-        yield (f"⏳ **Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
+        yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
                skip, skip, skip, skip, skip, skip)
         return
     stop = threading.Event()
@@ -978,9 +988,9 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         models = dict(session_models or {})
         label = _label(Path(path), dataclasses.asdict(trainer.meta()), prefix="this session: ")
         models[label] = str(path)
-        md = _train_md(ev, cfg, source, trainer, True, paused) + f"  \n✅ {ev.message}. Pick it in the Sampling tab.{saved_note}"
-        yield (md, _loss_fig(steps_log, loss_log, mean_log), F.bucket_figure(ev.bucket_loss, cfg.T), preview, str(path), models,
-               checkpoint_dropdown(models, str(path)))
+        md = _train_md(ev, cfg, source, trainer, True, paused) + f"  \n✓ {ev.message}. Pick it in the Sampling tab.{saved_note}"
+        yield (md, _loss_fig(steps_log, loss_log, mean_log), F.bucket_figure(ev.bucket_loss, cfg.T), preview,
+               gr.DownloadButton(value=str(path), visible=True), models, checkpoint_dropdown(models, str(path)))
     finally:
         stop.set()
         if gen is not None:
@@ -1020,7 +1030,7 @@ def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
     left_steps = (cfg.steps - ev.step) / rate if rate > 0 else float("inf")
     left_time = (cfg.time_budget_s or float("inf")) - ev.elapsed_s
     eta = max(0.0, min(left_steps, left_time))
-    head = "✅ **Finished**" if done else "🏃 **Training**"
+    head = "✓ **Finished**" if done else "**Training**"
     bits = [f"{head}: step **{ev.step}** · loss {ev.loss_mean:.4f} (mean of last 100) · **{rate:.2f} steps/s** · "
             f"elapsed {ev.elapsed_s:.0f} s" + ("" if done else f" · ETA ≈ {eta:.0f} s"),
             f"data: {source} · {cfg.prediction_type}-prediction, {cfg.schedule} T={cfg.T}, batch {cfg.batch_size}, "
@@ -1046,12 +1056,19 @@ def forward_load_default(seed, schedule: str, T: int, zero_terminal_snr: bool, t
 
 
 def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models: dict | None = None):
-    """On page load: the timestep list, and a clear notice when no model is available yet."""
-    if not list_checkpoints(session_models):
-        notice = (f"⚠️ **No model yet.** No checkpoint was found in `{checkpoint_dir()}`. Train one in the "
+    """On page load: fresh model list, the timestep list, and a clear notice when no model is available yet.
+
+    Returns (model dropdown, timesteps Markdown, notice Markdown).
+    """
+    choices = list_checkpoints(session_models)
+    if not choices:
+        notice = (f"⚠ **No model yet.** No checkpoint was found in `{checkpoint_dir()}`. Train one in the "
                   "**Train on MNIST** tab (the quick preset takes 5 minutes); it will appear in the model list here.")
-        return timesteps_md(None, steps, spacing), gr.Markdown(notice, visible=True)
-    return timesteps_md(path, steps, spacing, session_models), gr.Markdown(visible=False)
+        return gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing), gr.Markdown(notice, visible=True)
+    values = [v for _, v in choices]
+    path = path if path in values else values[0]
+    return (gr.Dropdown(choices=choices, value=path), timesteps_md(path, steps, spacing, session_models),
+            gr.Markdown(visible=False))
 
 
 def theory_link(tab: str, control: str | None):

@@ -1,0 +1,133 @@
+"""Start the app, visit each tab in headless Chromium, save PNGs into docs/screenshots/.
+
+    python scripts/screenshots.py                     # all tabs, 1600×1000 viewport
+    python scripts/screenshots.py --train-seconds 40  # let the training tab run longer first
+
+Uses the system Chromium (/usr/bin/chromium, or $CHROMIUM); never downloads a browser.
+The app runs as `python app.py --port <free port>` in a subprocess, exactly as a user starts it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with code {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"app did not answer at {url}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--width", type=int, default=1600)
+    ap.add_argument("--height", type=int, default=1000)
+    ap.add_argument("--train-seconds", type=float, default=30, help="how long the training tab runs before its screenshot")
+    ap.add_argument("--url", help="screenshot an app that is already running here instead of starting one")
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    proc = None
+    url = args.url
+    if url is None:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                                env={**os.environ, "PLAYGROUND_SAVE_TRAINED": os.environ.get("PLAYGROUND_SAVE_TRAINED", "0")})
+    try:
+        if proc is not None:
+            wait_for(url, proc)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            page.goto(url, wait_until="domcontentloaded", timeout=90_000)
+            page.wait_for_selector("text=Noise schedule", timeout=60_000)
+            page.wait_for_timeout(4000)  # page-load events: the example image and the charts
+
+            def tab(name: str) -> None:
+                page.get_by_role("tab", name=name).click()
+                page.wait_for_timeout(1500)
+
+            def shot(name: str, full: bool = True) -> None:
+                path = OUT / f"{name}.png"
+                page.screenshot(path=str(path), full_page=full)
+                print("wrote", path.relative_to(ROOT))
+
+            # 1. forward noising: move t to the middle of the schedule
+            shot("1_forward", full=False)
+            slider = page.get_by_label("number input for t (timestep)")
+            if slider.count():
+                slider.first.fill("400")
+                slider.first.press("Enter")
+                page.wait_for_timeout(2000)
+            shot("1_forward_full")
+
+            # 2. sampling: run the default settings once
+            tab("2 · Sampling: DDPM vs DDIM")
+            btn = page.get_by_role("button", name="▶ Sample")
+            btn.click()
+            try:
+                page.wait_for_selector("text=Done", timeout=180_000)
+            except Exception:  # noqa: BLE001 - no model: the tab shows its notice instead
+                pass
+            page.wait_for_timeout(1500)
+            shot("2_sampling")
+
+            # 3. training: start a short run, screenshot while it streams
+            tab("3 · Train on MNIST")
+            page.get_by_text("tiny: 1-minute run").click()
+            page.wait_for_timeout(500)
+            page.get_by_role("button", name="▶ Start training").click()
+            page.wait_for_timeout(int(args.train_seconds * 1000))
+            shot("3_training")
+            page.get_by_role("button", name="■ Stop").last.click()
+            try:
+                page.wait_for_selector("text=Finished", timeout=60_000)
+            except Exception:  # noqa: BLE001
+                pass
+            page.wait_for_timeout(1000)
+
+            # 4. theory
+            tab("4 · Theory")
+            page.wait_for_timeout(1500)
+            shot("4_theory", full=False)
+            shot("4_theory_full")
+            browser.close()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""Handler tests for playground/ui.py on CPU with a tiny random-weight model (fast: ~20 s).
+
+What is pinned: the forward tab's x_t is the closed form with ONE cached noise sample; uploads of every
+awkward kind load and bad ones raise gr.Error with a clear message; the chain check's statistics match
+N(0, 1); sampling streams and DDPM == DDIM(η=1) on the full grid from one seed; training runs, stops
+on request and on tab close, saves a loadable checkpoint, and a second job gets "busy".
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import threading
+import types
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from playground import figures as F
+from playground import ui
+from playground.checkpoint import CheckpointMeta, load_model, save_checkpoint
+from playground.diffusion import q_sample
+from playground.model import UNet, UNetConfig
+
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and immune to a busy machine
+
+NO_PROGRESS = lambda *a, **k: None  # noqa: E731
+
+
+def make_tiny_checkpoint(folder: Path, name: str = "mnist_eps_cond.pt", prediction_type: str = "eps", T: int = 50,
+                         conditional: bool = True) -> Path:
+    """A (8, 16, 16) UNet with random weights; the output conv is re-initialised so outputs are not zero."""
+    torch.manual_seed(0)
+    cfg = UNetConfig(channels=(8, 16, 16), time_dim=32, attention=False, groups=4, num_classes=10 if conditional else None)
+    model = UNet(cfg)
+    torch.nn.init.normal_(model.out.weight, std=0.05)
+    meta = CheckpointMeta(prediction_type=prediction_type, schedule="linear", T=T, steps=0, data="random weights (test)",
+                          conditional=conditional)
+    return save_checkpoint(folder / name, ema_state=model.state_dict(), config=cfg, meta=meta)
+
+
+@pytest.fixture()
+def ckpt_dir(tmp_path, monkeypatch):
+    d = tmp_path / "ckpts"
+    make_tiny_checkpoint(d)
+    monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(d))
+    monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
+    return d
+
+
+def save(tmp_path: Path, name: str, im: Image.Image, **kw) -> str:
+    p = tmp_path / name
+    im.save(p, **kw)
+    return str(p)
+
+
+# --------------------------------------------------------------------------------------- limits
+
+
+def test_limits_table_documents_every_env_var():
+    import inspect
+
+    src = inspect.getsource(ui.Limits)
+    env_vars = set(__import__("re").findall(r'"(PLAYGROUND_[A-Z_]+)"', src))
+    assert len(env_vars) == len([f for f in ui.Limits.__dataclass_fields__])
+    for var in env_vars:
+        assert var in ui.__doc__, f"{var} missing from the limits table in ui.py's docstring"
+
+
+# --------------------------------------------------------------------------------------- uploads
+
+
+def test_load_image_modes(tmp_path):
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    x = ui.load_image(save(tmp_path, "a.png", rgb))
+    assert x.shape == (40, 60, 3) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x, np.asarray(rgb, np.float32) / 127.5 - 1, atol=1e-6)
+
+    gray = ui.load_image(save(tmp_path, "g.png", rgb.convert("L")))
+    assert gray.shape == (40, 60, 1)  # grayscale stays one channel
+
+    rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))  # fully transparent black -> white background
+    assert np.allclose(ui.load_image(save(tmp_path, "t.png", rgba)), 1.0)
+
+    pal = rgb.convert("P")
+    assert ui.load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
+
+    a16 = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+    im16 = Image.fromarray(a16)  # a 16-bit grayscale PNG
+    x16 = ui.load_image(save(tmp_path, "16.png", im16))
+    assert x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3) and x16.max() == pytest.approx(1, abs=1e-3)
+
+    cmyk = rgb.convert("CMYK")
+    assert ui.load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
+
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 255, 255), (0, 0, 0))]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert np.allclose(ui.load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
+
+
+def test_big_upload_is_downscaled_once(tmp_path):
+    big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1500, 2000, 3), dtype=np.uint8))
+    for name in ("big.jpg", "big.png"):
+        x = ui.load_image(save(tmp_path, name, big))
+        assert max(x.shape[:2]) == ui.LIMITS.work_side and x.shape[2] == 3
+        assert x.shape[1] / x.shape[0] == pytest.approx(2000 / 1500, rel=0.02)
+
+
+def test_bad_uploads_raise_clear_errors(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    good = tmp_path / "ok.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(good)
+    truncated = tmp_path / "trunc.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    cases = [(None, "No image"), (str(empty), "empty"), (str(text), "not an image"), (str(truncated), "corrupt"),
+             (str(tmp_path / "missing.png"), "Cannot find")]
+    for path, words in cases:
+        with pytest.raises(gr.Error, match=words):
+            ui.load_image(path)
+    monkeypatch.setattr(ui.LIMITS, "max_upload_pixels", 1000)
+    with pytest.raises(gr.Error, match="megapixels"):
+        ui.load_image(str(good))
+    monkeypatch.setattr(ui.LIMITS, "max_upload_bytes", 10)
+    with pytest.raises(gr.Error, match="limit"):
+        ui.load_image(str(good))
+
+
+# --------------------------------------------------------------------------------------- forward tab
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    rng = np.random.default_rng(2)
+    return save(tmp_path, "photo.png", Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)))
+
+
+def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
+    out = ui.forward_load(photo, 7, "cosine", 1000, False, 250)
+    state, x0_img, xt, eps_img, md, fig, strip, cap, info = out
+    assert x0_img.shape == xt.shape == (48 * 4, 64 * 4, 3)  # small images are upscaled ×(256 // 64) for display
+    assert "t = 250" in md and "64×48" in info and strip is not None and "t=999" in cap
+    s = F.cached_schedule("cosine", 1000, False)
+    x0 = torch.from_numpy(state["x0"])
+    eps = torch.from_numpy(state["eps"])
+    for t in (0, 250, 600, 999):
+        img, md, fig = ui.forward_render(state, "cosine", 1000, False, t)
+        expect = F.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
+        got = img[::4, ::4]
+        assert np.abs(got.astype(int) - expect.astype(int)).max() <= 1, t  # same ε at every t
+        plot = json.loads(fig.plot)
+        marker = plot["data"][-4]
+        assert marker["x"] == [t, t, t] and marker["y"][0] == pytest.approx(float(s.alpha_bar[t]), rel=1e-4)
+        assert f"ᾱ<sub>t</sub> = **{float(s.alpha_bar[t]):.4f}**" in md
+    # reseeding changes ε, a given seed reproduces it
+    st2, seed2, *_ = ui.forward_reseed(state, "cosine", 1000, False, 250)
+    assert seed2 != 7 and not np.allclose(st2["eps"], state["eps"])
+    st3, seed3, *_ = ui.forward_reseed(state, "cosine", 1000, False, 250, seed=7)
+    np.testing.assert_array_equal(st3["eps"], state["eps"])
+
+
+def test_forward_grayscale_and_schedule_change(tmp_path):
+    digit = save(tmp_path, "d.png", Image.fromarray(np.zeros((28, 28), np.uint8)))
+    state, *_ = ui.forward_load(digit, 0, "linear", 1000, False, 10)
+    img, md, fig = ui.forward_render(state, "sigmoid", 200, True, 199)
+    assert img.ndim == 2 and img.shape == (28 * 9, 28 * 9)
+    assert "zero terminal SNR" in md and "SNR(t) = **0**" in md
+    slider, *_ = ui.forward_schedule_changed(state, "linear", 100, False, 500)
+    assert slider.maximum == 99 and slider.value == 99  # t is clamped to the new T
+
+
+def test_play_tick_advances_and_stops():
+    t, timer, button, playing = ui.play_tick(0, 1000)
+    assert t == 20
+    t, timer, button, playing = ui.play_tick(999, 1000)
+    assert t == 999 and playing is False and timer.active is False
+
+
+def test_chain_matches_closed_form(photo):
+    state, *_ = ui.forward_load(photo, 0, "linear", 1000, False, 0)
+    md, fig = ui.chain_check(state, "linear", 200, False, 120, draws=200, progress=NO_PROGRESS)
+    assert "chain (121 steps)" in md
+    closed, chain = (np.asarray(tr.x) for tr in fig.data[:2])
+    for z in (closed, chain):  # standardised with the closed form's mean and std: N(0, 1)
+        assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03
+    # a wrong kernel (ᾱ instead of α in the step) would give a very different spread; this is the contrast
+    assert abs(chain.std() - closed.std()) < 0.03
+
+
+def test_forward_gif_and_api(photo):
+    state, *_ = ui.forward_load(photo, 0, "cosine", 100, False, 0)
+    path = ui.forward_gif(state, "cosine", 100, False, frames=10, progress=NO_PROGRESS)
+    import imageio.v3 as iio
+
+    frames = iio.imread(path, index=None)
+    assert frames.shape[0] == 1 + 10 and frames.shape[1:3] == (48 * 4, 64 * 4)
+    img, stats = ui.forward_api(photo, "cosine", 100, 50, False, 3)
+    s = F.cached_schedule("cosine", 100, False)
+    assert stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50])) and stats["snr"] == pytest.approx(float(s.snr[50]))
+    assert img.shape == (192, 256, 3)
+    with pytest.raises(gr.Error, match="unknown schedule"):
+        ui.forward_api(photo, "quadratic", 100, 50)
+
+
+# --------------------------------------------------------------------------------------- sampling tab
+
+
+def test_checkpoint_listing_and_allowlist(ckpt_dir, tmp_path):
+    choices = ui.list_checkpoints()
+    assert len(choices) == 1 and "ε-prediction" in choices[0][0]
+    (ckpt_dir / "junk.pt").write_bytes(b"not a checkpoint")
+    assert len(ui.list_checkpoints()) == 1  # unreadable files are left out
+    outside = make_tiny_checkpoint(tmp_path / "elsewhere")
+    with pytest.raises(gr.Error, match="Unknown checkpoint"):
+        ui.get_model(str(outside))
+    assert ui.get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
+
+
+def test_timesteps_md_shows_the_list_that_runs(ckpt_dir):
+    assert "t = 980, 960" in ui.timesteps_md(None, 50, "leading")
+    assert "t = 999, 979" in ui.timesteps_md(None, 50, "trailing")
+    md = ui.timesteps_md(ui.default_checkpoint(), 5, "leading")
+    assert "T = 50" in md and "t = 40, 30, 20, 10, 0" in md
+
+
+def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
+    monkeypatch.setattr(ui, "STREAM_EVERY_S", 0.0)
+    path = ui.default_checkpoint()
+    outs = list(ui.sample_compare(path, 50, 1.0, "leading", False, "mixed 0–9", 2.0, 4, 123, True))
+    assert len(outs) == 50  # one frame per step (49 streamed + the final one)
+    first, last = outs[0], outs[-1]
+    assert "Running" in first[6] and "step **1/50**" in first[6] and "Done" in last[6]
+    ddpm_xt, ddpm_x0, ddim_xt, ddim_x0, dpm_xt, dpm_x0 = last[:6]
+    assert ddpm_xt.shape == ddim_xt.shape == dpm_xt.shape
+    # DDIM with η = 1 on the full grid is DDPM, and both drew x_T and every noise from the same seed
+    np.testing.assert_array_equal(ddpm_xt, ddim_xt)
+    files = last[7].value
+    names = [Path(f["path"] if isinstance(f, dict) else f).name for f in files] if not isinstance(files, str) else [files]
+    assert sum(n.endswith(".gif") for n in names) == 3 and sum(n.endswith(".png") for n in names) == 3
+    # η = 0 differs from DDPM, and the same seed reproduces it
+    a = list(ui.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
+    b = list(ui.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
+    assert a[4] is None  # DPM-Solver++ panel off
+    np.testing.assert_array_equal(a[2], b[2])
+    assert not np.array_equal(a[0], a[2])
+
+
+def test_sample_without_any_model_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(tmp_path / "none"))
+    outs = list(ui.sample_compare(None, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, True))
+    assert len(outs) == 1 and "No model yet" in outs[0][6]
+    dropdown, ts, notice = ui.sampling_tab_load(None, 50, "trailing")
+    assert notice.visible is True and "No model yet" in notice.value
+
+
+def test_study_and_eps_v(ckpt_dir, monkeypatch):
+    make_tiny_checkpoint(ckpt_dir, "mnist_v_cond.pt", prediction_type="v")
+    # the real classifier's reference statistics take ~15 s to build; tests/test_quality.py covers them
+    seen = []
+    monkeypatch.setattr(ui, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
+                        or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
+    grid, fig, md = ui.sample_study(ui.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
+                                    progress=NO_PROGRESS)
+    assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "label agreement" in md
+    assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
+    assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.25)
+    eps_img, v_img, md = ui.compare_eps_v(5, "trailing", "7", 1.0, 0, 2, progress=NO_PROGRESS)
+    assert eps_img is not None and v_img is not None and "v-prediction" in md
+
+
+# --------------------------------------------------------------------------------------- training tab
+
+TINY = dict(preset="tiny", objective="eps", schedule="linear", T=100, zero_terminal_snr=False, batch_size=8, lr=1e-3,
+            time_budget_s=60, conditional=True, model_size="small (16, 32, 64)")
+
+
+def _req(session: str):
+    return types.SimpleNamespace(session_hash=session)
+
+
+def test_train_runs_saves_and_feeds_the_sampling_tab(ckpt_dir):
+    outs = list(ui.train_run(**TINY, steps=3, preview_every=2, session_models={}, request=_req("a")))
+    status, loss_fig, bucket_fig, preview, download, models, dropdown = outs[-1]
+    assert "Finished" in status and "finished (steps) after 3 steps" in status and "MNIST" in status
+    (path,) = models.values()  # this session's models: {label: checkpoint path}
+    served = download.value if isinstance(download.value, str) else download.value["path"]
+    assert Path(served).name == Path(path).name  # the download button serves the same file
+    model, meta = load_model(path)
+    assert meta.steps == 3 and meta.T == 100 and tuple(model.config.channels) == (16, 32, 64)
+    assert path in [v for _, v in dropdown.choices] and dropdown.value == path
+    assert preview is not None and preview.shape[1] > preview.shape[0]  # one row of 10 digits
+    assert ui.get_model(path, models)[1].steps == 3
+    assert ui._job["job"] is None and not ui._train_lock.locked()
+
+
+def test_train_stop_unload_and_busy(ckpt_dir):
+    gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("b"))
+    next(gen)  # "Loading…"
+    assert ui._job["job"] is not None and ui._job["job"].session == "b"
+    # a second job, from another session, is refused at once
+    other = list(ui.train_run(**TINY, steps=5, preview_every=0, session_models={}, request=_req("c")))
+    assert len(other) == 1 and "Busy" in other[0][0]
+    assert "Nothing to stop" in ui.stop_training(_req("c"))  # cannot stop someone else's job
+    ui.on_unload(_req("b"))  # the owner closes the tab
+    outs = list(gen)
+    assert "Finished" in outs[-1][0] and "(stopped)" in outs[-1][0]
+    assert ui._job["job"] is None and not ui._train_lock.locked()
+    # the Stop button does the same
+    gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("d"))
+    next(gen)
+    assert "Stopping" in ui.stop_training(_req("d"))
+    assert "(stopped)" in list(gen)[-1][0]
+
+
+def test_preset_values_respect_limits(monkeypatch):
+    monkeypatch.setattr(ui.LIMITS, "max_train_seconds", 42.0)
+    steps, budget, batch, lr, preview_every = ui.preset_values("shipped")
+    assert budget == 42.0 and steps <= ui.LIMITS.max_train_steps and batch == 128
