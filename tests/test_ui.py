@@ -235,14 +235,16 @@ def test_timesteps_md_shows_the_list_that_runs(ckpt_dir):
 def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
     monkeypatch.setattr(ui, "STREAM_EVERY_S", 0.0)
     path = ui.default_checkpoint()
-    outs = list(ui.sample_compare(path, 50, 1.0, "leading", False, "mixed 0–9", 2.0, 4, 123, True))
+    outs = list(ui.sample_compare(path, 50, 1.0, "leading", True, "mixed 0–9", 2.0, 4, 123, True))
     assert len(outs) == 50  # one frame per step (49 streamed + the final one)
     first, last = outs[0], outs[-1]
     assert "Running" in first[6] and "step **1/50**" in first[6] and "Done" in last[6]
     ddpm_xt, ddpm_x0, ddim_xt, ddim_x0, dpm_xt, dpm_x0 = last[:6]
     assert ddpm_xt.shape == ddim_xt.shape == dpm_xt.shape
     # DDIM with η = 1 on the full grid is DDPM, and both drew x_T and every noise from the same seed
-    np.testing.assert_array_equal(ddpm_xt, ddim_xt)
+    # (up to float32 rounding, which can move a pixel by one grey level)
+    assert np.abs(ddpm_xt.astype(int) - ddim_xt.astype(int)).max() <= 1
+    assert np.abs(ddpm_xt.astype(int) - dpm_xt.astype(int)).mean() > 10  # a different sampler gives a different image
     files = last[7].value
     names = [Path(f["path"] if isinstance(f, dict) else f).name for f in files] if not isinstance(files, str) else [files]
     assert sum(n.endswith(".gif") for n in names) == 3 and sum(n.endswith(".png") for n in names) == 3
