@@ -300,6 +300,20 @@ def test_zero_terminal_snr_eps_floor_and_warning():
     assert torch.isfinite(x).all()
 
 
+def test_tiny_but_positive_alpha_bar_is_not_floored():
+    # Regression: cosine at T = 1000 has ᾱ_999 = 2.4e-9 < 2^-24 without zero terminal SNR; x̂_0 must use
+    # the true ᾱ (DDIM Eq. 12, as diffusers does), not the floor meant for ᾱ = 0.
+    s = make_schedule("cosine", 1000)
+    ab = float(np_ab(s)[999])
+    assert 0 < ab < ALPHA_BAR_FLOOR
+    x = torch.randn(2, 1, 2, 2, generator=gen(6), dtype=torch.float64)
+    out = torch.randn(2, 1, 2, 2, generator=gen(7), dtype=torch.float64)
+    expected = (x - math.sqrt(1 - ab) * out) / math.sqrt(ab)
+    for step in (ddim_step(s, x, 999, 899, out, None), ddpm_step(s, x, 999, 899, out, out),
+                 dpmpp_2m_step(s, x, 999, 899, out)):
+        torch.testing.assert_close(step.x0_pred, expected, rtol=1e-9, atol=0)
+
+
 def test_zero_terminal_snr_full_grid_ddpm_keeps_alpha_prime_at_most_one():
     # Regression: ᾱ_998 = 4.2e-9 < 2^-24 here; flooring ᾱ_999 in the DDPM coefficients gave α' ≈ 14.
     s = make_schedule("linear", 1000, zero_terminal_snr=True)
