@@ -239,6 +239,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
     sample_event = sample_btn.click(ui.sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files], api_name="sample",
                                     concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency,
                                     show_progress_on=[sample_status])
+    sample_event.then(lambda: gr.File(visible=True), None, sample_files, **FAST)  # reveal the downloads
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     for comp in (ckpt, steps, spacing):
         comp.change(ui.timesteps_md, [ckpt, steps, spacing, session_models], ts_md, **FAST)

@@ -565,12 +565,19 @@ def _load_cached(path: str, mtime_ns: int):
 
 
 def get_model(path: str | None, session_models: dict | None = None):
-    """(model, meta) for a dropdown value; only shipped checkpoints and this session's models load."""
+    """(model, meta) for a dropdown value; only shipped checkpoints and this session's models load.
+
+    `path` may be a listed path, or (handy for API callers) a listed file's name, e.g. "mnist_eps_cond.pt".
+    """
     if not path:
         raise gr.Error("No model available yet. Train one in the 'Train on MNIST' tab, or put a checkpoint "
                        f"(e.g. {Path(DEFAULT_CHECKPOINT).name}) in {checkpoint_dir()}.")
+    listed = [v for _, v in list_checkpoints(session_models)]
+    allowed = {str(Path(v).resolve()) for v in listed}
+    by_name = {Path(v).name: v for v in listed}
+    if str(Path(path).resolve()) not in allowed and Path(str(path)).name == str(path) and str(path) in by_name:
+        path = by_name[str(path)]
     p = Path(path).resolve()
-    allowed = {str(Path(v).resolve()) for _, v in list_checkpoints(session_models)}
     if str(p) not in allowed:
         if p.is_file() and p.parent == checkpoint_dir().resolve():  # in the folder but left out of the list: say why
             try:
@@ -714,7 +721,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
         status = (f"{head} — step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'} · "
                   f"{n} images, {what}, guidance {guidance:g}, η = {eta:g} (DDIM) · seed {seed}  \n"
                   f"elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s")
-        return (*vals, status, gr.File(value=files, visible=True) if files else gr.skip())
+        return (*vals, status, files if files else gr.skip())
 
     with interactive_work(), torch.inference_mode():
         for i in range(1, steps + 1):
