@@ -723,11 +723,14 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                   f"elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s")
         return (*vals, status, files if files else gr.skip())
 
-    with interactive_work(), torch.inference_mode():
+    with interactive_work():
         for i in range(1, steps + 1):
             for k in kinds:
                 t0 = time.perf_counter()
-                latest[k] = next(loops[k])
+                # inference mode per step, never held across a `yield`: grad mode is per thread, and gradio resumes
+                # generators on pool threads, so a held mode leaked into the trainer's thread (backward() failed)
+                with torch.inference_mode():
+                    latest[k] = next(loops[k])
                 elapsed[k] += time.perf_counter() - t0
                 if i % every == 0 or i == steps or i == 1:
                     frames[k].append(np.concatenate([_grid(latest[k].x_t, 2), _grid(latest[k].x0_pred, 2)], axis=1))
