@@ -61,19 +61,21 @@ def main() -> None:
     n_ref = sum(p.numel() for p in ref.parameters())
     labels = torch.arange(64) % 10
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 64 images, DDIM 50 steps; median of {args.reps}")
-    rows = []
+    t_ref = None
+
+    def report(label: str, sec: float) -> None:
+        print(f"{label:70s} {sec:7.2f} s   {t_ref / sec:5.2f}x vs diffusers fp32", flush=True)
+
     with torch.inference_mode():
         t_ref = time_it(lambda x, t: ref(x, t).sample, args.reps)
-        rows.append((f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32", t_ref))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            rows.append(("diffusers UNet2DModel, bf16 autocast", time_it(lambda x, t: ref(x, t).sample.float(), args.reps)))
+        report(f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32", t_ref)
         name = f"ours {tuple(ours.config.channels)}, {ours.num_params()/1e6:.2f}M"
         for guidance, bf16 in [(1.0, False), (2.0, False), (1.0, True), (2.0, True)]:
             fn = make_model_fn(ours, labels, guidance, bf16=bf16)
             label = f"{name}, {'CFG w=2 (2x batch)' if guidance != 1 else 'conditional, no CFG'}, {'bf16' if bf16 else 'fp32'}"
-            rows.append((label, time_it(fn, args.reps)))
-    for label, sec in rows:
-        print(f"{label:70s} {sec:7.2f} s   {t_ref / sec:5.2f}x vs diffusers fp32")
+            report(label, time_it(fn, args.reps))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            report("diffusers UNet2DModel, bf16 autocast", time_it(lambda x, t: ref(x, t).sample.float(), args.reps))
 
 
 if __name__ == "__main__":
