@@ -65,14 +65,14 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         schedule = gr.Dropdown(ui.SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2)
                         ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
                     T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)")
-                    t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", info="drag: x_t updates live")
+                    t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider", info="drag: x_t updates live")
                     with gr.Row():
                         play = gr.Button(ui.PLAY_LABEL, variant="primary")
                         reseed = gr.Button("New noise ε")
                     seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample")
                     info = gr.Markdown(elem_classes="explain")
                 with gr.Column(scale=5, min_width=380):
-                    xt_img = gr.Image(label="x_t (noised image)", format="jpeg", height=430, interactive=False,
+                    xt_img = gr.Image(elem_id="xt-image", label="x_t (noised image)", format="jpeg", height=430, interactive=False,
                                       elem_classes="pixelated", buttons=["download", "fullscreen"])
                     numbers = gr.Markdown(elem_classes="numbers")
                 with gr.Column(scale=2, min_width=200):
@@ -112,7 +112,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                 with gr.Column(scale=3, min_width=300):
                     ckpt = gr.Dropdown(ui.list_checkpoints(), value=ui.default_checkpoint(), label="Model (checkpoint)",
                                        info="shipped models, plus any you train in tab 3", allow_custom_value=True)
-                    steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps")
+                    steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps", elem_id="sample-steps")
                     eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
                                     info="0 = deterministic DDIM, 1 = as random as DDPM")
                     spacing = gr.Radio(ui.SPACING_CHOICES, value="trailing", label="Timestep spacing")
@@ -120,13 +120,13 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         digit = gr.Dropdown(ui.DIGIT_CHOICES, value="mixed 0–9", label="Digit")
                         guidance = gr.Slider(0, 8, value=2.0, step=0.5, label="Guidance scale w", info="1 = plain conditional")
                     with gr.Row():
-                        n_images = gr.Slider(1, LIMITS.max_images, value=min(8, LIMITS.max_images), step=1, label="Images")
+                        n_images = gr.Slider(1, LIMITS.max_images, value=min(8, LIMITS.max_images), step=1, label="Images", elem_id="sample-n")
                         sample_seed = gr.Number(0, label="Seed", precision=0)
                     with gr.Row():
                         clip = gr.Checkbox(True, label="Clip x̂₀ to [−1, 1]")
                         show_dpm = gr.Checkbox(True, label="Also DPM-Solver++")
                     with gr.Row():
-                        sample_btn = gr.Button("▶ Sample", variant="primary")
+                        sample_btn = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
                         sample_stop = gr.Button("■ Stop", variant="stop")
                 with gr.Column(scale=8):
                     ts_md = gr.Markdown(elem_classes="explain")
@@ -135,12 +135,12 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         for key, name in ui.PANELS:
                             with gr.Column(min_width=200):
                                 gr.Markdown(f"### {name}")
-                                a = gr.Image(label=f"{name}: x_t", height=300, interactive=False, elem_classes="pixelated",
+                                a = gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", height=300, interactive=False, elem_classes="pixelated",
                                              buttons=["download"], format="png")
                                 b = gr.Image(label=f"{name}: predicted x̂₀", height=300, interactive=False,
                                              elem_classes="pixelated", buttons=["download"], format="png")
                                 panel_imgs += [a, b]
-                    sample_status = gr.Markdown(elem_classes="status")
+                    sample_status = gr.Markdown(elem_classes="status", elem_id="sample-status")
                     sample_files = gr.File(label="Results: grids (PNG) and trajectory GIFs", file_count="multiple",
                                            interactive=False, visible=False)
             with gr.Accordion("Study: DDIM over η × number of steps, one seed", open=False):
@@ -192,9 +192,9 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                             model_size = gr.Dropdown(list(ui.MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths")
                         preview_every = gr.Number(200, label="Refresh samples every N steps", precision=0, minimum=0)
                     with gr.Row():
-                        train_btn = gr.Button("▶ Start training", variant="primary")
+                        train_btn = gr.Button("▶ Start training", variant="primary", elem_id="train-btn")
                         train_stop = gr.Button("■ Stop", variant="stop")
-                    train_md = gr.Markdown(ui.train_status(), elem_classes="status")
+                    train_md = gr.Markdown(ui.train_status(), elem_classes="status", elem_id="train-status")
                     ckpt_file = gr.DownloadButton("Download the trained checkpoint", visible=False)
                 with gr.Column(scale=6):
                     with gr.Row():
