@@ -52,7 +52,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
         # ------------------------------------------------------------------ Tab 1: forward noising
         with gr.Tab("1 · Forward noising", id="forward"):
             fwd = gr.State(None)  # this session's cached image tensor + ONE fixed noise sample
-            playing = gr.State(False)
+            playing = gr.State(False)  # False, or {"t0", "since"} while "play through t" runs
             timer = gr.Timer(0.2, active=False)
             _explain("Pick an image, then move **t**. The noise ε stays the same as t moves, so you see one image "
                      "dissolving: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε.")
@@ -227,7 +227,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
     reseed.click(ui.forward_reseed, sched_in, [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST)
     seed.submit(ui.forward_reseed, [*sched_in, seed], [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST)
     play.click(ui.play_toggle, [playing, t, T], [playing, timer, play, t], **FAST)
-    timer.tick(ui.play_tick, [t, T], [t, timer, play, playing], **FAST)
+    timer.tick(ui.play_tick, [t, T, playing], [t, timer, play, playing], **FAST)
     chain_btn.click(ui.chain_check, sched_in, [chain_md, chain_plot], concurrency_id="forward", concurrency_limit=4, **PRIVATE)
     gif_btn.click(ui.forward_gif, [fwd, schedule, T, ztsnr], gif_file, concurrency_id="forward", concurrency_limit=4, **PRIVATE)
     api_forward.click(ui.forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats], api_name="forward",

@@ -168,9 +168,12 @@ def chain_histogram(z_closed: np.ndarray, z_chain: np.ndarray, t: int) -> go.Fig
     fig = go.Figure()
     bins = dict(start=-4.5, end=4.5, size=0.15)
     fig.add_trace(go.Histogram(x=z_closed, xbins=bins, histnorm="probability density", name="closed form q(x_t|x_0)",
-                               marker_color="#1f77b4", opacity=0.55))
-    fig.add_trace(go.Histogram(x=z_chain, xbins=bins, histnorm="probability density", name=f"chain of {t + 1} steps",
-                               marker_color="#ff7f0e", opacity=0.55))
+                               marker_color="#1f77b4", opacity=0.45))
+    edges = np.arange(-4.5, 4.5 + 1e-9, 0.15)
+    dens, _ = np.histogram(np.asarray(z_chain), bins=edges, density=True)
+    centers = (edges[:-1] + edges[1:]) / 2
+    fig.add_trace(go.Scatter(x=centers, y=dens, mode="lines", line=dict(color="#ff7f0e", width=3, shape="hvh"),
+                             name=f"chain of {t + 1} steps"))
     xs = np.linspace(-4.5, 4.5, 181)
     fig.add_trace(go.Scatter(x=xs, y=np.exp(-xs**2 / 2) / math.sqrt(2 * math.pi), name="N(0, 1)",
                              line=dict(color="black", width=3)))

@@ -380,22 +380,35 @@ def forward_schedule_changed(state: dict | None, schedule: str, T: int, zero_ter
 PLAY_LABEL, PAUSE_LABEL = "▶ Play through t", "❚❚ Pause"
 
 
-def play_tick(t: int, T: int):
-    """One tick of "play through t": advance ~1/50 of T. Returns (t, timer, button, playing)."""
+PLAY_SECONDS = 8.0  # one sweep from t to T−1 takes this long, however often the timer manages to tick
+
+
+def play_tick(t: int, T: int, playing: dict | bool | None = None):
+    """One tick of "play through t". Returns (t, timer, button, playing).
+
+    Time-based: t = t_start + (elapsed / PLAY_SECONDS)·T, so a slow machine or browser shows fewer
+    frames but the sweep still takes PLAY_SECONDS. Without a start record it steps by T/50.
+    """
     T = _clamp_T(T)
     t = int(t or 0)
-    if t >= T - 1:
+    if isinstance(playing, dict):
+        new_t = int(playing["t0"] + (time.time() - playing["since"]) / PLAY_SECONDS * T)
+    else:
+        new_t = t + max(1, T // 50)
+    if t >= T - 1 or new_t >= T - 1:
         return T - 1, gr.Timer(active=False), gr.Button(value=PLAY_LABEL), False
-    return min(T - 1, t + max(1, T // 50)), gr.skip(), gr.skip(), gr.skip()
+    return max(new_t, t), gr.skip(), gr.skip(), gr.skip()
 
 
-def play_toggle(playing: bool, t: int, T: int):
-    """Start/stop the play timer; restarting at the end rewinds to t = 0."""
+def play_toggle(playing, t: int, T: int):
+    """Start/pause the play timer; starting at the end rewinds to t = 0. Returns (playing, timer, button, t)."""
     T = _clamp_T(T)
     if playing:
         return False, gr.Timer(active=False), gr.Button(value=PLAY_LABEL), gr.skip()
-    start = 0 if int(t or 0) >= T - 1 else gr.skip()
-    return True, gr.Timer(active=True), gr.Button(value=PAUSE_LABEL), start
+    t = int(t or 0)
+    start = 0 if t >= T - 1 else t
+    return ({"t0": start, "since": time.time()}, gr.Timer(active=True), gr.Button(value=PAUSE_LABEL),
+            start if start != t else gr.skip())
 
 
 def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, draws: int | None = None,
