@@ -339,7 +339,8 @@ def test_preset_values_respect_limits(monkeypatch):
 def test_training_pauses_while_someone_samples(ckpt_dir):
     """Sampling is not starved: between steps the trainer waits while an interactive job runs."""
     gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("e"))
-    next(gen)
+    next(gen)  # "Loading…"
+    assert "Training" in next(gen)[0]  # the model is built and stepping (first step's status)
     try:
         with ui.interactive_work():
             box = {}
