@@ -153,7 +153,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                     study_img = gr.Image(label="η (rows) × steps (columns)", interactive=False, elem_classes="pixelated",
                                          format="png", height=420)
                     study_plot = gr.Plot(show_label=False)
-            with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False):
+            with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False) as epsv_acc:
                 _explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the steps, spacing, "
                          "digit, guidance and η chosen above.")
                 epsv_btn = gr.Button("Compare ε vs v")
@@ -261,7 +261,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
 
     # Tab 4: "show me" buttons switch tabs and set the control that shows the idea.
     for sec, btn in theory_buttons:
-        btn.click(ui.theory_link(sec.tab, sec.control), [T], [tabs, t, ztsnr, eta, guidance], **FAST)
+        btn.click(ui.theory_link(sec.tab, sec.control), [T], [tabs, t, ztsnr, eta, guidance, epsv_acc], **FAST)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -160,6 +160,6 @@ SECTIONS: list[Section] = [
     Section("loss", "Simple loss", LOSS, "train", "Show me: the Train tab's loss by t bucket"),
     Section("ddpm", "DDPM", DDPM, "sample", "Show me: DDPM vs DDIM side by side"),
     Section("ddim", "DDIM and η", DDIM, "sample", "Show me: set η = 1 (DDIM becomes DDPM)", "eta_one"),
-    Section("v", "v-prediction", VPRED, "sample", "Show me: the ε vs v comparison"),
+    Section("v", "v-prediction", VPRED, "sample", "Show me: the ε vs v comparison", "epsv_open"),
     Section("cfg", "Guidance", CFG, "sample", "Show me: guidance scale 4", "guidance_four"),
 ]

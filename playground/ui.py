@@ -1095,12 +1095,15 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 
 
 def theory_link(tab: str, control: str | None):
-    """A "show me" button's handler: switch to `tab` and set one control. Inputs: (T,)."""
+    """A "show me" button's handler: switch to `tab` and set one control.
+
+    Inputs: (T,). Outputs: (tabs, t, zero-terminal-SNR toggle, η, guidance, ε-vs-v accordion).
+    """
 
     def link(T):
         T = _clamp_T(T)
         t = gr.skip()
-        ztsnr = eta = guidance = gr.skip()
+        ztsnr = eta = guidance = accordion = gr.skip()
         if control == "t_mid":
             t = T // 2
         elif control == "ztsnr":
@@ -1109,6 +1112,8 @@ def theory_link(tab: str, control: str | None):
             eta = 1.0
         elif control == "guidance_four":
             guidance = 4.0
-        return gr.Tabs(selected=tab), t, ztsnr, eta, guidance
+        elif control == "epsv_open":
+            accordion = gr.Accordion(open=True)
+        return gr.Tabs(selected=tab), t, ztsnr, eta, guidance, accordion
 
     return link

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=1600)
     ap.add_argument("--height", type=int, default=1000)
     ap.add_argument("--train-seconds", type=float, default=30, help="how long the training tab runs before its screenshot")
+    ap.add_argument("--preview-every", type=int, default=10, help="training tab: refresh the sample grid every N steps")
     ap.add_argument("--url", help="screenshot an app that is already running here instead of starting one")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -103,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             tab("3 · Train on MNIST")
             page.get_by_text("tiny: 1-minute run").click()
             page.wait_for_timeout(500)
+            page.get_by_text("Advanced settings").click()  # refresh the sample grid often, for the picture
+            page.get_by_label("Refresh samples every N steps").fill(str(args.preview_every))
+            page.get_by_text("Advanced settings").click()
+            page.wait_for_timeout(300)
             page.get_by_role("button", name="▶ Start training").click()
             page.wait_for_timeout(int(args.train_seconds * 1000))
             shot("3_training")

@@ -353,3 +353,34 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
     finally:
         ui.stop_training(_req("e"))
         list(gen)
+
+
+def test_theory_links_switch_tab_and_set_the_control():
+    from playground import theory
+
+    for sec in theory.SECTIONS:
+        tabs, t, ztsnr, eta, guidance, acc = ui.theory_link(sec.tab, sec.control)(200)
+        assert tabs.selected == sec.tab in ("forward", "sample", "train")
+    assert ui.theory_link("forward", "ztsnr")(200)[1:3] == (199, True)
+    assert ui.theory_link("sample", "eta_one")(200)[3] == 1.0
+    assert ui.theory_link("sample", "epsv_open")(200)[5].open is True
+
+
+def test_theory_states_the_formulas_course_notes_get_wrong():
+    from playground import theory
+
+    text = {s.key: s.body for s in theory.SECTIONS}
+    # one-step kernel uses α_t with x_{t-1}; the closed form uses ᾱ_t with x_0
+    assert r"x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon" in text["forward"]
+    assert r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon" in text["forward"]
+    assert r"\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}" in text["forward"]
+    # DDIM: σ_t(η) and the direction term
+    assert (r"\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}"
+            in text["ddim"])
+    assert r"\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}" in text["ddim"] and "980" in text["ddim"]
+    # v-prediction both ways
+    assert r"v = \sqrt{\bar\alpha_t}\,\varepsilon-\sqrt{1-\bar\alpha_t}\,x_0" in text["v"]
+    assert r"\hat x_0 = \sqrt{\bar\alpha_t}\,x_t-\sqrt{1-\bar\alpha_t}\,\hat v" in text["v"]
+    # the simple loss and its VLB weight (DDPM Eq. 12)
+    assert r"\frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}" in text["loss"]
+    assert r"\tilde\varepsilon_\theta(x_t,c) = \varepsilon_\theta(x_t,\varnothing) + w\," in text["cfg"]
