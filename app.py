@@ -60,7 +60,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                 with gr.Column(scale=4, min_width=300):
                     examples = gr.Gallery(value=ui.example_images(), label="Click an example…", columns=4, rows=2, height=230,
                                           allow_preview=False, object_fit="cover", buttons=[])
-                    upload = gr.File(label="…or upload an image (PNG, JPEG, GIF, WebP, TIFF)", file_types=["image"], height=130)
+                    upload = gr.File(label="…or upload your own image", file_types=["image"], height=130)
                     with gr.Row():
                         schedule = gr.Dropdown(ui.SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2)
                         ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)

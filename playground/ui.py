@@ -662,7 +662,7 @@ def _grid(x: torch.Tensor, scale: int | None = None) -> np.ndarray:
     imgs = F.to_uint8(x[:, 0].detach().float().cpu().numpy())
     n = imgs.shape[0]
     scale = scale or (4 if n <= 4 else 3)
-    return F.image_grid(imgs, ncol=min(n, 4 if n <= 16 else 8), pad=2, scale=scale)
+    return F.image_grid(imgs, ncol=math.ceil(math.sqrt(n)), pad=2, scale=scale)  # square-ish: fills the panels
 
 
 PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
@@ -976,6 +976,10 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         preview = None
         source = trainer.data.source
         paused = 0.0
+        if cfg.preview_every:  # the fixed-seed grid at step 0 (pure noise): something to compare the next ones with
+            img, _ = trainer.preview()
+            preview = F.image_grid(F.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+            yield (f"Step 0: samples from the untrained model. Data: {source}.", skip, skip, preview, skip, skip, skip)
         gen = trainer.run()
         for ev in gen:
             steps_log.append(ev.step)
