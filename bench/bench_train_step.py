@@ -40,8 +40,8 @@ default, batch 64                   1.30M    64 |   0.498   0.438   0.325   0.31
 Read-out: bf16 autocast is ~2x on this CPU (AVX512-BF16, no AMX) -> the trainer uses it where the
 CPU has native bf16 (device.bf16_autocast_ok) and fp32 elsewhere; GroupNorm at 28x28 costs 2x in
 fp32 -> off (norm_full_res=False); 7x7 attention costs ~10% -> kept; channels_last helps fp32
-(0.62 -> 0.48 s) and is neutral under bf16 -> on; batch 64 costs ~the same per step as 128 in bf16
-on 2 cores (fixed overheads dominate) -> the quick preset still uses 64 for more, cheaper updates.
+(0.62 -> 0.48 s) and is neutral under bf16 -> on; a step of batch 64 costs about as much as one of 128
+on 2 cores (fixed overheads dominate) -> the presets use batch 128: twice the digits per second.
 """
 
 
