@@ -120,7 +120,7 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         digit = gr.Dropdown(ui.DIGIT_CHOICES, value="mixed 0–9", label="Digit")
                         guidance = gr.Slider(0, 8, value=2.0, step=0.5, label="Guidance scale w", info="1 = plain conditional")
                     with gr.Row():
-                        n_images = gr.Slider(1, LIMITS.max_images, value=min(8, LIMITS.max_images), step=1, label="Images", elem_id="sample-n")
+                        n_images = gr.Slider(1, LIMITS.max_images, value=min(10, LIMITS.max_images), step=1, label="Images", elem_id="sample-n")
                         sample_seed = gr.Number(0, label="Seed", precision=0)
                     with gr.Row():
                         clip = gr.Checkbox(True, label="Clip x̂₀ to [−1, 1]")
@@ -135,9 +135,11 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                         for key, name in ui.PANELS:
                             with gr.Column(min_width=200):
                                 gr.Markdown(f"### {name}")
-                                a = gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", height=300, interactive=False, elem_classes="pixelated",
-                                             buttons=["download"], format="png")
-                                b = gr.Image(label=f"{name}: predicted x̂₀", height=300, interactive=False,
+                                gr.Markdown("x_t, being denoised", elem_classes="explain")
+                                a = gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", show_label=False, height=250,
+                                             interactive=False, elem_classes="pixelated", buttons=["download"], format="png")
+                                gr.Markdown("predicted x̂₀ at this step", elem_classes="explain")
+                                b = gr.Image(label=f"{name}: predicted x̂₀", show_label=False, height=250, interactive=False,
                                              elem_classes="pixelated", buttons=["download"], format="png")
                                 panel_imgs += [a, b]
                     sample_status = gr.Markdown(elem_classes="status", elem_id="sample-status")

@@ -189,9 +189,8 @@ def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[floa
     fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1.5)))
     fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines", line=dict(color="#08519c", width=3)))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="training loss",
-                      xaxis_title="step", yaxis_type="log", margin=dict(l=60, r=20, t=50, b=40),
-                      legend=dict(x=0.99, y=0.99, xanchor="right", yanchor="top", bgcolor="rgba(255,255,255,0.8)"),
-                      uirevision="loss")
+                      xaxis_title="step", yaxis_type="log", margin=dict(l=60, r=20, t=50, b=80),
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"), uirevision="loss")
     return fig
 
 

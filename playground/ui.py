@@ -662,7 +662,9 @@ def _grid(x: torch.Tensor, scale: int | None = None) -> np.ndarray:
     imgs = F.to_uint8(x[:, 0].detach().float().cpu().numpy())
     n = imgs.shape[0]
     scale = scale or (4 if n <= 4 else 3)
-    return F.image_grid(imgs, ncol=math.ceil(math.sqrt(n)), pad=2, scale=scale)  # square-ish: fills the panels
+    c = math.ceil(math.sqrt(n))
+    ncol = min((c, c + 1), key=lambda k: (-(-n // k) * k - n, k)) if n > 3 else n  # few empty cells, square-ish
+    return F.image_grid(imgs, ncol=ncol, pad=2, scale=scale)
 
 
 PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
