@@ -204,11 +204,13 @@ def bucket_figure(bucket_loss: Sequence[float], T: int) -> go.Figure:
     return fig
 
 
-def study_heatmap(values: np.ndarray, etas: Sequence[float], steps: Sequence[int], title: str, fmt: str = ".0%") -> go.Figure:
-    """values: (len(etas), len(steps)) metric per cell."""
-    text = [[(format(v, fmt) if v is not None and math.isfinite(v) else "–") for v in row] for row in values]
+def study_heatmap(values: np.ndarray, etas: Sequence[float], steps: Sequence[int], title: str, fmt: str = ".0%",
+                  text: Sequence[Sequence[str]] | None = None) -> go.Figure:
+    """values: (len(etas), len(steps)) metric per cell (colour); text: optional cell labels (default: the values)."""
+    if text is None:
+        text = [[(format(v, fmt) if v is not None and math.isfinite(v) else "–") for v in row] for row in values]
     fig = go.Figure(go.Heatmap(z=values, x=[str(s) for s in steps], y=[f"η = {e:g}" for e in etas], text=text,
-                               texttemplate="%{text}", textfont=dict(size=18), colorscale="Viridis", showscale=False))
+                               texttemplate="%{text}", textfont=dict(size=16), colorscale="Viridis", showscale=False))
     fig.update_layout(template="plotly_white", height=330, font=_FONT, title=title, xaxis_title="DDIM steps",
                       margin=dict(l=80, r=20, t=50, b=40))
     fig.update_yaxes(autorange="reversed")

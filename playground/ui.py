@@ -826,10 +826,11 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
           f"Took {time.perf_counter() - t0:.1f} s.")
     if np.isfinite(metric).any():
         use_agree = np.isfinite(agree).any()
-        fig = F.study_heatmap(agree if use_agree else metric, etas, steps_list,
-                              "fraction classified as the requested digit" if use_agree else "fraction confidently classified (p ≥ 0.9)")
-        md += (" Metric: the quality module's MNIST classifier"
-               + (" (label agreement: the digit asked for is the digit seen)." if use_agree else " (confident fraction)."))
+        text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)] for rc, ra in zip(metric, agree)]
+        fig = F.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
+                              + (" · and the digit asked for" if use_agree else ""), text=text)
+        md += (" Metric: the quality module's MNIST classifier: the share of confidently classified digits (colour)"
+               + (", and the share classified as the digit asked for." if use_agree else "."))
         md += f" With {n} images per cell, one image is {1 / n:.0%}: read trends, not single cells."
     else:
         md += " (No quality metric: the classifier checkpoint is not available.)"

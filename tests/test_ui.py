@@ -279,9 +279,10 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
                         or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
     grid, fig, md = ui.sample_study(ui.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
                                     progress=NO_PROGRESS)
-    assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "label agreement" in md
+    assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
-    assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.25)
+    assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.5)
+    assert fig.data[0].text[0][0] == "50%<br>25% right"
     eps_img, v_img, md = ui.compare_eps_v(5, "trailing", "7", 1.0, 0, 2, progress=NO_PROGRESS)
     assert eps_img is not None and v_img is not None and "v-prediction" in md
 
