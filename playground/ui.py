@@ -484,14 +484,15 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     return F.write_gif(path, imgs, duration_ms=80)
 
 
-def forward_api(image: str, schedule: str = "cosine", T: int = 1000, t: int = 250, zero_terminal_snr: bool = False,
-                seed: int = 0):
+def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 1000, t: int = 250,
+                zero_terminal_snr: bool = False, seed: int = 0):
     """Public endpoint `forward`: noise an image to timestep t in closed form.
 
     Args:
         image: an image file (PNG, JPEG, GIF, …); bigger than PLAYGROUND_WORK_SIDE → downscaled.
         schedule: "linear" | "cosine" | "scaled_linear" | "sigmoid".
-        T: number of diffusion steps (2 … PLAYGROUND_MAX_T).
+        diffusion_steps: T, the number of diffusion steps (2 … PLAYGROUND_MAX_T). Named apart
+            from `t` so that keyword calls through gradio_client are unambiguous.
         t: timestep, 0 … T−1.
         zero_terminal_snr: rescale the schedule so that ᾱ_{T−1} = 0.
         seed: seed of the noise ε (same seed → same ε).
@@ -500,7 +501,7 @@ def forward_api(image: str, schedule: str = "cosine", T: int = 1000, t: int = 25
     """
     if schedule not in SCHEDULES:
         raise gr.Error(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    T = _clamp_T(T)
+    T = _clamp_T(diffusion_steps)
     t = int(min(max(int(t), 0), T - 1))
     state = forward_state(load_image(image), int(seed), Path(image).name)
     img, _, _ = forward_render(state, schedule, T, bool(zero_terminal_snr), t)

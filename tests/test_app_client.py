@@ -34,7 +34,14 @@ def test_public_endpoints_are_named_and_internal_ones_hidden(client):
     # widget wiring (slider moves, timers, page-load events) is not part of the public API
     assert not any(n.startswith(("/forward_render", "/play_tick", "/forward_load")) for n in named)
     params = [p["parameter_name"] for p in api["named_endpoints"]["/forward"]["parameters"]]
-    assert params[:4] == ["image", "schedule", "T", "t"]
+    assert params[:4] == ["image", "schedule", "diffusion_steps", "t"]
+
+
+def test_forward_endpoint_by_keyword(client):
+    """T and t have distinct names, so keyword calls can't mix them up."""
+    _, stats = client.predict(image=handle_file(str(EXAMPLE)), schedule="linear", diffusion_steps=100, t=7,
+                              zero_terminal_snr=False, seed=0, api_name="/forward")
+    assert (stats["T"], stats["t"]) == (100, 7)
 
 
 def test_forward_endpoint(client):
