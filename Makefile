@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test install install-dev bench screenshots
+.PHONY: run test install install-dev screenshots
 
 install:
 	$(PIP) -r requirements.txt
@@ -18,9 +18,6 @@ run: install
 
 test: install-dev
 	$(PYTHON) -m pytest
-
-bench: install-dev
-	$(PYTHON) bench/run_all.py
 
 screenshots: install-dev
 	$(PYTHON) scripts/screenshots.py
