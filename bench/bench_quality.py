@@ -1,7 +1,7 @@
 """Benchmark: sample quality of a checkpoint, always next to the real-vs-real baseline (same n).
 
-    # the default checkpoint, DDIM-50, 500 samples (labels cycle 0..9), CFG scale 2:
-    python bench/bench_quality.py --checkpoint checkpoints/mnist_eps_cond.pt --num 500 --guidance 2
+    # the default checkpoint, DDIM-50, 500 samples (labels cycle 0..9), CFG scale 1.5:
+    python bench/bench_quality.py --checkpoint checkpoints/mnist_eps_cond.pt --num 500 --guidance 1.5
     # several guidance scales in one go:
     python bench/bench_quality.py --checkpoint checkpoints/mnist_v_cond.pt --guidance 1,2,3
     # quality vs training time of the "quick" preset (trains 5 minutes, evaluates snapshots at 1..5 min):
@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=500)
     ap.add_argument("--sampler", default="ddim")
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--guidance", default="2", help="CFG scale(s), comma-separated")
+    ap.add_argument("--guidance", default="1.5", help="CFG scale(s), comma-separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bf16", default="off", choices=["auto", "on", "off"])
     ap.add_argument("--png", help="also save a 10x10 grid of the first 100 samples")
