@@ -1,4 +1,5 @@
 """End to end: `python -m playground.train` then `python -m playground.sample` on a tiny setting."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args, ok=True):
-    p = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest, and safe on a busy machine
+    p = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
     if ok:
         assert p.returncode == 0, p.stdout + p.stderr
     return p

@@ -15,6 +15,16 @@ from playground.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
 TINY = UNetConfig(channels=(8, 16), time_dim=32, groups=4, attn_heads=2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread, and two OpenMP threads on a busy 2-core machine
+    can spin in barriers (a 2 s test took 90 s under load). Restored after this module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def cfg(**kw) -> TrainConfig:
     base = dict(steps=20, time_budget_s=None, batch_size=32, lr=3e-3, warmup_steps=5, log_every=1, preview_every=0,
                 bf16="off", model=TINY)
