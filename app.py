@@ -17,6 +17,7 @@ import gradio as gr
 
 from playground import theory, ui
 from playground.figures import SCHEDULE_LABELS
+from playground.sample import DEFAULT_GUIDANCE
 
 LIMITS = ui.LIMITS
 PRIVATE = dict(api_visibility="private")
@@ -118,7 +119,8 @@ with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
                     spacing = gr.Radio(ui.SPACING_CHOICES, value="trailing", label="Timestep spacing")
                     with gr.Row():
                         digit = gr.Dropdown(ui.DIGIT_CHOICES, value="mixed 0–9", label="Digit")
-                        guidance = gr.Slider(0, 8, value=2.0, step=0.5, label="Guidance scale w", info="1 = plain conditional")
+                        guidance = gr.Slider(0, 8, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale w",
+                                             info="1 = plain conditional; 1.5 is the measured sweet spot")
                     with gr.Row():
                         n_images = gr.Slider(1, LIMITS.max_images, value=min(10, LIMITS.max_images), step=1, label="Images", elem_id="sample-n")
                         sample_seed = gr.Number(0, label="Seed", precision=0)
