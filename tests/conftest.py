@@ -54,13 +54,26 @@ def make_tiny_checkpoint(path: Path, *, T: int = TINY_T, prediction_type: str = 
     return save_checkpoint(path, ema_state=model.state_dict(), config=cfg, meta=meta)
 
 
-@pytest.fixture
-def one_thread():
-    """Run a test with one torch thread (see OMP_NUM_THREADS below), restoring the setting after."""
+def _with_one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (see OMP_NUM_THREADS below), restoring the setting after."""
+    yield from _with_one_thread()
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """The same for a whole module (`pytestmark = pytest.mark.usefixtures("one_thread_module")`).
+
+    Tiny models run fastest on one thread, and two OpenMP threads on a busy 2-core machine can spin
+    in barriers (a 2 s test took 90 s under load)."""
+    yield from _with_one_thread()
 
 
 @pytest.fixture(scope="session")

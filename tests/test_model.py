@@ -6,17 +6,10 @@ import torch
 
 from playground.model import UNet, UNetConfig, timestep_embedding
 
-TINY = UNetConfig(channels=(8, 16), time_dim=32, groups=4, attn_heads=2)
+from conftest import TINY_MODEL
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and two OpenMP threads on a busy 2-core machine
-    can spin in barriers (a 2 s test took 90 s under load). Restored after this module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TINY = UNetConfig(**TINY_MODEL)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _randomize(model: UNet, seed: int = 0) -> UNet:

@@ -12,17 +12,10 @@ from playground.model import UNetConfig
 from playground.schedules import make_schedule
 from playground.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
 
-TINY = UNetConfig(channels=(8, 16), time_dim=32, groups=4, attn_heads=2)
+from conftest import TINY_MODEL
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and two OpenMP threads on a busy 2-core machine
-    can spin in barriers (a 2 s test took 90 s under load). Restored after this module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TINY = UNetConfig(**TINY_MODEL)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def cfg(**kw) -> TrainConfig:
