@@ -48,6 +48,7 @@ from playground.checkpoint import CheckpointError, CheckpointMeta, load_checkpoi
 from playground.data import MNISTSplits, batches, load_mnist, to_unit_range
 from playground.device import bf16_autocast_ok, pick_device
 from playground.model import UNet, UNetConfig
+from playground.sample import make_model_fn
 from playground.schedules import make_schedule
 
 __all__ = ["TrainConfig", "TrainEvent", "Trainer", "PRESETS", "train", "main"]
@@ -261,15 +262,11 @@ class Trainer:
         """Fixed-seed DDIM samples of the EMA model: ((n, 1, 28, 28) in [0, 1], labels)."""
         labels = [i % 10 for i in range(n)]
         model = self.sampling_model()
-        if model.config.conditional:
-            fn = samplers.cfg_model_fn(model, torch.tensor(labels, device=self.device), self.cfg.preview_guidance, self.null_label)
-        else:
-            fn, labels = (lambda x, t: model(x, t)), [-1] * n
-
-        def model_fn(x, t):
-            with self.autocast():
-                return fn(x.contiguous(memory_format=self.memory_format), t).float()
-
+        cond = model.config.conditional
+        model_fn = make_model_fn(model, torch.tensor(labels, device=self.device) if cond else None,
+                                 self.cfg.preview_guidance, bf16=self.bf16)
+        if not cond:
+            labels = [-1] * n
         x = samplers.sample(model_fn, self.schedule, (n, 1, 28, 28), sampler="ddim", num_steps=min(self.cfg.preview_steps, self.cfg.T),
                             prediction_type=self.prediction_type, clip_x0=True,
                             generator=torch.Generator().manual_seed(1234), device=self.device)

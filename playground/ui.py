@@ -58,6 +58,7 @@ from playground import figures as F
 from playground import samplers
 from playground.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_checkpoint, load_model
 from playground.device import pick_device
+from playground.sample import make_model_fn
 from playground.diffusion import q_chain, q_sample
 from playground.schedules import SCHEDULES
 
@@ -651,11 +652,9 @@ def _labels_for(digit: str, n: int, conditional: bool) -> torch.Tensor | None:
 
 
 def _model_fn(model, meta, digit: str, guidance: float, n: int):
-    conditional = bool(model.config.conditional)
-    labels = _labels_for(digit, n, conditional)
-    if conditional:
-        return samplers.cfg_model_fn(model, labels, float(guidance), model.config.null_label), labels
-    return (lambda x, t: model(x, t)), None
+    """(model_fn, labels) for the samplers; fp32, the precision the quality figures were measured in."""
+    labels = _labels_for(digit, n, bool(model.config.conditional))
+    return make_model_fn(model, labels, float(guidance)), labels
 
 
 def _grid(x: torch.Tensor, scale: int | None = None) -> np.ndarray:
