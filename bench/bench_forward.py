@@ -4,7 +4,7 @@
     python bench/bench_forward.py --moves 200 --image path/to/photo.jpg
 
 What is timed (median over the moves, after 3 warm-up moves):
-  handler      ui.forward_render alone: x_t = √ᾱ·x₀ + √(1−ᾱ)·ε on the cached tensors, numbers, chart JSON
+  handler      forward.forward_render alone: x_t = √ᾱ·x₀ + √(1−ᾱ)·ε on the cached tensors, numbers, chart JSON
   server path  demo.process_api for the real `t.change` event: input preprocessing, the handler, and
                Gradio's postprocessing (JPEG encode + write to the cache for x_t, Markdown, plot JSON).
                This is all the server does for a move; only the network and the browser are left out.
@@ -56,15 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import app
     from playground import figures as F
-    from playground import ui
+    from playground.ui import common, forward
 
     print("command:", "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]))
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, image {args.image} "
           f"{Image.open(args.image).size}, schedule {args.schedule}, T {args.T}, moves {args.moves}")
 
     t0 = time.perf_counter()
-    x0 = ui.load_image(args.image)
-    state = ui.forward_state(x0, 0, Path(args.image).name)
+    x0 = common.load_image(args.image)
+    state = forward.forward_state(x0, 0, Path(args.image).name)
     print(f"upload preprocessing (once per image): {(time.perf_counter() - t0) * 1e3:.1f} ms -> working copy {x0.shape}")
 
     rng = np.random.default_rng(0)
@@ -74,16 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     times = []
     for i, t in enumerate(ts):
         t1 = time.perf_counter()
-        ui.forward_render(state, args.schedule, args.T, False, t)
+        forward.forward_render(state, args.schedule, args.T, False, t)
         if i >= 3:
             times.append(time.perf_counter() - t1)
-    print(f"handler (ui.forward_render)        {_ms(times)}")
+    print(f"handler (forward.forward_render)        {_ms(times)}")
 
     # 2. the full server path of the real event (preprocess + handler + postprocess)
     demo = app.demo
     fn = next(f for f in demo.fns.values() if f.name == "forward_render")
     sess = SessionState(demo)
-    sess[app.fwd._id] = state
+    sess[app.page.components["forward_state"]._id] = state
     loop = asyncio.new_event_loop()
     times = []
     for i, t in enumerate(ts):
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     for t in ts[3:]:
         ab = float(s.alpha_bar[t])
         a = time.perf_counter()
-        img = ui._pixels(ab**0.5, (1 - ab) ** 0.5, state["X"], state["E"], state["k"])
+        img = forward._pixels(ab**0.5, (1 - ab) ** 0.5, state["X"], state["E"], state["k"])
         b = time.perf_counter()
         processing_utils.save_img_array_to_cache(img, cache_dir=app.xt_img.GRADIO_CACHE, format="jpeg")
         c = time.perf_counter()
         F.schedule_figure_with_marker(args.schedule, args.T, False, t)
         d = time.perf_counter()
-        ui._numbers_md(args.schedule, args.T, False, t)
+        forward._numbers_md(args.schedule, args.T, False, t)
         e = time.perf_counter()
         for k, v in zip(parts, (b - a, c - b, d - c, e - d)):
             parts[k].append(v)

@@ -35,6 +35,11 @@ INTRO = r"""
 Each section ends with a button that jumps to the control that shows the idea at work.
 Notation: $x_0$ a clean image, $\varepsilon\sim\mathcal N(0,I)$, $\beta_t$ the noise schedule,
 $\alpha_t = 1-\beta_t$, $\bar\alpha_t=\prod_{s\le t}\alpha_s$.
+
+**Counting steps.** The papers, and the equations below, number the noising steps $t = 1,\dots,T$ and keep $t=0$ for the
+clean image. The app (its sliders, its code, and diffusers) numbers the same steps $t = 0,\dots,T-1$. So the equations'
+step $t$ is the app's $t-1$: the paper's last step $t=T$ (where $\bar\alpha_T$ and $\mathrm{SNR}(T)$ live) is the slider's
+$t=T-1$, which the app calls "terminal SNR(T−1)". The clean image is $x_0$ in both.
 """
 
 FORWARD = r"""
@@ -61,15 +66,18 @@ ZTSNR = r"""
 
 Most schedules leave a little signal at the last step: $\bar\alpha_{T}>0$, so training never sees pure noise but sampling
 starts from it. Rescaling $\sqrt{\bar\alpha_t}$ linearly so that $\sqrt{\bar\alpha_T}=0$ (arXiv:2305.08891, Alg. 1) fixes that:
-$\mathrm{SNR}(T)=0$. Then $\varepsilon$-prediction breaks at $t=T$, because
+$\mathrm{SNR}(T)=0$ (the slider's $t=T-1$). Then $\varepsilon$-prediction breaks at that last step, because
 $\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ is $0/0$ there; $v$-prediction (section 6)
-stays well defined. The app floors $\bar\alpha$ at $2^{-24}$ in that case and warns, as diffusers does.
+stays well defined. The app floors that one $\bar\alpha$ at $2^{-24}$ and warns you. diffusers does not do the same everywhere:
+its DDPM and DDIM schedulers do not floor it (their $\hat x_0$ becomes $\pm\infty$ at that step), while its DPM-Solver++,
+Euler and UniPC schedulers set $\bar\alpha_T = 2^{-24}$ when `rescale_betas_zero_snr` is on, and none of them warns.
 """
 
 LOSS = r"""
 ### 3. From the variational bound to the simple loss
 
-Training maximises a lower bound on $\log p_\theta(x_0)$ (DDPM Eq. 5):
+Training maximises a lower bound on $\log p_\theta(x_0)$. Written as a loss, that is the same as **minimising the negative
+bound** $L_\text{VLB} \ge -\log p_\theta(x_0)$ (DDPM Eq. 5):
 
 $$L_\text{VLB} = \mathbb E_q\Big[\underbrace{D_\text{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}
 + \sum_{t>1} \underbrace{D_\text{KL}\big(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}}
@@ -137,7 +145,10 @@ $$v = \sqrt{\bar\alpha_t}\,\varepsilon-\sqrt{1-\bar\alpha_t}\,x_0,\qquad
 \hat\varepsilon = \sqrt{1-\bar\alpha_t}\,x_t+\sqrt{\bar\alpha_t}\,\hat v .$$
 
 Writing $\sqrt{\bar\alpha_t}=\cos\phi$, $\sqrt{1-\bar\alpha_t}=\sin\phi$, $x_t$ and $v$ are a rotation of $(x_0,\varepsilon)$ by $\phi$.
-The target has unit variance at every noise level, and $\hat x_0$ stays finite at zero terminal SNR.
+Since $x_0$ and $\varepsilon$ are independent, $\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]$: the target
+has unit variance at every noise level **only for unit-variance data**. MNIST scaled to $[-1,1]$ is not: its always-black
+border pixels have variance 0, so there the $v$ target shrinks from 1 at low noise to 0 at high noise. Either way
+$\hat x_0$ stays finite at zero terminal SNR.
 The Sampling tab's "ε vs v" button samples both shipped checkpoints from one seed.
 """
 

@@ -138,6 +138,35 @@ class TrainEvent:
     message: str = ""
 
 
+class LossStats:
+    """The loss bookkeeping the UI shows: the last batch, the mean of the last ``window`` steps, and a running
+    mean (EMA, weight 0.1) of the loss in each of ``n_buckets`` equal t-buckets of [0, T)."""
+
+    def __init__(self, T: int, n_buckets: int = N_BUCKETS, window: int = 100):
+        self.T, self.n_buckets, self.window = T, n_buckets, window
+        self.recent: list[float] = []
+        self.buckets = [float("nan")] * n_buckets
+        self.last = float("nan")
+
+    @property
+    def mean(self) -> float:
+        return float(sum(self.recent) / len(self.recent)) if self.recent else float("nan")
+
+    def update(self, per_sample: torch.Tensor, t: torch.Tensor) -> float:
+        """Record one batch: per-sample losses (B,) at timesteps t (B,). Returns the batch mean (one host sync)."""
+        b = (t * self.n_buckets // self.T).long()
+        sums = torch.zeros(self.n_buckets, device=per_sample.device).index_add_(0, b, per_sample.float())
+        counts = torch.bincount(b, minlength=self.n_buckets)
+        stats = torch.cat([per_sample.float().mean()[None], sums, counts.float()]).cpu().tolist()
+        self.last = stats[0]
+        self.recent = (self.recent + [self.last])[-self.window:]
+        for k, (s, c) in enumerate(zip(stats[1:1 + self.n_buckets], stats[1 + self.n_buckets:])):
+            if c > 0:
+                old = self.buckets[k]
+                self.buckets[k] = s / c if math.isnan(old) else 0.9 * old + 0.1 * (s / c)
+        return self.last
+
+
 class Trainer:
     """Holds model, EMA, optimiser and data; ``run()`` is the stoppable training generator."""
 
@@ -202,9 +231,7 @@ class Trainer:
                 self.data_gen.set_state(ts["data_gen"])
         self.x0 = self.data.train_x0().to(self.device)  # (N, 1, 28, 28)
         self.labels = self.data.train_labels.to(self.device)
-        self.bucket_loss = [float("nan")] * N_BUCKETS
-        self.recent: list[float] = []
-        self.last_loss = float("nan")
+        self.stats = LossStats(cfg.T)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -242,7 +269,7 @@ class Trainer:
             wall_time_s=round(self.wall_time_s, 1),
             data=self.data.source,
             conditional=self.model.config.conditional,
-            extra={"train_config": self.cfg.to_dict(), "final_loss_mean": self._mean_recent(), "bf16": self.bf16,
+            extra={"train_config": self.cfg.to_dict(), "final_loss_mean": self.stats.mean, "bf16": self.bf16,
                    "device": str(self.device)},
         )
 
@@ -253,9 +280,6 @@ class Trainer:
             kw = dict(model_state=self.model.state_dict(), optimizer_state=self.opt.state_dict(),
                       train_state={"noise_gen": self.noise_gen.get_state(), "data_gen": self.data_gen.get_state()})
         return save_checkpoint(path, ema_state=self.ema.state_dict(), config=self.model.config, meta=self.meta(), **kw)
-
-    def _mean_recent(self) -> float:
-        return float(sum(self.recent) / len(self.recent)) if self.recent else float("nan")
 
     @torch.no_grad()
     def preview(self, n: int = 10) -> tuple[torch.Tensor, list[int]]:
@@ -306,8 +330,8 @@ class Trainer:
 
     def _event(self, kind: str, loss: float, t0_wall: float, steps0: int, **kw) -> TrainEvent:
         run_s = time.perf_counter() - t0_wall
-        ev = TrainEvent(kind=kind, step=self.step, total_steps=self.cfg.steps, loss=loss, loss_mean=self._mean_recent(),
-                        bucket_loss=list(self.bucket_loss), elapsed_s=self.wall_time_s,
+        ev = TrainEvent(kind=kind, step=self.step, total_steps=self.cfg.steps, loss=loss, loss_mean=self.stats.mean,
+                        bucket_loss=list(self.stats.buckets), elapsed_s=self.wall_time_s,
                         steps_per_s=(self.step - steps0) / run_s if run_s > 0 else 0.0, lr=self.opt.param_groups[0]["lr"], **kw)
         for cb in self.callbacks:
             cb(ev)
@@ -337,23 +361,15 @@ class Trainer:
                 x0, labels = next(it)
                 per_sample, t = self.train_step(x0, labels, self.lr_at(progress))
                 self.wall_time_s = wall0 + time.perf_counter() - t0
-                self.last_loss = float(per_sample.mean())
-                self.recent = (self.recent + [self.last_loss])[-100:]
-                bucket = (t * N_BUCKETS // cfg.T).cpu()
-                for b in range(N_BUCKETS):
-                    sel = bucket == b
-                    if sel.any():
-                        m = float(per_sample.cpu()[sel].mean())
-                        old = self.bucket_loss[b]
-                        self.bucket_loss[b] = m if math.isnan(old) else 0.9 * old + 0.1 * m
+                self.stats.update(per_sample, t)
                 if cfg.preview_every and self.step % cfg.preview_every == 0:
                     img, lab = self.preview()
-                    yield self._event("preview", self.last_loss, t0, steps0, preview=img, preview_labels=lab)
+                    yield self._event("preview", self.stats.last, t0, steps0, preview=img, preview_labels=lab)
                 elif self.step % cfg.log_every == 0 or self.step == 1:
-                    yield self._event("step", self.last_loss, t0, steps0)
+                    yield self._event("step", self.stats.last, t0, steps0)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._write()
-                    yield self._event("checkpoint", self.last_loss, t0, steps0, message=f"checkpoint at step {self.step}")
+                    yield self._event("checkpoint", self.stats.last, t0, steps0, message=f"checkpoint at step {self.step}")
         except GeneratorExit:
             reason = "stopped"
             self._write()
@@ -361,7 +377,7 @@ class Trainer:
         self._write()
         img, lab = self.preview()
         msg = f"finished ({reason}) after {self.step} steps, {self.wall_time_s:.0f} s"
-        yield self._event("done", self.last_loss, t0, steps0, preview=img, preview_labels=lab, message=msg)
+        yield self._event("done", self.stats.last, t0, steps0, preview=img, preview_labels=lab, message=msg)
 
     def _write(self) -> None:
         if self.out:

@@ -1,7 +1,7 @@
 """Bad input, tested like a user: every case gets a clear message and the app keeps serving.
 
 Two levels:
-* handler level: the functions of playground/ui.py that the widgets call (fast, no server);
+* handler level: the handlers of the playground/ui/ tab modules that the widgets call (fast, no server);
 * the real client: a few uploads and extreme settings through ``gradio_client`` against the live
   app (tests/conftest.py ``live_app``), each followed by a normal request that must succeed.
 
@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from conftest import LIVE_LIMITS, ROOT, TINY_T, make_tiny_checkpoint
-from playground import ui
+from playground.ui import common, forward, sampling, training
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,7 +105,7 @@ UNUSUAL = {  # kind → (expected shape of the working copy, expected value of t
 
 def _forward_ok(path) -> None:
     """A normal forward request right after a bad one must work."""
-    img, stats = ui.forward_api(str(path), "cosine", 1000, 250, False, 0)
+    img, stats = forward.forward_api(str(path), "cosine", 1000, 250, False, 0)
     assert isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.size > 0
     assert stats["t"] == 250
 
@@ -118,8 +118,8 @@ def _forward_ok(path) -> None:
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_broken_upload_gets_a_clear_error(tmp_path, kind):
     path = make_bad(tmp_path, kind)
-    for fn in (lambda: ui.load_image(path), lambda: ui.forward_api(str(path)),
-               lambda: ui.forward_load(str(path), 0, "cosine", 1000, 250, False)):
+    for fn in (lambda: common.load_image(path), lambda: forward.forward_api(str(path)),
+               lambda: forward.forward_load(str(path), 0, "cosine", 1000, 250, False)):
         with pytest.raises(gr.Error) as e:
             fn()
         assert BROKEN[kind] in e.value.message and path.name in e.value.message
@@ -128,25 +128,25 @@ def test_broken_upload_gets_a_clear_error(tmp_path, kind):
 
 def test_missing_or_no_upload_gets_a_clear_error(tmp_path):
     with pytest.raises(gr.Error, match="No image yet"):
-        ui.load_image(None)
+        common.load_image(None)
     with pytest.raises(gr.Error, match="Cannot find"):
-        ui.load_image(tmp_path / "gone.png")
-    for fn in (ui.forward_reseed, ui.chain_check, ui.forward_gif):
+        common.load_image(tmp_path / "gone.png")
+    for fn in (forward.forward_reseed, forward.chain_check, forward.forward_gif):
         with pytest.raises(gr.Error, match="Load an image first"):
-            fn(None, "cosine", 1000, False, *( [10] if fn is not ui.forward_gif else []))
+            fn(None, "cosine", 1000, False, *( [10] if fn is not forward.forward_gif else []))
 
 
 @pytest.mark.parametrize("kind", sorted(UNUSUAL))
 def test_unusual_image_modes_load_with_the_right_pixels(tmp_path, kind):
     path = make_bad(tmp_path, kind)
     shape, top_left = UNUSUAL[kind]
-    x0 = ui.load_image(path)
+    x0 = common.load_image(path)
     assert x0.shape == shape and x0.dtype == np.float32
     assert np.isfinite(x0).all() and x0.min() >= -1 and x0.max() <= 1
     np.testing.assert_allclose(x0[0, 0], top_left, atol=1e-4)
     if kind == "i16":  # the 16-bit ramp is rescaled by 65535, not clipped at 255
         np.testing.assert_allclose(x0[-1, -1, 0], 2 * 59_900 / 65_535 - 1, atol=1e-4)
-    out = ui.forward_load(str(path), 0, "linear", 1000, 999, False)
+    out = forward.forward_load(str(path), 0, "linear", 1000, 999, False)
     state, x0_img, xt_img, eps_img = out[:4]
     assert xt_img.dtype == np.uint8 and xt_img.shape[:2] == x0_img.shape[:2]
     assert ("grayscale" if shape[2] == 1 else "RGB") in out[-1]
@@ -154,10 +154,10 @@ def test_unusual_image_modes_load_with_the_right_pixels(tmp_path, kind):
 
 def test_huge_image_is_refused_before_decoding_at_the_default_limit(tmp_path):
     path = png_solid(tmp_path / "huge.png", 10_000, 10_000)
-    assert 10_000 * 10_000 > ui.LIMITS.max_upload_pixels  # 100 MP vs the 60 MP local default
+    assert 10_000 * 10_000 > common.LIMITS.max_upload_pixels  # 100 MP vs the 60 MP local default
     t0 = time.perf_counter()
     with pytest.raises(gr.Error, match=r"10000×10000 = 100 megapixels; the limit is \d+ megapixels"):
-        ui.load_image(path)
+        common.load_image(path)
     assert time.perf_counter() - t0 < 1.0  # only the header was read
 
 
@@ -167,9 +167,9 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
     path = png_solid(tmp_path / "huge.png", 10_000, 10_000, rgb=(200, 30, 60))
     code = (
         "import resource, time, sys, numpy as np\n"
-        "from playground import ui\n"
+        "from playground.ui import common\n"
         "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
-        "base = rss(); t0 = time.perf_counter(); x = ui.load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
+        "base = rss(); t0 = time.perf_counter(); x = common.load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
         "print(x.shape, dt, rss() - base, *x[0, 0])\n"
     )
     env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000", "PYTHONPATH": str(ROOT)}
@@ -187,15 +187,15 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
 
 def test_upload_over_the_byte_limit_is_refused(tmp_path, monkeypatch):
     path = good_png(tmp_path / "big.png", 300, 300)
-    monkeypatch.setattr(ui.LIMITS, "max_upload_bytes", 10_000)
+    monkeypatch.setattr(common.LIMITS, "max_upload_bytes", 10_000)
     with pytest.raises(gr.Error, match=r"MB; the limit is"):
-        ui.load_image(path)
+        common.load_image(path)
 
 
 def test_big_photo_is_downscaled_to_the_work_side(tmp_path):
     path = good_png(tmp_path / "wide.png", 2000, 300)
-    x0 = ui.load_image(path)
-    assert max(x0.shape[:2]) == ui.LIMITS.work_side and x0.shape[:2] == (77, 512)
+    x0 = common.load_image(path)
+    assert max(x0.shape[:2]) == common.LIMITS.work_side and x0.shape[:2] == (77, 512)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,36 +209,36 @@ def photo(tmp_path) -> Path:
 
 
 def test_forward_extreme_T_and_t(photo):
-    x0 = ui.load_image(photo)
+    x0 = common.load_image(photo)
     # T = 2: the smallest schedule; t = 0 is almost clean, t = T-1 is the last step
-    img0, st0 = ui.forward_api(str(photo), "linear", 2, 0, False, 0)
-    img1, st1 = ui.forward_api(str(photo), "linear", 2, 1, False, 0)
+    img0, st0 = forward.forward_api(str(photo), "linear", 2, 0, False, 0)
+    img1, st1 = forward.forward_api(str(photo), "linear", 2, 1, False, 0)
     assert (st0["T"], st0["t"], st1["t"]) == (2, 0, 1)
     assert 0 < st1["alpha_bar"] < st0["alpha_bar"] < 1
     # t = 0 on T = 1000: x_t ≈ x_0 (ᾱ_0 = 1 − β_0, noise std √β_0 = 0.01 → ~1.3 grey levels)
-    img, st = ui.forward_api(str(photo), "linear", 1000, 0, False, 0)
+    img, st = forward.forward_api(str(photo), "linear", 1000, 0, False, 0)
     ref = np.clip(np.round((x0 + 1) * 127.5), 0, 255)
     k = img.shape[0] // x0.shape[0]  # small images are shown upscaled ×k (nearest neighbour)
     diff = np.abs(img[::k, ::k].astype(float) - ref)
     assert diff.mean() < 2 and diff.max() <= 8
-    far = ui.forward_api(str(photo), "linear", 1000, 999, False, 0)[0]
+    far = forward.forward_api(str(photo), "linear", 1000, 999, False, 0)[0]
     assert np.abs(far[::k, ::k].astype(float) - ref).mean() > 40  # t = T-1: nothing of x_0 left
     # t = T (one past the slider's max) and t < 0 are clamped into [0, T-1]
-    a, sa = ui.forward_api(str(photo), "cosine", 1000, 1000, False, 0)
-    b, sb = ui.forward_api(str(photo), "cosine", 1000, 999, False, 0)
+    a, sa = forward.forward_api(str(photo), "cosine", 1000, 1000, False, 0)
+    b, sb = forward.forward_api(str(photo), "cosine", 1000, 999, False, 0)
     assert sa["t"] == sb["t"] == 999 and np.array_equal(a, b)
-    assert ui.forward_api(str(photo), "cosine", 1000, -5, False, 0)[1]["t"] == 0
+    assert forward.forward_api(str(photo), "cosine", 1000, -5, False, 0)[1]["t"] == 0
     # zero terminal SNR at t = T-1: pure noise, log-SNR reported as None (not -inf / NaN in JSON)
-    _, sz = ui.forward_api(str(photo), "cosine", 1000, 999, True, 0)
+    _, sz = forward.forward_api(str(photo), "cosine", 1000, 999, True, 0)
     assert sz["alpha_bar"] == 0 and sz["snr"] == 0 and sz["log_snr"] is None
     # T beyond the cap / below 2 are clamped; an unknown schedule is a clear error
-    assert ui.forward_api(str(photo), "cosine", 10 ** 6, 5, False, 0)[1]["T"] == ui.LIMITS.max_T
-    assert ui.forward_api(str(photo), "cosine", 1, 0, False, 0)[1]["T"] == 2
+    assert forward.forward_api(str(photo), "cosine", 10 ** 6, 5, False, 0)[1]["T"] == common.LIMITS.max_T
+    assert forward.forward_api(str(photo), "cosine", 1, 0, False, 0)[1]["T"] == 2
     with pytest.raises(gr.Error, match="unknown schedule 'quadratic'"):
-        ui.forward_api(str(photo), "quadratic", 1000, 5, False, 0)
+        forward.forward_api(str(photo), "quadratic", 1000, 5, False, 0)
     # the widget path: T shrinking below t moves the slider to T-1
-    state = ui.forward_load(str(photo), 0, "cosine", 1000, 900, False)[0]
-    slider = ui.forward_schedule_changed(state, "cosine", 100, False, 900)[0]
+    state = forward.forward_load(str(photo), 0, "cosine", 1000, 900, False)[0]
+    slider = forward.forward_schedule_changed(state, "cosine", 100, False, 900)[0]
     assert slider.value == 99 and slider.maximum == 99
 
 
@@ -251,7 +251,7 @@ def ckpt_env(tmp_path, monkeypatch) -> Path:
 
 
 def _sample(path, steps=4, eta=0.0, n=2, seed=0, show_dpm=False, **kw):
-    outs = list(ui.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"), True, kw.get("digit", "3"),
+    outs = list(sampling.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"), True, kw.get("digit", "3"),
                                   kw.get("guidance", 2.0), n, seed, show_dpm))
     return outs
 
@@ -277,14 +277,14 @@ def test_sampling_more_steps_than_T_is_clamped_with_a_warning(ckpt_env):
 
 
 def test_sampling_more_images_than_the_cap_is_clamped_with_a_warning(ckpt_env, monkeypatch):
-    monkeypatch.setattr(ui.LIMITS, "max_images", 2)
+    monkeypatch.setattr(common.LIMITS, "max_images", 2)
     with pytest.warns(UserWarning, match="at most 2 images"):
         final = _sample(ckpt_env, n=9)[-1]
     assert "2 images" in final[6]
 
 
 def test_sampling_steps_over_the_cap_are_clamped_with_a_warning(ckpt_env, monkeypatch):
-    monkeypatch.setattr(ui.LIMITS, "max_steps", 3)
+    monkeypatch.setattr(common.LIMITS, "max_steps", 3)
     with pytest.warns(UserWarning, match="at most 3 sampling steps"):
         final = _sample(ckpt_env, steps=50)[-1]
     assert "step **3/3**" in final[6]
@@ -340,7 +340,7 @@ def test_bad_checkpoint_in_the_folder_gets_a_clear_error_and_runs_no_code(ckpt_e
     bad = ckpt_env.parent / f"bad_{kind}.pt"
     _write_bad_checkpoint(bad, kind, marker)
     # the page still builds its model list: unreadable files are left out, the good model stays first
-    listed = [p for _, p in ui.list_checkpoints()]
+    listed = [p for _, p in common.list_checkpoints()]
     assert listed[0] == str(ckpt_env)
     assert (str(bad) in listed) == (kind == "other_weights")  # readable metadata, wrong weights
     # choosing it (through the API or a stale page) is a clear error, never a traceback or code execution
@@ -351,7 +351,7 @@ def test_bad_checkpoint_in_the_folder_gets_a_clear_error_and_runs_no_code(ckpt_e
     # a good model that is replaced on disk by the bad file (mtime changes) fails just as clearly
     good_copy = ckpt_env.parent / "replaced.pt"
     make_tiny_checkpoint(good_copy)
-    assert str(good_copy) in [p for _, p in ui.list_checkpoints()]
+    assert str(good_copy) in [p for _, p in common.list_checkpoints()]
     time.sleep(0.01)
     os.replace(bad, good_copy)
     os.utime(good_copy, ns=(time.time_ns(), time.time_ns()))
@@ -373,8 +373,8 @@ def test_no_checkpoint_at_all_gets_a_clear_message(tmp_path, monkeypatch):
     final = _sample(None)[-1]  # the status line says so (no error badge on a fresh Space)
     assert final[:6] == (None,) * 6 and "No model yet" in final[6]
     with pytest.raises(gr.Error, match="No model available yet"):
-        ui.get_model(None)
-    *_, notice = ui.sampling_tab_load(None, 20, "trailing")
+        common.get_model(None)
+    *_, notice = sampling.sampling_tab_load(None, 20, "trailing")
     assert notice.visible and "No model yet" in notice.value
 
 
@@ -396,12 +396,12 @@ def _train(monkeypatch, **kw):
                 steps=2, time_budget_s=30, conditional=True, model_size="small (16, 32, 64)", preview_every=0)
     args.update(kw)
     monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
-    return list(ui.train_run(**args, data=load_mnist()))
+    return list(training.train_run(**args, data=load_mnist()))
 
 
 def test_training_caps_clamp_steps_and_time_with_a_warning(monkeypatch):
-    monkeypatch.setattr(ui.LIMITS, "max_train_steps", 2)
-    monkeypatch.setattr(ui.LIMITS, "max_train_seconds", 20.0)
+    monkeypatch.setattr(common.LIMITS, "max_train_steps", 2)
+    monkeypatch.setattr(common.LIMITS, "max_train_seconds", 20.0)
     with pytest.warns(UserWarning) as rec:
         outs = _train(monkeypatch, steps=10_000, time_budget_s=10_000)
     msgs = " ".join(str(w.message) for w in rec)
@@ -420,7 +420,7 @@ def test_training_caps_clamp_steps_and_time_with_a_warning(monkeypatch):
 def test_training_nonsense_settings_get_a_clear_error(monkeypatch, bad, match):
     with pytest.raises(gr.Error, match=match):
         _train(monkeypatch, **bad)
-    assert ui._job["job"] is None and not ui._train_lock.locked()  # the server is free for the next job
+    assert training._job["job"] is None and not training._train_lock.locked()  # the server is free for the next job
 
 
 def test_training_T_2_works(monkeypatch):
@@ -438,11 +438,11 @@ def test_limits_come_from_env_vars_and_are_documented():
            "PLAYGROUND_MAX_STEPS": "7", "PLAYGROUND_MAX_TRAIN_SECONDS": "9", "PLAYGROUND_MAX_TRAIN_STEPS": "11",
            "PLAYGROUND_MAX_UPLOAD_PIXELS": "1000"}
     env.pop("SPACE_ID", None)
-    code = "from playground.ui import LIMITS as L; print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, " \
+    code = "from playground.ui.common import LIMITS as L; print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, " \
            "L.max_train_steps, L.max_upload_pixels)"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["123", "3", "7", "9.0", "11", "1000"], out.stderr[-2000:]
-    doc = ui.__doc__
+    doc = common.__doc__
     for name in ("PLAYGROUND_MAX_UPLOAD_BYTES", "PLAYGROUND_MAX_UPLOAD_PIXELS", "PLAYGROUND_MAX_IMAGES", "PLAYGROUND_MAX_STEPS",
                  "PLAYGROUND_MAX_TRAIN_SECONDS", "PLAYGROUND_MAX_TRAIN_STEPS"):
         assert name in doc

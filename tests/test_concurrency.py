@@ -204,13 +204,13 @@ def test_a_paused_sampling_stream_leaves_grad_mode_alone(tmp_path, monkeypatch, 
     import torch
 
     from conftest import make_tiny_checkpoint
-    from playground import ui
+    from playground.ui import sampling
 
     d = tmp_path / "ck"
     make_tiny_checkpoint(d / "mnist_eps_cond.pt")
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(d))
-    monkeypatch.setattr(ui, "STREAM_EVERY_S", 0.0, raising=False)  # stream after every step
-    gen = ui.sample_compare(None, 5, 0.0, "trailing", True, "1", 2.0, 1, 0, False)
+    monkeypatch.setattr(sampling, "STREAM_EVERY_S", 0.0, raising=False)  # stream after every step
+    gen = sampling.sample_compare(None, 5, 0.0, "trailing", True, "1", 2.0, 1, 0, False)
     first = next(gen)  # paused mid-run, at a yield
     assert "Running" in first[6] or "Done" in first[6]
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()

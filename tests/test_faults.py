@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_MODEL, make_tiny_checkpoint
-from playground import ui
+from playground.ui import common, sampling, training
 from playground.checkpoint import load_checkpoint, load_model
 from playground.data import load_mnist
 from playground.model import UNetConfig
@@ -38,7 +38,7 @@ def _tiny_cfg(**kw) -> TrainConfig:
 def _samples_ok(path: Path) -> None:
     """The checkpoint at `path` loads and gives finite samples through the app's own sampler."""
     model, meta = load_model(path)
-    x, _ = ui.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
+    x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
                           seed=0)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1.0 + 1e-6
 
@@ -67,7 +67,7 @@ def test_stop_in_the_middle_of_a_step_saves_a_usable_model(tmp_path):
 
 
 def test_stop_button_during_an_app_training_job(monkeypatch):
-    """ui.train_run in a worker thread (as the server runs it); the Stop button's handler ends it
+    """training.train_run in a worker thread (as the server runs it); the Stop button's handler ends it
     within a step or two; the job lock is released; the checkpoint offered for download samples."""
     monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
     outs: list = []
@@ -76,7 +76,7 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
 
     def run():
         try:
-            for o in ui.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True, "small (16, 32, 64)", 0,
+            for o in training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True, "small (16, 32, 64)", 0,
                                   data=load_mnist()):
                 outs.append(o)
                 if "step" in str(o[0]):
@@ -89,8 +89,8 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
     th = threading.Thread(target=run, daemon=True)
     th.start()
     assert started.wait(90), "training never reported a step"
-    assert "running" in ui.train_status()
-    msg = ui.stop_training(None)
+    assert "running" in training.train_status()
+    msg = training.stop_training(None)
     t0 = time.perf_counter()
     th.join(60)
     assert not th.is_alive() and not errors, errors
@@ -102,8 +102,8 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
     path = Path(file_of(final[4]))
     assert path.is_file()
     _samples_ok(path)
-    assert ui._job["job"] is None and not ui._train_lock.locked()
-    assert ui.stop_training(None).startswith("Nothing to stop")
+    assert training._job["job"] is None and not training._train_lock.locked()
+    assert training.stop_training(None).startswith("Nothing to stop")
 
 
 def test_closing_the_stream_mid_training_saves_and_frees_the_server(tmp_path):
@@ -164,8 +164,8 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     _samples_ok(path)
     assert tmp.exists()  # SIGKILL leaves the half-written temp file: the app must ignore it
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(ckdir))
-    assert [p for _, p in ui.list_checkpoints()] == [str(path)]
-    final = list(ui.sample_compare(None, 3, 0.0, "trailing", True, "1", 2.0, 1, 0, False))[-1]
+    assert [p for _, p in common.list_checkpoints()] == [str(path)]
+    final = list(sampling.sample_compare(None, 3, 0.0, "trailing", True, "1", 2.0, 1, 0, False))[-1]
     assert "Done" in final[6]
 
 
@@ -196,15 +196,15 @@ def test_missing_mnist_gives_a_clear_message_and_frees_the_server(tmp_path, monk
     monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(empty))
     monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
     with pytest.raises(gr.Error) as e:
-        list(ui.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 3, 30, True, "small (16, 32, 64)", 0))
+        list(training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 3, 30, True, "small (16, 32, 64)", 0))
     msg = e.value.message
     assert "No MNIST digits found under" in msg and str(empty) in msg and "PLAYGROUND_DATA_DIR" in msg
-    assert ui._job["job"] is None and not ui._train_lock.locked()
+    assert training._job["job"] is None and not training._train_lock.locked()
     # a nonexistent path gives the same clear message
     monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "does" / "not" / "exist"))
     with pytest.raises(gr.Error, match="No MNIST digits found"):
-        list(ui.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 3, 30, True, "small (16, 32, 64)", 0))
+        list(training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 3, 30, True, "small (16, 32, 64)", 0))
     # and with the data back, the next job runs
     monkeypatch.delenv("PLAYGROUND_DATA_DIR")
-    outs = list(ui.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 2, 30, True, "small (16, 32, 64)", 0))
+    outs = list(training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 2, 30, True, "small (16, 32, 64)", 0))
     assert "Finished" in outs[-1][0]

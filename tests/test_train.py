@@ -120,3 +120,27 @@ def test_presets():
     assert TrainConfig.from_dict(q.to_dict()) == q
     with pytest.raises(ValueError):
         TrainConfig.from_preset("nope")
+
+
+def test_loss_stats_match_a_plain_per_bucket_loop():
+    """LossStats (vectorised, one host sync) equals the straightforward per-bucket running mean."""
+    import math
+
+    from playground.train import LossStats
+
+    g = torch.Generator().manual_seed(0)
+    T, nb = 1000, 10
+    stats = LossStats(T, nb, window=5)
+    ref_b, ref_recent = [float("nan")] * nb, []
+    for _ in range(12):
+        t = torch.randint(0, T, (7,), generator=g)  # 7 samples: some buckets stay empty in a batch
+        loss = torch.rand(7, generator=g)
+        assert stats.update(loss, t) == pytest.approx(float(loss.mean()))
+        ref_recent = (ref_recent + [float(loss.mean())])[-5:]
+        for b in range(nb):
+            sel = t * nb // T == b
+            if sel.any():
+                m = float(loss[sel].mean())
+                ref_b[b] = m if math.isnan(ref_b[b]) else 0.9 * ref_b[b] + 0.1 * m
+    assert stats.mean == pytest.approx(sum(ref_recent) / 5)
+    assert [round(x, 6) for x in stats.buckets] == [round(x, 6) for x in ref_b]

@@ -1,4 +1,4 @@
-"""Handler tests for playground/ui.py on CPU with a tiny random-weight model (fast: ~20 s).
+"""Handler tests for the tab modules of playground/ui/ on CPU with a tiny random-weight model (fast: ~20 s).
 
 What is pinned: the forward tab's x_t is the closed form with ONE cached noise sample; uploads of every
 awkward kind load and bad ones raise gr.Error with a clear message; the chain check's statistics match
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from playground import figures as F
-from playground import ui
+from playground.ui import common, forward, sampling, training
 from playground.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from playground.diffusion import q_sample
 from playground.model import UNet, UNetConfig
@@ -66,11 +66,11 @@ def save(tmp_path: Path, name: str, im: Image.Image, **kw) -> str:
 def test_limits_table_documents_every_env_var():
     import inspect
 
-    src = inspect.getsource(ui.Limits)
+    src = inspect.getsource(common.Limits)
     env_vars = set(__import__("re").findall(r'"(PLAYGROUND_[A-Z_]+)"', src))
-    assert len(env_vars) == len([f for f in ui.Limits.__dataclass_fields__])
+    assert len(env_vars) == len([f for f in common.Limits.__dataclass_fields__])
     for var in env_vars:
-        assert var in ui.__doc__, f"{var} missing from the limits table in ui.py's docstring"
+        assert var in common.__doc__, f"{var} missing from the limits table in common.py's docstring"
 
 
 # --------------------------------------------------------------------------------------- uploads
@@ -78,38 +78,38 @@ def test_limits_table_documents_every_env_var():
 
 def test_load_image_modes(tmp_path):
     rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
-    x = ui.load_image(save(tmp_path, "a.png", rgb))
+    x = common.load_image(save(tmp_path, "a.png", rgb))
     assert x.shape == (40, 60, 3) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
     np.testing.assert_allclose(x, np.asarray(rgb, np.float32) / 127.5 - 1, atol=1e-6)
 
-    gray = ui.load_image(save(tmp_path, "g.png", rgb.convert("L")))
+    gray = common.load_image(save(tmp_path, "g.png", rgb.convert("L")))
     assert gray.shape == (40, 60, 1)  # grayscale stays one channel
 
     rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))  # fully transparent black -> white background
-    assert np.allclose(ui.load_image(save(tmp_path, "t.png", rgba)), 1.0)
+    assert np.allclose(common.load_image(save(tmp_path, "t.png", rgba)), 1.0)
 
     pal = rgb.convert("P")
-    assert ui.load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
+    assert common.load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
 
     a16 = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
     im16 = Image.fromarray(a16)  # a 16-bit grayscale PNG
-    x16 = ui.load_image(save(tmp_path, "16.png", im16))
+    x16 = common.load_image(save(tmp_path, "16.png", im16))
     assert x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3) and x16.max() == pytest.approx(1, abs=1e-3)
 
     cmyk = rgb.convert("CMYK")
-    assert ui.load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
+    assert common.load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
 
     frames = [Image.new("RGB", (16, 16), c) for c in ((255, 255, 255), (0, 0, 0))]
     gif = tmp_path / "anim.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert np.allclose(ui.load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
+    assert np.allclose(common.load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
 
 
 def test_big_upload_is_downscaled_once(tmp_path):
     big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1500, 2000, 3), dtype=np.uint8))
     for name in ("big.jpg", "big.png"):
-        x = ui.load_image(save(tmp_path, name, big))
-        assert max(x.shape[:2]) == ui.LIMITS.work_side and x.shape[2] == 3
+        x = common.load_image(save(tmp_path, name, big))
+        assert max(x.shape[:2]) == common.LIMITS.work_side and x.shape[2] == 3
         assert x.shape[1] / x.shape[0] == pytest.approx(2000 / 1500, rel=0.02)
 
 
@@ -126,13 +126,13 @@ def test_bad_uploads_raise_clear_errors(tmp_path, monkeypatch):
              (str(tmp_path / "missing.png"), "Cannot find")]
     for path, words in cases:
         with pytest.raises(gr.Error, match=words):
-            ui.load_image(path)
-    monkeypatch.setattr(ui.LIMITS, "max_upload_pixels", 1000)
+            common.load_image(path)
+    monkeypatch.setattr(common.LIMITS, "max_upload_pixels", 1000)
     with pytest.raises(gr.Error, match="megapixels"):
-        ui.load_image(str(good))
-    monkeypatch.setattr(ui.LIMITS, "max_upload_bytes", 10)
+        common.load_image(str(good))
+    monkeypatch.setattr(common.LIMITS, "max_upload_bytes", 10)
     with pytest.raises(gr.Error, match="limit"):
-        ui.load_image(str(good))
+        common.load_image(str(good))
 
 
 # --------------------------------------------------------------------------------------- forward tab
@@ -145,7 +145,7 @@ def photo(tmp_path):
 
 
 def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
-    out = ui.forward_load(photo, 7, "cosine", 1000, False, 250)
+    out = forward.forward_load(photo, 7, "cosine", 1000, False, 250)
     state, x0_img, xt, eps_img, md, fig, strip, cap, info = out
     assert x0_img.shape == xt.shape == (48 * 4, 64 * 4, 3)  # small images are upscaled ×(256 // 64) for display
     assert "t = 250" in md and "64×48" in info and strip is not None and "t=999" in cap
@@ -153,7 +153,7 @@ def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
     x0 = torch.from_numpy(state["x0"])
     eps = torch.from_numpy(state["eps"])
     for t in (0, 250, 600, 999):
-        img, md, fig = ui.forward_render(state, "cosine", 1000, False, t)
+        img, md, fig = forward.forward_render(state, "cosine", 1000, False, t)
         expect = F.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
         got = img[::4, ::4]
         assert np.abs(got.astype(int) - expect.astype(int)).max() <= 1, t  # same ε at every t
@@ -162,37 +162,37 @@ def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
         assert marker["x"] == [t, t, t] and marker["y"][0] == pytest.approx(float(s.alpha_bar[t]), rel=1e-4)
         assert f"ᾱ<sub>t</sub> = **{float(s.alpha_bar[t]):.4f}**" in md
     # reseeding changes ε, a given seed reproduces it
-    st2, seed2, *_ = ui.forward_reseed(state, "cosine", 1000, False, 250)
+    st2, seed2, *_ = forward.forward_reseed(state, "cosine", 1000, False, 250)
     assert seed2 != 7 and not np.allclose(st2["eps"], state["eps"])
-    st3, seed3, *_ = ui.forward_reseed(state, "cosine", 1000, False, 250, seed=7)
+    st3, seed3, *_ = forward.forward_reseed(state, "cosine", 1000, False, 250, seed=7)
     np.testing.assert_array_equal(st3["eps"], state["eps"])
 
 
 def test_forward_grayscale_and_schedule_change(tmp_path):
     digit = save(tmp_path, "d.png", Image.fromarray(np.zeros((28, 28), np.uint8)))
-    state, *_ = ui.forward_load(digit, 0, "linear", 1000, False, 10)
-    img, md, fig = ui.forward_render(state, "sigmoid", 200, True, 199)
+    state, *_ = forward.forward_load(digit, 0, "linear", 1000, False, 10)
+    img, md, fig = forward.forward_render(state, "sigmoid", 200, True, 199)
     assert img.ndim == 2 and img.shape == (28 * 9, 28 * 9)
     assert "zero terminal SNR" in md and "SNR(t) = **0**" in md
-    slider, *_ = ui.forward_schedule_changed(state, "linear", 100, False, 500)
+    slider, *_ = forward.forward_schedule_changed(state, "linear", 100, False, 500)
     assert slider.maximum == 99 and slider.value == 99  # t is clamped to the new T
 
 
 def test_play_is_time_based_and_stops_at_the_end(monkeypatch):
-    playing, timer, button, t = ui.play_toggle(False, 999, 1000)  # at the end: rewind
+    playing, timer, button, t = forward.play_toggle(False, 999, 1000)  # at the end: rewind
     assert t == 0 and timer.active is True and playing["t0"] == 0
     now = playing["since"]
-    monkeypatch.setattr(ui.time, "time", lambda: now + ui.PLAY_SECONDS / 4)
-    assert ui.play_tick(0, 1000, playing)[0] == 250  # a quarter of the sweep time → a quarter of T
-    monkeypatch.setattr(ui.time, "time", lambda: now + ui.PLAY_SECONDS * 2)
-    t, timer, button, playing2 = ui.play_tick(250, 1000, playing)
+    monkeypatch.setattr(forward.time, "time", lambda: now + forward.PLAY_SECONDS / 4)
+    assert forward.play_tick(0, 1000, playing)[0] == 250  # a quarter of the sweep time → a quarter of T
+    monkeypatch.setattr(forward.time, "time", lambda: now + forward.PLAY_SECONDS * 2)
+    t, timer, button, playing2 = forward.play_tick(250, 1000, playing)
     assert t == 999 and playing2 is False and timer.active is False
-    assert ui.play_toggle(playing, 400, 1000)[0] is False  # pause
+    assert forward.play_toggle(playing, 400, 1000)[0] is False  # pause
 
 
 def test_chain_matches_closed_form(photo):
-    state, *_ = ui.forward_load(photo, 0, "linear", 1000, False, 0)
-    md, fig = ui.chain_check(state, "linear", 200, False, 120, draws=200, progress=NO_PROGRESS)
+    state, *_ = forward.forward_load(photo, 0, "linear", 1000, False, 0)
+    md, fig = forward.chain_check(state, "linear", 200, False, 120, draws=200, progress=NO_PROGRESS)
     assert "chain (121 steps)" in md
     closed = np.asarray(fig.data[0].x)  # raw standardised draws of the closed form
     centers, dens = np.asarray(fig.data[1].x), np.asarray(fig.data[1].y)  # the chain's density histogram
@@ -206,45 +206,45 @@ def test_chain_matches_closed_form(photo):
 
 
 def test_forward_gif_and_api(photo):
-    state, *_ = ui.forward_load(photo, 0, "cosine", 100, False, 0)
-    path = ui.forward_gif(state, "cosine", 100, False, frames=10, progress=NO_PROGRESS)
+    state, *_ = forward.forward_load(photo, 0, "cosine", 100, False, 0)
+    path = forward.forward_gif(state, "cosine", 100, False, frames=10, progress=NO_PROGRESS)
     import imageio.v3 as iio
 
     frames = iio.imread(path, index=None)
     assert frames.shape[0] == 1 + 10 and frames.shape[1:3] == (48 * 4, 64 * 4)
-    img, stats = ui.forward_api(photo, "cosine", 100, 50, False, 3)
+    img, stats = forward.forward_api(photo, "cosine", 100, 50, False, 3)
     s = F.cached_schedule("cosine", 100, False)
     assert stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50])) and stats["snr"] == pytest.approx(float(s.snr[50]))
     assert img.shape == (192, 256, 3)
     with pytest.raises(gr.Error, match="unknown schedule"):
-        ui.forward_api(photo, "quadratic", 100, 50)
+        forward.forward_api(photo, "quadratic", 100, 50)
 
 
 # --------------------------------------------------------------------------------------- sampling tab
 
 
 def test_checkpoint_listing_and_allowlist(ckpt_dir, tmp_path):
-    choices = ui.list_checkpoints()
+    choices = common.list_checkpoints()
     assert len(choices) == 1 and "ε-prediction" in choices[0][0]
     (ckpt_dir / "junk.pt").write_bytes(b"not a checkpoint")
-    assert len(ui.list_checkpoints()) == 1  # unreadable files are left out
+    assert len(common.list_checkpoints()) == 1  # unreadable files are left out
     outside = make_tiny_checkpoint(tmp_path / "elsewhere")
     with pytest.raises(gr.Error, match="Unknown checkpoint"):
-        ui.get_model(str(outside))
-    assert ui.get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
+        common.get_model(str(outside))
+    assert common.get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
 
 
 def test_timesteps_md_shows_the_list_that_runs(ckpt_dir):
-    assert "t = 980, 960" in ui.timesteps_md(None, 50, "leading")
-    assert "t = 999, 979" in ui.timesteps_md(None, 50, "trailing")
-    md = ui.timesteps_md(ui.default_checkpoint(), 5, "leading")
+    assert "t = 980, 960" in sampling.timesteps_md(None, 50, "leading")
+    assert "t = 999, 979" in sampling.timesteps_md(None, 50, "trailing")
+    md = sampling.timesteps_md(common.default_checkpoint(), 5, "leading")
     assert "T = 50" in md and "t = 40, 30, 20, 10, 0" in md
 
 
 def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
-    monkeypatch.setattr(ui, "STREAM_EVERY_S", 0.0)
-    path = ui.default_checkpoint()
-    outs = list(ui.sample_compare(path, 50, 1.0, "leading", True, "mixed 0–9", 2.0, 4, 123, True))
+    monkeypatch.setattr(sampling, "STREAM_EVERY_S", 0.0)
+    path = common.default_checkpoint()
+    outs = list(sampling.sample_compare(path, 50, 1.0, "leading", True, "mixed 0–9", 2.0, 4, 123, True))
     assert len(outs) == 50  # one frame per step (49 streamed + the final one)
     first, last = outs[0], outs[-1]
     assert "Running" in first[6] and "step **1/50**" in first[6] and "Done" in last[6]
@@ -256,8 +256,8 @@ def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
     assert np.abs(ddpm_xt.astype(int) - dpm_xt.astype(int)).mean() > 10  # a different sampler gives a different image
     assert [Path(f).suffix for f in last[7]] == [".png", ".gif"] * 3 and all(Path(f).is_file() for f in last[7])
     # η = 0 differs from DDPM, and the same seed reproduces it
-    a = list(ui.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
-    b = list(ui.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
+    a = list(sampling.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
+    b = list(sampling.sample_compare(path, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, False))[-1]
     assert a[4] is None  # DPM-Solver++ panel off
     np.testing.assert_array_equal(a[2], b[2])
     assert not np.array_equal(a[0], a[2])
@@ -265,9 +265,9 @@ def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
 
 def test_sample_without_any_model_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(tmp_path / "none"))
-    outs = list(ui.sample_compare(None, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, True))
+    outs = list(sampling.sample_compare(None, 10, 0.0, "trailing", True, "3", 1.0, 2, 5, True))
     assert len(outs) == 1 and "No model yet" in outs[0][6]
-    dropdown, ts, notice = ui.sampling_tab_load(None, 50, "trailing")
+    dropdown, ts, notice = sampling.sampling_tab_load(None, 50, "trailing")
     assert notice.visible is True and "No model yet" in notice.value
 
 
@@ -275,15 +275,15 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
     make_tiny_checkpoint(ckpt_dir, "mnist_v_cond.pt", prediction_type="v")
     # the real classifier's reference statistics take ~15 s to build; tests/test_quality.py covers them
     seen = []
-    monkeypatch.setattr(ui, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
+    monkeypatch.setattr(sampling, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
                         or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
-    grid, fig, md = ui.sample_study(ui.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
+    grid, fig, md = sampling.sample_study(common.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
                                     progress=NO_PROGRESS)
     assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
     assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.5)
     assert fig.data[0].text[0][0] == "50%<br>25% right"
-    eps_img, v_img, md = ui.compare_eps_v(5, "trailing", "7", 1.0, 0, 2, progress=NO_PROGRESS)
+    eps_img, v_img, md = sampling.compare_eps_v(5, "trailing", "7", 1.0, 0, 2, progress=NO_PROGRESS)
     assert eps_img is not None and v_img is not None and "v-prediction" in md
 
 
@@ -298,7 +298,7 @@ def _req(session: str):
 
 
 def test_train_runs_saves_and_feeds_the_sampling_tab(ckpt_dir):
-    outs = list(ui.train_run(**TINY, steps=3, preview_every=2, session_models={}, request=_req("a")))
+    outs = list(training.train_run(**TINY, steps=3, preview_every=2, session_models={}, request=_req("a")))
     status, loss_fig, bucket_fig, preview, download, models, dropdown = outs[-1]
     assert "Finished" in status and "finished (steps) after 3 steps" in status and "MNIST" in status
     (path,) = models.values()  # this session's models: {label: checkpoint path}
@@ -308,42 +308,42 @@ def test_train_runs_saves_and_feeds_the_sampling_tab(ckpt_dir):
     assert meta.steps == 3 and meta.T == 100 and tuple(model.config.channels) == (16, 32, 64)
     assert path in [v for _, v in dropdown.choices] and dropdown.value == path
     assert preview is not None and preview.shape[1] > preview.shape[0]  # one row of 10 digits
-    assert ui.get_model(path, models)[1].steps == 3
-    assert ui._job["job"] is None and not ui._train_lock.locked()
+    assert common.get_model(path, models)[1].steps == 3
+    assert training._job["job"] is None and not training._train_lock.locked()
 
 
 def test_train_stop_unload_and_busy(ckpt_dir):
-    gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("b"))
+    gen = training.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("b"))
     next(gen)  # "Loading…"
-    assert ui._job["job"] is not None and ui._job["job"].session == "b"
+    assert training._job["job"] is not None and training._job["job"].session == "b"
     # a second job, from another session, is refused at once
-    other = list(ui.train_run(**TINY, steps=5, preview_every=0, session_models={}, request=_req("c")))
+    other = list(training.train_run(**TINY, steps=5, preview_every=0, session_models={}, request=_req("c")))
     assert len(other) == 1 and "Busy" in other[0][0]
-    assert "Nothing to stop" in ui.stop_training(_req("c"))  # cannot stop someone else's job
-    ui.on_unload(_req("b"))  # the owner closes the tab
+    assert "Nothing to stop" in training.stop_training(_req("c"))  # cannot stop someone else's job
+    training.on_unload(_req("b"))  # the owner closes the tab
     outs = list(gen)
     assert "Finished" in outs[-1][0] and "(stopped)" in outs[-1][0]
-    assert ui._job["job"] is None and not ui._train_lock.locked()
+    assert training._job["job"] is None and not training._train_lock.locked()
     # the Stop button does the same
-    gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("d"))
+    gen = training.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("d"))
     next(gen)
-    assert "Stopping" in ui.stop_training(_req("d"))
+    assert "Stopping" in training.stop_training(_req("d"))
     assert "(stopped)" in list(gen)[-1][0]
 
 
 def test_preset_values_respect_limits(monkeypatch):
-    monkeypatch.setattr(ui.LIMITS, "max_train_seconds", 42.0)
-    steps, budget, batch, lr, preview_every = ui.preset_values("shipped")
-    assert budget == 42.0 and steps <= ui.LIMITS.max_train_steps and batch == 128
+    monkeypatch.setattr(common.LIMITS, "max_train_seconds", 42.0)
+    steps, budget, batch, lr, preview_every = training.preset_values("shipped")
+    assert budget == 42.0 and steps <= common.LIMITS.max_train_steps and batch == 128
 
 
 def test_training_pauses_while_someone_samples(ckpt_dir):
     """Sampling is not starved: between steps the trainer waits while an interactive job runs."""
-    gen = ui.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("e"))
+    gen = training.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("e"))
     next(gen)  # "Loading…"
     assert "Training" in next(gen)[0]  # the model is built and stepping (first step's status)
     try:
-        with ui.interactive_work():
+        with common.interactive_work():
             box = {}
             th = threading.Thread(target=lambda: box.setdefault("out", next(gen)), daemon=True)
             th.start()
@@ -352,19 +352,32 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
         th.join(30)
         assert not th.is_alive() and "Training" in box["out"][0]
     finally:
-        ui.stop_training(_req("e"))
+        training.stop_training(_req("e"))
         list(gen)
 
 
 def test_theory_links_switch_tab_and_set_the_control():
     from playground import theory
 
+    from app import page
+    from playground.ui import theory as theory_ui
+
+    def show(sec_key, *inputs):
+        sec = next(s for s in theory.SECTIONS if s.key == sec_key)
+        return theory_ui.link_handler(sec.tab, page.links.get(sec.control))(*inputs)
+
+    tab_ids = {tab.TAB_ID for tab in __import__("playground.ui", fromlist=["TABS"]).TABS}
     for sec in theory.SECTIONS:
-        tabs, t, ztsnr, eta, guidance, acc = ui.theory_link(sec.tab, sec.control)(200)
-        assert tabs.selected == sec.tab in ("forward", "sample", "train")
-    assert ui.theory_link("forward", "ztsnr")(200)[1:3] == (199, True)
-    assert ui.theory_link("sample", "eta_one")(200)[3] == 1.0
-    assert ui.theory_link("sample", "epsv_open")(200)[5].open is True
+        assert sec.control is None or sec.control in page.links, f"{sec.key}: no tab registered {sec.control!r}"
+        link = page.links.get(sec.control)
+        out = show(sec.key, *([200] * len(link.inputs) if link else []))
+        tabs = out[0] if isinstance(out, tuple) else out
+        assert tabs.selected == sec.tab and sec.tab in tab_ids
+    assert show("forward", 200)[1] == 100
+    assert show("ztsnr", 200)[1:3] == (True, 199)
+    assert show("ddim")[1] == 1.0
+    assert show("cfg")[1] == 4.0
+    assert show("v")[1].open is True
 
 
 def test_theory_states_the_formulas_course_notes_get_wrong():
@@ -385,3 +398,50 @@ def test_theory_states_the_formulas_course_notes_get_wrong():
     # the simple loss and its VLB weight (DDPM Eq. 12)
     assert r"\frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}" in text["loss"]
     assert r"\tilde\varepsilon_\theta(x_t,c) = \varepsilon_\theta(x_t,\varnothing) + w\," in text["cfg"]
+
+
+def test_theory_text_fixes_from_the_review():
+    """The three slips (and two smaller points) an independent review found in the student-facing text."""
+    from playground import theory
+
+    text = {s.key: s.body for s in theory.SECTIONS}
+    # 1. L_VLB is the *negative* bound: the words must say it is minimised
+    assert r"L_\text{VLB} \ge -\log p_\theta(x_0)" in text["loss"] and "minimising the negative" in text["loss"]
+    # 2. what diffusers really does at zero terminal SNR: DDPM/DDIM don't floor ᾱ; some solvers do, silently
+    z = text["ztsnr"]
+    assert "as diffusers does" not in z
+    assert "DDPM and DDIM schedulers do not floor it" in z and "rescale_betas_zero_snr" in z and "none of them warns" in z
+    # 3. the 1-based papers vs the 0-based app, explained once, where students first meet t (the intro)
+    assert "t = 1,\\dots,T" in theory.INTRO and "t = 0,\\dots,T-1" in theory.INTRO and "terminal SNR(T−1)" in theory.INTRO
+    assert "slider's $t=T-1$" in z
+    # v has unit variance only for unit-variance data
+    assert r"\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]" in text["v"]
+    assert "only for unit-variance data" in text["v"]
+
+
+def test_var_v_formula_in_the_theory_holds_on_mnist():
+    """The v-variance formula the theory states, checked numerically on real digits: Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
+    from playground.data import load_mnist
+    from playground.diffusion import get_v
+    from playground.schedules import make_schedule
+
+    x0 = load_mnist().train_x0()[:2000]  # (N, 1, 28, 28) in [−1, 1]
+    s = make_schedule("linear", 1000)
+    g = torch.Generator().manual_seed(0)
+    for t in (10, 500, 990):
+        eps = torch.randn(x0.shape, generator=g)
+        v = get_v(s, x0, eps, torch.full((x0.shape[0],), t))
+        ab = float(s.alpha_bar[t])
+        predicted = ab + (1 - ab) * x0.var(0)
+        assert torch.allclose(v.var(0), predicted, atol=0.12), t
+        corner = v[:, 0, 0, 0].var()  # an always-black pixel: Var[x₀] = 0 there, so Var[v] = ᾱ < 1 at high noise
+        assert abs(float(corner) - ab) < 0.12
+
+
+def test_one_step_hint_when_leading_or_linspace_runs_its_only_step_at_t0(ckpt_dir):
+    path = common.default_checkpoint()  # tiny model, T = 50
+    for spacing in ("leading", "linspace"):
+        md = sampling.timesteps_md(path, 1, spacing)
+        assert "t = 0 →" in md and "nearly x_T" in md and "trailing spacing" in md
+    assert "nearly x_T" not in sampling.timesteps_md(path, 1, "trailing")  # trailing's one step is t = T−1
+    assert "nearly x_T" not in sampling.timesteps_md(path, 2, "leading")
