@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from playground.ui import zerogpu  # noqa: F401  (first: on ZeroGPU the spaces package must load before torch)
+
 import gradio as gr
 
-from playground.ui import TABS
+from playground.ui import TABS, classroom
 from playground.ui.common import LIMITS, Page
 
 CSS = """
@@ -26,7 +28,7 @@ CSS = """
 .numbers { font-size: 1.15em; }
 .status { font-size: 1.05em; min-height: 3.2em; }
 #title h1 { margin-bottom: 0; }
-"""
+""" + classroom.PRESENT_CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink", text_size="lg", radius_size="md")
 
@@ -39,11 +41,14 @@ INTRO = (
 with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
     gr.Markdown(INTRO, elem_id="title")
     session_models = gr.State({})  # models trained in this browser session: {label: checkpoint path}
-    with gr.Tabs(selected=TABS[0].TAB_ID) as tabs:
-        page = Page(demo=demo, tabs=tabs, session_models=session_models)
+    page = Page(demo=demo, tabs=None, session_models=session_models)
+    classroom.build_header(page)  # presenter mode, copy link, shortcuts line, deep-link note
+    with gr.Tabs(selected=TABS[0].TAB_ID) as page.tabs:
         for number, tab in enumerate(TABS, start=1):
+            page.current_tab = tab.TAB_ID
             with gr.Tab(f"{number} · {tab.TAB_TITLE}", id=tab.TAB_ID):
                 tab.build(page)
+    classroom.finish(page, [tab.TAB_ID for tab in TABS])  # deep links, then each tab's first-load work; keys
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--share", action="store_true", default=os.environ.get("GRADIO_SHARE", "").lower() in ("1", "true", "yes"),
                     help="create a public gradio.live link")
     args = ap.parse_args(argv)
-    demo.queue(max_size=64).launch(
+    # A class of 60 opening the page at once stays well under max_size; ZeroGPU would otherwise set it to 1.
+    demo.queue(max_size=LIMITS.queue_size).launch(
         server_name=args.host, server_port=args.port, share=args.share, theme=THEME, css=CSS, show_error=True,
         max_file_size=LIMITS.max_upload_bytes,
     )

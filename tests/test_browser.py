@@ -33,6 +33,21 @@ BENIGN = [
 ]
 
 
+# x_t is drawn by the browser on a canvas (playground/ui/js/forward_blend.js); it records the t it drew.
+CANVAS_DRAWN = "() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1 && c.dataset.t; }"
+
+
+def _canvas_t(page) -> str | None:
+    return page.evaluate("() => { const c = document.querySelector('#xt-image canvas'); return c ? c.dataset.t : null; }")
+
+
+def _canvas_pixels(page) -> list[int]:
+    """A fingerprint of the canvas: 64 pixels' RGB values along its diagonal."""
+    return page.evaluate("""() => { const c = document.querySelector('#xt-image canvas'); const ctx = c.getContext('2d');
+        const out = []; for (let i = 0; i < 64; i++) { const x = Math.floor(i * c.width / 64), y = Math.floor(i * c.height / 64);
+        out.push(...Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))); } return out; }""")
+
+
 @pytest.fixture(scope="module")
 def session(live_app):
     pw_mod = pytest.importorskip("playwright.sync_api")
@@ -45,7 +60,7 @@ def session(live_app):
         page.on("console", lambda m: problems.append(f"console.error: {m.text} @ {m.location.get('url', '')}")
                 if m.type == "error" else None)
         page.goto(live_app.url, wait_until="domcontentloaded")
-        page.wait_for_selector("#xt-image img", timeout=90_000)  # demo.load shows the first example
+        page.wait_for_function(CANVAS_DRAWN, timeout=90_000)  # the page load draws the first example
         yield page, problems
         browser.close()
 
@@ -73,18 +88,18 @@ def _src(page, selector: str) -> str | None:
 
 def test_forward_tab_t_slider_changes_x_t(session, live_app):
     page, _ = session
-    before = _src(page, "#xt-image img")
-    assert before
+    before = _canvas_pixels(page)
+    assert _canvas_t(page) == "250" and len(set(before)) > 10  # the first example at the default t, a real image
     _shot(page, "1_forward_before")
     _set_slider(page, "t-slider", 900)
-    deadline = time.time() + 30
-    after = before
-    while time.time() < deadline and after == before:
-        page.wait_for_timeout(100)
-        after = _src(page, "#xt-image img")
-    assert after and after != before, "x_t did not change when t moved"
-    b0, b1 = page.request.get(before).body(), page.request.get(after).body()
-    assert b0 != b1 and len(b1) > 500  # a different, real image
+    page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '900'", timeout=30_000)
+    after = _canvas_pixels(page)
+    assert after != before, "x_t did not change when t moved"
+    # the numbers line and the chart markers follow t too, drawn by the browser
+    assert "t = 900" in page.locator("#forward-numbers").inner_text()
+    marker_x = page.evaluate("() => { const g = document.querySelector('#schedule-plot .js-plotly-plot');"
+                             " return g.data[g.data.length - 4].x; }")
+    assert marker_x == [900, 900, 900]
     _shot(page, "1_forward_t900")
 
 
@@ -148,3 +163,98 @@ def test_no_page_or_console_errors(session):
     page.wait_for_timeout(500)
     real = [p for p in problems if not any(b.search(p) for b in BENIGN)]
     assert not real, "\n".join(real)
+
+
+# ------------------------------------------------------------------------- the classroom: links, keys, presenter
+
+
+def test_browser_blend_matches_the_server_image(session, live_app):
+    """The canvas the browser draws equals the server's x_t (forward.forward_image) up to the int8 noise transport."""
+    import numpy as np
+
+    from playground.ui import common, forward
+
+    page, _ = session
+    _open_tab(page, "Forward")
+    _set_slider(page, "t-slider", 400)
+    page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '400'", timeout=30_000)
+    rgb = np.array(page.evaluate("""() => { const c = document.querySelector('#xt-image canvas');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"""), dtype=np.int16)
+    name, path = common.example_images()[0][1], common.example_images()[0][0]
+    state = forward.forward_state(common.load_image(path), 0, name)
+    server = forward.forward_image(state, "cosine", 1000, False, 400).astype(np.int16)  # (H, W, 3), k = 1 for photos
+    browser = rgb.reshape(server.shape[0], server.shape[1], 4)[..., :3]
+    diff = np.abs(browser - server)
+    assert diff.mean() < 1.0 and np.percentile(diff, 99.9) <= 4, (diff.mean(), diff.max())
+
+
+def test_keyboard_shortcuts_move_t_and_switch_tabs(session):
+    page, _ = session
+    _open_tab(page, "Forward")
+    _set_slider(page, "t-slider", 300)
+    page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '300'", timeout=30_000)
+    page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not a field
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '311'", timeout=10_000)
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '310'", timeout=10_000)
+    # typing in a field never fires a shortcut
+    box = page.locator("#t-slider input[type=number]")
+    box.click()
+    box.press("ArrowLeft")
+    page.keyboard.press("3")
+    page.wait_for_timeout(300)
+    assert "Forward" in page.locator("button[role=tab][aria-selected=true]").inner_text()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("3")
+    page.wait_for_function("() => /Train/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
+                           timeout=5_000)
+    page.keyboard.press("1")
+    page.wait_for_function("() => /Forward/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
+                           timeout=5_000)
+
+
+def test_deep_link_opens_the_tab_with_its_values_and_notes_bad_ones(session, live_app):
+    page = session[0].context.browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(live_app.url + "?tab=sample&steps=10&eta=1&seed=3&spacing=leading", wait_until="domcontentloaded")
+        page.wait_for_function("() => /Sampling/.test((document.querySelector('button[role=tab][aria-selected=true]')"
+                               " || {}).innerText)", timeout=90_000)
+        page.wait_for_function("() => document.querySelector('#sample-steps input[type=number]').value === '10'",
+                               timeout=30_000)
+        assert not page.locator("#deeplink-note").is_visible()
+        # the copy-link button rebuilds a link to this view
+        page.locator("#copy-link").click()
+        page.wait_for_function("() => /steps=10/.test(document.querySelector('#view-link textarea, #view-link input').value)",
+                               timeout=10_000)
+        link = page.locator("#view-link textarea, #view-link input").first.input_value()
+        assert "tab=sample" in link and "eta=1" in link and "seed=3" in link and "spacing=leading" in link
+        # forward link with an example, a schedule and t, plus bad and unknown settings: a note, never an error page
+        page.goto(live_app.url + "?tab=forward&image=rocket&schedule=linear&t=600&eta=0.5&T=abc&bogus=1",
+                  wait_until="domcontentloaded")
+        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && c.dataset.t === '600'; }",
+                               timeout=90_000)
+        page.wait_for_function("() => /rocket/.test(document.body.innerText)", timeout=30_000)
+        note = page.locator("#deeplink-note").inner_text()
+        assert "T=abc" in note and "not a number" in note and "bogus" in note and "tab=sample" in note, note
+        assert page.locator("#forward-schedule input").input_value() == "linear"
+    finally:
+        page.close()
+
+
+def test_presenter_mode_1280x720(session, live_app):
+    page = session[0].context.browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(live_app.url + "?present=1&t=700", wait_until="domcontentloaded")
+        page.wait_for_function("() => document.body.classList.contains('present')", timeout=90_000)
+        page.wait_for_function(CANVAS_DRAWN, timeout=90_000)
+        size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('#forward-numbers')).fontSize)")
+        assert size >= 22, size  # large type from the back of a room
+        assert not page.locator(".explain").first.is_visible()  # fewer explanations on screen
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "present_1280x720.png"))
+        page.keyboard.press("p")  # the P key switches presenter mode off again
+        page.wait_for_function("() => !document.body.classList.contains('present')", timeout=10_000)
+    finally:
+        page.close()

@@ -23,6 +23,8 @@ PLAYGROUND_MAX_STEPS            1000       250        sampling steps per run
 PLAYGROUND_MAX_TRAIN_SECONDS    1800       300        wall time of one training job (then it stops and saves)
 PLAYGROUND_MAX_TRAIN_STEPS      20000      5000       optimiser steps of one training job
 PLAYGROUND_SAMPLE_CONCURRENCY   2          2          sampling jobs that run at once (others queue)
+PLAYGROUND_QUEUE_SIZE           256        256        requests waiting in Gradio's queue (then "queue is full")
+PLAYGROUND_MAX_CHECKPOINT_BYTES 50000000   20000000   bytes of an uploaded checkpoint (Sampling tab)
 ==============================  =========  =========  ==============================================
 
 Other settings: ``PLAYGROUND_CHECKPOINT_DIR`` (where shipped checkpoints are listed; default
@@ -90,12 +92,41 @@ class Limits:
     max_train_seconds: float = _env_num("PLAYGROUND_MAX_TRAIN_SECONDS", 1800, 300, float)
     max_train_steps: int = _env_num("PLAYGROUND_MAX_TRAIN_STEPS", 20_000, 5_000)
     sample_concurrency: int = _env_num("PLAYGROUND_SAMPLE_CONCURRENCY", 2, 2)
+    queue_size: int = _env_num("PLAYGROUND_QUEUE_SIZE", 256, 256)
+    max_checkpoint_bytes: int = _env_num("PLAYGROUND_MAX_CHECKPOINT_BYTES", 50_000_000, 20_000_000)
 
 
 LIMITS = Limits()
 
 if os.environ.get("PLAYGROUND_THREADS", "").strip():
     torch.set_num_threads(max(1, int(os.environ["PLAYGROUND_THREADS"])))
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def adapt_threads(load: float | None = None) -> int:
+    """Busy host → one torch thread; calm again → torch's default. Called before each interactive job.
+
+    On a 2-core machine at load ≈ 9, sampling took 8.0 s on one thread and 36.0 s on two (OpenMP threads wait
+    for each other when a core is taken away; bench/bench_busy_host.py). The 1-minute load average above
+    cores + 0.5 counts as busy, below cores − 0.5 as calm (hysteresis in between). PLAYGROUND_THREADS pins it.
+    Returns the thread count in use.
+    """
+    if os.environ.get("PLAYGROUND_THREADS", "").strip() or _DEFAULT_THREADS <= 1:
+        return torch.get_num_threads()
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this platform
+            return torch.get_num_threads()
+    cores = _cores()
+    want = 1 if load > cores + 0.5 else _DEFAULT_THREADS if load < cores - 0.5 else torch.get_num_threads()
+    if want != torch.get_num_threads():
+        torch.set_num_threads(want)
+    return want
 
 SCHEDULE_CHOICES = [(F.SCHEDULE_LABELS[s], s) for s in ("linear", "cosine", "scaled_linear", "sigmoid")]
 SPACING_CHOICES = ["leading", "trailing", "linspace"]
@@ -392,13 +423,30 @@ class Page:
     ``session_models`` the per-session {label: checkpoint path} of models trained or uploaded in this
     browser session, ``components`` the few widgets another tab writes to (e.g. the Training tab
     refreshes the Sampling tab's model list), and ``links`` the Theory tab's targets by control name.
+    ``params`` are the deep-link settings (see ui/classroom.py) and ``load_steps`` the tabs' first-load work,
+    which runs after a deep link's settings are applied.
     """
 
     demo: gr.Blocks
     tabs: gr.Tabs
     session_models: gr.State
+    current_tab: str = ""  # the id of the tab being built (app.py sets it)
     components: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
+    params: list = field(default_factory=list)
+    load_steps: list[Callable[[Any], Any]] = field(default_factory=list)
+
+    def param(self, name: str, component, parse: Callable[[str], Any], update: Callable[[Any], Any] | None = None) -> None:
+        """A deep-link setting of the current tab: ``?tab=<id>&<name>=<raw>`` sets ``component`` to parse(raw)."""
+        from playground.ui.classroom import Param
+
+        if any(p.tab == self.current_tab and p.name == name for p in self.params):
+            raise ValueError(f"deep-link setting {name!r} of tab {self.current_tab!r} is registered twice")
+        self.params.append(Param(self.current_tab, name, component, parse, update))
+
+    def on_load(self, wire: Callable[[Any], Any]) -> None:
+        """First-load work of a tab: ``wire(event)`` chains it with ``event.then(...)`` after the deep link is applied."""
+        self.load_steps.append(wire)
 
     def link(self, control: str, outputs: Sequence, fn: Callable[..., Any], inputs: Sequence = ()) -> None:
         """Register a Theory "Show me" target: the button switches tabs, then sets ``outputs`` to fn(*inputs)."""

@@ -5,6 +5,9 @@ Public endpoint: ``/forward`` (:func:`forward_api`).
 """
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -17,6 +20,7 @@ from gradio.components.plot import PlotData
 from playground import figures as F
 from playground.diffusion import q_chain, q_sample
 from playground.schedules import SCHEDULES
+from playground.ui.classroom import as_bool, as_int, one_of
 from playground.ui.common import (FAST, LIMITS, PRIVATE, SCHEDULE_CHOICES, Page, clamp_T, display_scale, example_images,
                                   explain, load_image, out_path)
 
@@ -24,9 +28,10 @@ TAB_ID = "forward"
 TAB_TITLE = "Forward noising"
 
 
-def example_path(evt: gr.SelectData) -> str:
-    """Gallery click → the example's file path."""
-    return example_images()[evt.index][0]
+def example_path(evt: gr.SelectData) -> tuple[str, str]:
+    """Gallery click → (the example's file path, its name for deep links)."""
+    path, name = example_images()[evt.index]
+    return path, name
 
 
 def _new_noise(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -49,7 +54,7 @@ def _pixels(a: float, b: float, X: np.ndarray, E: np.ndarray, k: int) -> np.ndar
     """uint8 image of a·X + b·E + 127.5 (a = √ᾱ, b = √(1−ᾱ)), upscaled ×k; 2-D for grayscale."""
     out = X * a
     out += E * b
-    out += 127.5
+    out += 128.0  # 127.5 + 0.5: the uint8 cast below then rounds (as the browser does) instead of truncating
     np.clip(out, 0, 255, out=out)
     img = out.astype(np.uint8)
     if img.shape[2] == 1:
@@ -72,22 +77,62 @@ def _numbers_md(name: str, T: int, zero_terminal_snr: bool, t: int) -> str:
 
 
 
+def forward_image(state: dict, schedule: str, T: int, zero_terminal_snr: bool, t: int) -> np.ndarray:
+    """x_t as a uint8 image (upscaled for tiny images): the one multiply-add of the tab."""
+    T = clamp_T(T)
+    t = int(min(max(int(t or 0), 0), T - 1))
+    ab = float(F.cached_schedule(schedule, T, bool(zero_terminal_snr)).alpha_bar[t])
+    return _pixels(math.sqrt(ab), math.sqrt(max(1.0 - ab, 0.0)), state["X"], state["E"], state["k"])
+
+
 def forward_render(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int):
-    """The per-move hot path: (x_t image, numbers Markdown, schedule charts) for timestep t.
+    """x_t image, numbers Markdown and schedule charts for timestep t (server path; the page blends in the browser).
 
     Nothing here depends on the image size except one multiply-add and the uint8 conversion;
     the charts are cached per schedule and only their markers move.
     """
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
     fig = PlotData(type="plotly", plot=F.schedule_figure_with_marker(schedule, T, bool(zero_terminal_snr), t))
     md = _numbers_md(schedule, T, bool(zero_terminal_snr), t)
     if not state:
         return None, md, fig
-    ab = float(s.alpha_bar[t])
-    img = _pixels(math.sqrt(ab), math.sqrt(max(1.0 - ab, 0.0)), state["X"], state["E"], state["k"])
-    return img, md, fig
+    return forward_image(state, schedule, T, zero_terminal_snr, t), md, fig
+
+
+EPS_SCALE = 24  # ε travels to the browser as int8(round(24·ε)): steps of 0.04, clipped at ±5.3 (|ε| > 5.3: 1 pixel in 10⁷)
+BLEND_JS = (Path(__file__).parent / "js" / "forward_blend.js").read_text()
+XT_CANVAS = ('<div class="xt-label">x<sub>t</sub> (noised image), drawn in your browser</div>'
+             '<canvas width="1" height="1" role="img" aria-label="x_t, the noised image"></canvas>')
+SAVE_PNG_JS = """() => {
+  const c = document.querySelector('#xt-image canvas'); if (!c) return;
+  const a = document.createElement('a'); a.href = c.toDataURL('image/png'); a.download = `x_t-t${c.dataset.t || 0}.png`; a.click();
+}"""
+CSS = """
+#xt-image { text-align: center; }
+#xt-image canvas { height: min(430px, 60vh); max-width: 100%; image-rendering: pixelated; border-radius: 6px; }
+#xt-image .xt-label { text-align: left; font-size: 0.9em; color: var(--block-label-text-color); margin-bottom: 4px; }
+"""
+
+
+def client_payload(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool) -> dict | None:
+    """What the browser needs to draw x_t for ANY t without asking the server (js/forward_blend.js).
+
+    x₀ as uint8 pixels and ε as int8 (ε·EPS_SCALE), both (H, W, C) row-major in base64, plus the ᾱ_t
+    and β_t tables. Sent once per image, noise seed or schedule; a move of t then costs the server nothing.
+    """
+    if not state:
+        return None
+    T = clamp_T(T)
+    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    x0 = np.clip(np.rint(state["X"] + 127.5), 0, 255).astype(np.uint8)
+    eps = np.clip(np.rint(state["eps"] * EPS_SCALE), -127, 127).astype(np.int8)
+    H, W, C = x0.shape
+    key = hashlib.blake2b(x0.tobytes() + eps.tobytes(), digest_size=8).hexdigest()
+    return {"key": key, "w": W, "h": H, "c": C,
+            "x0": base64.b64encode(x0.tobytes()).decode(), "eps": base64.b64encode(eps.tobytes()).decode(),
+            "eps_scale": EPS_SCALE, "T": T, "schedule": schedule, "zero_terminal_snr": bool(zero_terminal_snr),
+            "alpha_bar": s.alpha_bar.tolist(), "beta": s.betas.tolist(), "terminal_snr": s.terminal_snr}
 
 
 def forward_strip(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, n: int = 8):
@@ -146,11 +191,15 @@ def forward_reseed(state: dict | None, schedule: str, T: int, zero_terminal_snr:
 def forward_schedule_changed(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int):
     """Schedule / T / toggle changed: clamp t to the new T and redraw everything that depends on it."""
     T = clamp_T(T)
-    t = int(min(int(t or 0), T - 1))
+    t_in = int(t or 0)
+    t = min(t_in, T - 1)
+    # Set t only when the new T forces it down: another event (a deep link) may be setting t at the same moment.
+    slider = gr.Slider(maximum=T - 1, value=t) if t != t_in else gr.Slider(maximum=T - 1)
     img, md, fig = forward_render(state, schedule, T, zero_terminal_snr, t)
-    strip = forward_strip(state, schedule, T, zero_terminal_snr)
-    strip_img, cap = strip if strip else (None, "")
-    return gr.Slider(maximum=T - 1, value=t), img, md, fig, strip_img, cap
+    if not state:  # no image yet (a deep link sets the schedule while the first image loads): leave images alone
+        return slider, gr.skip(), md, fig, gr.skip(), gr.skip()
+    strip_img, cap = forward_strip(state, schedule, T, zero_terminal_snr)
+    return slider, img, md, fig, strip_img, cap
 
 
 PLAY_LABEL, PAUSE_LABEL = "▶ Play through t", "❚❚ Pause"
@@ -260,6 +309,26 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     return F.write_gif(path, imgs, duration_ms=80)
 
 
+def _api_state(image: str, seed: int) -> dict:
+    """forward_state for an API call, reused while the same file (path, size, mtime) and seed come back.
+
+    Gradio stores an upload under a hash of its content, so a class of students sending one photo hits the
+    cache: the image is decoded and the noise drawn once, not once per call. States are never mutated."""
+    if image is None or str(image).strip() == "":
+        load_image(image)  # raises the friendly "No image yet" error
+    p = Path(image)
+    try:
+        st = p.stat()
+    except OSError:
+        return forward_state(load_image(image), seed, p.name)  # load_image raises a clear error
+    return _api_state_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _api_state_cached(path: str, size: int, mtime_ns: int, seed: int) -> dict:
+    return forward_state(load_image(path), seed, Path(path).name)
+
+
 def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 1000, t: int = 250,
                 zero_terminal_snr: bool = False, seed: int = 0):
     """Public endpoint `forward`: noise an image to timestep t in closed form.
@@ -279,8 +348,8 @@ def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 100
         raise gr.Error(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     T = clamp_T(diffusion_steps)
     t = int(min(max(int(t), 0), T - 1))
-    state = forward_state(load_image(image), int(seed), Path(image).name)
-    img, _, _ = forward_render(state, schedule, T, bool(zero_terminal_snr), t)
+    state = _api_state(image, int(seed))
+    img = forward_image(state, schedule, T, bool(zero_terminal_snr), t)
     s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
     snr = float(s.snr[t])
     stats = {"t": t, "T": T, "schedule": s.describe(), "alpha_bar": float(s.alpha_bar[t]), "snr": snr,
@@ -290,13 +359,19 @@ def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 100
 
 
 
-def forward_load_default(seed, schedule: str, T: int, zero_terminal_snr: bool, t: int):
-    """On page load: show the first bundled example so the Forward tab is never empty."""
+def forward_load_default(image_name: str | None, seed, schedule: str, T: int, zero_terminal_snr: bool, t: int):
+    """On page load: the example a deep link names (else the first one), so the Forward tab is never empty.
+
+    Returns (t slider clamped to the T in use, *forward_load's outputs)."""
+    T_ = clamp_T(T)
+    t = int(min(max(int(t or 0), 0), T_ - 1))
+    slider = gr.Slider(maximum=T_ - 1, value=t)
     ex = example_images()
     if not ex:
-        return (None, None, None, None, *forward_render(None, schedule, T, zero_terminal_snr, t)[1:], None, "",
+        return (slider, None, None, None, None, *forward_render(None, schedule, T, zero_terminal_snr, t)[1:], None, "",
                 "No bundled examples found: upload an image.")
-    return forward_load(ex[0][0], seed, schedule, T, zero_terminal_snr, t)
+    path = next((p for p, name in ex if name == image_name), ex[0][0])
+    return (slider, *forward_load(path, seed, schedule, T, zero_terminal_snr, t))
 
 
 
@@ -317,21 +392,30 @@ def build(page: Page) -> None:
         with gr.Column(scale=4, min_width=300):
             examples = gr.Gallery(value=example_images(), label="Click an example…", columns=4, rows=2, height=230,
                                   allow_preview=False, object_fit="cover", buttons=[])
-            upload = gr.File(label="…or upload your own image", file_types=["image"], height=130)
+            upload = gr.File(label="…or upload your own image", file_types=["image"], height=130,
+                             elem_classes="hide-when-presenting")
+            image_name = gr.Textbox(visible=False)  # the example shown, by name: deep links (?image=rocket)
             with gr.Row():
-                schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2)
+                schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2,
+                                       elem_id="forward-schedule")
                 ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
             T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)")
             t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider", info="drag: x_t updates live")
             with gr.Row():
-                play = gr.Button(PLAY_LABEL, variant="primary")
+                play = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
                 reseed = gr.Button("New noise ε")
-            seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample")
+            seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample",
+                             elem_classes="hide-when-presenting")
             info = gr.Markdown(elem_classes="explain")
         with gr.Column(scale=5, min_width=380):
-            xt_img = gr.Image(elem_id="xt-image", label="x_t (noised image)", format="jpeg", height=430, interactive=False,
-                              elem_classes="pixelated", buttons=["download", "fullscreen"])
-            numbers = gr.Markdown(elem_classes="numbers")
+            # x_t is drawn by the browser (js/forward_blend.js) from x₀, ε and the ᾱ table: moving t costs the
+            # server nothing, however many students move their sliders at once.
+            gr.HTML(XT_CANVAS, elem_id="xt-image", padding=False)
+            with gr.Row():
+                save_png = gr.Button("⬇ Save x_t as PNG", size="sm", scale=0, min_width=180)
+            numbers = gr.Markdown(elem_classes="numbers", elem_id="forward-numbers")
+            payload = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
+            xt_img = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
         with gr.Column(scale=2, min_width=200):
             x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False, elem_classes="pixelated",
                               buttons=[])
@@ -342,7 +426,7 @@ def build(page: Page) -> None:
             "(variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** SNR(t) = ᾱ/(1−ᾱ) on a log axis. "
             "**Bottom left:** β_t, the variance each single step adds. **Bottom right:** every schedule on the common "
             "log-SNR axis: cosine keeps more signal in the middle, linear destroys it early.")
-    plot = gr.Plot(show_label=False)
+    plot = gr.Plot(show_label=False, elem_id="schedule-plot")
     strip = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
                      elem_classes="pixelated", buttons=["download"])
     strip_cap = gr.Markdown(elem_classes="explain")
@@ -360,26 +444,40 @@ def build(page: Page) -> None:
     api_forward = gr.Button(visible=False)
     api_stats = gr.JSON(visible=False)
 
-    # The per-move path is cheap (one multiply-add + cached charts): no queue, no spinner.
+    # A move of t runs in the browser only (js=BLEND_JS, no server function). The server sends a new payload
+    # when the image, the noise or the schedule changes; drawing it is the payload's change event.
     heavy = dict(concurrency_id="forward", concurrency_limit=4)
     fwd_out = [fwd, x0_img, xt_img, eps_img, numbers, plot, strip, strip_cap, info]
     sched_in = [fwd, schedule, T, ztsnr, t]
     load_in = [upload, seed, schedule, T, ztsnr, t]
-    upload.upload(forward_load, load_in, fwd_out, **heavy, **PRIVATE)
-    examples.select(example_path, None, upload, **FAST).then(forward_load, load_in, fwd_out, **heavy, **PRIVATE)
-    t.change(forward_render, sched_in, [xt_img, numbers, plot], trigger_mode="always_last", **FAST)
+    send_payload = dict(fn=client_payload, inputs=[fwd, schedule, T, ztsnr], outputs=payload, **FAST)
+    upload.upload(lambda: "", None, image_name, **FAST)  # an upload has no name to link to
+    upload.upload(forward_load, load_in, fwd_out, **heavy, **PRIVATE).then(**send_payload)
+    examples.select(example_path, None, [upload, image_name], **FAST).then(forward_load, load_in, fwd_out, **heavy,
+                                                                          **PRIVATE).then(**send_payload)
+    t.change(None, [t, payload], [numbers], js=BLEND_JS, **FAST)
+    payload.change(None, [t, payload], [numbers], js=BLEND_JS, **FAST)
+    save_png.click(None, None, None, js=SAVE_PNG_JS, **FAST)
     for comp in (schedule, ztsnr, T):
         comp.change(forward_schedule_changed, sched_in, [t, xt_img, numbers, plot, strip, strip_cap],
-                    trigger_mode="always_last", **FAST)
-    reseed.click(forward_reseed, sched_in, [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST)
-    seed.submit(forward_reseed, [*sched_in, seed], [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST)
+                    trigger_mode="always_last", **FAST).then(**send_payload)
+    reseed.click(forward_reseed, sched_in, [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST).then(**send_payload)
+    seed.submit(forward_reseed, [*sched_in, seed], [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST).then(
+        **send_payload)
     play.click(play_toggle, [playing, t, T], [playing, timer, play, t], **FAST)
     timer.tick(play_tick, [t, T, playing], [t, timer, play, playing], **FAST)
     chain_btn.click(chain_check, sched_in, [chain_md, chain_plot], **heavy, **PRIVATE)
     gif_btn.click(forward_gif, [fwd, schedule, T, ztsnr], gif_file, **heavy, **PRIVATE)
     api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats], api_name="forward", **heavy)
-    page.demo.load(forward_load_default, [seed, schedule, T, ztsnr, t], fwd_out, **PRIVATE)
+    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t], [t, *fwd_out],
+                                            **PRIVATE).then(**send_payload))
 
     page.components.update(forward_state=fwd, forward_t=t, forward_T=T)
+    page.param("image", image_name, one_of([name for _, name in example_images()]))
+    page.param("schedule", schedule, one_of(SCHEDULE_CHOICES))
+    page.param("T", T, as_int(10, LIMITS.max_T))
+    page.param("t", t, as_int(0, LIMITS.max_T - 1), lambda v: gr.Slider(value=v, maximum=max(v, LIMITS.max_T - 1)))
+    page.param("ztsnr", ztsnr, as_bool)
+    page.param("seed", seed, as_int(0, 2**31 - 1))
     page.link("t_mid", [t], lambda T_: clamp_T(T_) // 2, [T])
     page.link("ztsnr", [ztsnr, t], lambda T_: (True, clamp_T(T_) - 1), [T])

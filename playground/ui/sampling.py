@@ -6,6 +6,8 @@ Public endpoint: ``/sample`` (:func:`sample_compare`).
 """
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -18,10 +20,14 @@ from PIL import Image
 
 from playground import figures as F
 from playground import samplers
-from playground.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT
+from playground.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
+from playground.schedules import SCHEDULES
 from playground.sample import DEFAULT_GUIDANCE, make_model_fn
-from playground.ui.common import (FAST, LIMITS, PRIVATE, DIGIT_CHOICES, SPACING_CHOICES, Page, checkpoint_dir,
-                                  default_checkpoint, device, digit_grid, explain, get_model, interactive_work,
+from playground.ui import zerogpu
+from playground.ui.classroom import as_bool, as_float, as_int, one_of
+from playground.ui.common import (FAST, LIMITS, PRIVATE, DIGIT_CHOICES, SPACING_CHOICES, Page, adapt_threads,
+                                  checkpoint_dir, checkpoint_dropdown, checkpoint_label, default_checkpoint, device,
+                                  digit_grid, explain, get_model, interactive_work,
                                   list_checkpoints, meta_of, out_path)
 
 TAB_ID = "sample"
@@ -69,6 +75,7 @@ PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
 STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step always streams)
 
 
+@zerogpu.gpu(zerogpu.SAMPLE_S)
 def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
                    n_images: int, seed: int, show_dpm: bool = True, session_models: dict | None = None) -> Iterator[tuple]:
     """Public endpoint `sample` (a generator: it streams while it runs).
@@ -136,6 +143,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                   f"elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s")
         return (*vals, status, files if files else gr.skip())
 
+    adapt_threads()
     with interactive_work():
         for i in range(1, steps + 1):
             for k in kinds:
@@ -191,6 +199,7 @@ STUDY_ETAS = (0.0, 0.2, 0.5, 1.0)
 STUDY_STEPS = (10, 20, 50, 100)
 
 
+@zerogpu.gpu(zerogpu.STUDY_S)
 def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10, spacing: str = "trailing",
                  session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=gr.Progress()):
     """DDIM over η × steps from one seed. Returns (grid image, heatmap figure or None, Markdown)."""
@@ -202,6 +211,7 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     done = 0
     rows, metric, agree = [], np.full((len(etas), len(steps_list)), np.nan), np.full((len(etas), len(steps_list)), np.nan)
     t0 = time.perf_counter()
+    adapt_threads()
     with interactive_work():
         for i, eta in enumerate(etas):
             cells = []
@@ -235,6 +245,7 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     return grid, fig, md
 
 
+@zerogpu.gpu(zerogpu.SAMPLE_S)
 def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10, eta: float = 0.0,
                   progress=gr.Progress()):
     """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM). Returns (ε image, v image, Markdown)."""
@@ -242,6 +253,7 @@ def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: i
     paths = [(DEFAULT_CHECKPOINT, "ε"), (V_CHECKPOINT, "v")]
     d = checkpoint_dir()
     n = int(min(max(int(n_images), 1), LIMITS.max_images))
+    adapt_threads()
     with interactive_work():
         for i, (p, name) in enumerate(paths):
             p = d / Path(p).name
@@ -262,6 +274,49 @@ def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: i
     md = "  \n".join(notes) + f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the same x_T for both."
     return out[0], out[1], md
 
+
+
+def upload_checkpoint(file: str | None, session_models: dict | None = None):
+    """"Bring your own model": check an uploaded checkpoint and add it to this session's model list only.
+
+    The file must be a Diffusion Playground checkpoint (``python -m playground.train`` writes one, on any
+    device): it is read with ``torch.load(weights_only=True)`` (a pickle payload cannot run), its weights must
+    fit the model config stored in it, and it is capped at PLAYGROUND_MAX_CHECKPOINT_BYTES. Other sessions
+    never see it. Returns (status Markdown, session models, model dropdown).
+    """
+    if not file:
+        raise gr.Error("No file: upload a .pt checkpoint written by `python -m playground.train`.")
+    src = Path(file)
+    size = src.stat().st_size if src.is_file() else 0
+    if size == 0:
+        raise gr.Error(f"{src.name!r} is empty: not a checkpoint.")
+    if size > LIMITS.max_checkpoint_bytes:
+        raise gr.Error(f"{src.name!r} is {size / 1e6:.1f} MB; this server takes checkpoints up to "
+                       f"{LIMITS.max_checkpoint_bytes / 1e6:.0f} MB (PLAYGROUND_MAX_CHECKPOINT_BYTES).")
+    try:
+        model, meta = load_model(src, "cpu")  # weights-only load + config/shape checks; CPU: nothing stays on the GPU
+    except CheckpointError as e:
+        raise gr.Error(f"Cannot use {src.name!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - any other failure of a foreign file is the file's fault, said plainly
+        raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint ({str(e)[:200]}).") from None
+    if int(meta.T) < 2 or meta.schedule not in SCHEDULES:
+        raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one this app knows.")
+    dest = out_path(f"uploaded-{src.stem[:40]}", ".pt")
+    shutil.copyfile(src, dest)
+    models = dict(session_models or {})
+    label = checkpoint_label(dest, dataclasses.asdict(meta), prefix="uploaded: ")
+    models[label] = str(dest)
+    md = (f"✓ **{src.name}** loaded: {meta.prediction_type}-prediction, {meta.schedule} T = {meta.T}, "
+          f"{meta.steps} training steps, {model.num_params() / 1e6:.2f} M parameters. Only this browser session sees it.")
+    return md, models, checkpoint_dropdown(models, str(dest))
+
+
+def _linkable_checkpoint(raw: str) -> str:
+    """Deep link ``model=<file name>`` → that shipped checkpoint's path (only listed, shipped models)."""
+    for _, path in list_checkpoints():
+        if Path(path).name == raw or Path(path).stem == raw:
+            return path
+    raise ValueError("choose one of " + ", ".join(Path(p).stem for _, p in list_checkpoints()))
 
 
 def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models: dict | None = None):
@@ -315,6 +370,12 @@ def build(page: Page) -> None:
             with gr.Row():
                 sample_btn = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
                 sample_stop = gr.Button("■ Stop", variant="stop")
+            with gr.Accordion("Bring your own model (.pt)", open=False, elem_classes="hide-when-presenting"):
+                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, say). It is loaded "
+                        f"weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} MB, and listed for "
+                        "this browser session only.")
+                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100, elem_id="ckpt-upload")
+                ckpt_upload_md = gr.Markdown()
         with gr.Column(scale=8):
             ts_md = gr.Markdown(elem_classes="explain")
             panel_imgs = []
@@ -360,13 +421,25 @@ def build(page: Page) -> None:
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     for comp in (ckpt, steps, spacing):
         comp.change(timesteps_md, [ckpt, steps, spacing, models], ts_md, **FAST)
-    page.demo.load(sampling_tab_load, [ckpt, steps, spacing, models], [ckpt, ts_md, no_model], **PRIVATE)
+    page.on_load(lambda loaded: loaded.then(sampling_tab_load, [ckpt, steps, spacing, models], [ckpt, ts_md, no_model],
+                                            **PRIVATE))
     study_btn.click(sample_study, [ckpt, digit, guidance, sample_seed, n_images, spacing, models],
                     [study_img, study_plot, study_md], **heavy, **PRIVATE)
     epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta], [eps_out, v_out, epsv_md],
                    **heavy, **PRIVATE)
 
+    ckpt_upload.upload(upload_checkpoint, [ckpt_upload, models], [ckpt_upload_md, models, ckpt], **PRIVATE)
     page.components.update(sample_ckpt=ckpt)
+    page.param("model", ckpt, _linkable_checkpoint)
+    page.param("steps", steps, as_int(1, min(LIMITS.max_steps, 1000)))
+    page.param("eta", eta, as_float(0.0, 1.0))
+    page.param("spacing", spacing, one_of(SPACING_CHOICES))
+    page.param("digit", digit, one_of(DIGIT_CHOICES + [("mixed", "mixed 0–9"), ("none", DIGIT_CHOICES[-1])]))
+    page.param("guidance", guidance, as_float(0.0, 8.0))
+    page.param("n", n_images, as_int(1, LIMITS.max_images))
+    page.param("seed", sample_seed, as_int(0, 2**31 - 1))
+    page.param("clip", clip, as_bool)
+    page.param("dpm", show_dpm, as_bool)
     page.link("eta_one", [eta], lambda: 1.0)
     page.link("guidance_four", [guidance], lambda: 4.0)
     page.link("epsv_open", [epsv_acc], lambda: gr.Accordion(open=True))

@@ -20,7 +20,9 @@ import gradio as gr
 
 from playground import figures as F
 from playground.schedules import SCHEDULES
-from playground.ui.common import (FAST, LIMITS, ON_SPACE, SCHEDULE_CHOICES, Page, checkpoint_dir, checkpoint_dropdown,
+from playground.ui import zerogpu
+from playground.ui.classroom import one_of
+from playground.ui.common import (FAST, LIMITS, ON_SPACE, adapt_threads, SCHEDULE_CHOICES, Page, checkpoint_dir, checkpoint_dropdown,
                                   checkpoint_label, explain, interactive_busy, out_path, session_id)
 
 TAB_ID = "train"
@@ -76,6 +78,13 @@ def on_unload(request: gr.Request | None = None) -> None:
         job.stop.set()
 
 
+def _train_gpu_seconds(*args, **kwargs) -> int:
+    """ZeroGPU duration of a training job: its time budget (positional index 8) plus a minute to load data and save."""
+    budget = args[8] if len(args) > 8 else kwargs.get("time_budget_s", LIMITS.max_train_seconds)
+    return int(min(float(budget or LIMITS.max_train_seconds), LIMITS.max_train_seconds)) + 60
+
+
+@zerogpu.gpu(_train_gpu_seconds)
 def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_snr: bool, batch_size: int, lr: float,
               steps: int, time_budget_s: float, conditional: bool, model_size: str, preview_every: int,
               session_models: dict | None = None, request: gr.Request | None = None, *, data=None):
@@ -103,6 +112,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job (PLAYGROUND_MAX_TRAIN_SECONDS).")
     if int(steps or 0) > LIMITS.max_train_steps:
         gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job (PLAYGROUND_MAX_TRAIN_STEPS).")
+    adapt_threads()
     if not _train_lock.acquire(blocking=False):
         yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
                skip, skip, skip, skip, skip, skip)
@@ -279,6 +289,8 @@ def build(page: Page) -> None:
     train_btn.click(train_run, [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
                                 model_size, preview_every, page.session_models],
                     [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models, page.components["sample_ckpt"]],
-                    api_name="train", concurrency_id="train", concurrency_limit=None)
+                    # ZeroGPU runs each job in its own worker, where train_run's lock can't see the others: queue them
+                    api_name="train", concurrency_id="train", concurrency_limit=1 if zerogpu.on_zerogpu() else None)
     train_stop.click(stop_training, None, train_md, **FAST)
+    page.param("preset", preset, one_of(["quick", "tiny", "shipped"]))
     page.demo.unload(on_unload)
