@@ -7,8 +7,19 @@ thread (unless PLAYGROUND_THREADS is set).
 
     python bench/bench_busy_host.py --reps 3
 
-RESULTS (2-core AMD EPYC, torch 2.14.1; the K = 0 row had other agents' jobs running, see the load column):
-    filled in by the run below
+RESULTS (2-core AMD EPYC, torch 2.14.1, 2026-11-22 16:45; other agents' jobs kept the machine busy throughout,
+so even K = 0 is a busy host: see load1; `python bench/bench_busy_host.py --reps 3`):
+
+    spinners threads  median s  load1
+           0       1      8.03   7.95
+           0       2     36.04   9.36
+           1       1     18.97   9.42
+           1       2     56.44  10.30
+           2       1     20.31   9.54
+           2       2     56.05  11.26
+
+On a busy host one thread is 2.8–4.5× faster than two. (On the idle machine two threads are faster for big
+batches: bench_sampling_speed's figures use 2.) Hence the rule in playground/ui/common.py: adapt_threads.
 """
 from __future__ import annotations
 
