@@ -54,6 +54,21 @@ def make_tiny_checkpoint(path: Path, *, T: int = TINY_T, prediction_type: str = 
     return save_checkpoint(path, ema_state=model.state_dict(), config=cfg, meta=meta)
 
 
+def _devices() -> list:
+    """cpu always; cuda and mps where present, else listed as skipped with the reason."""
+    out = [pytest.param("cpu", id="cpu")]
+    for name, ok in (("cuda", torch.cuda.is_available()),
+                     ("mps", bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available())):
+        out.append(pytest.param(name, id=name, marks=() if ok else pytest.mark.skip(reason=f"no {name} device here")))
+    return out
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> torch.device:
+    """Each device the core should run on: the test runs once per device (CUDA/MPS skipped where absent)."""
+    return torch.device(request.param)
+
+
 def _with_one_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)

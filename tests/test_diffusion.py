@@ -268,3 +268,18 @@ def test_min_snr_weights_all_measure_the_x0_error(kind):
     ref = np.minimum(ab / (1 - ab), gamma) * (x0_hat - x0).pow(2).flatten(1).mean(1).numpy()
     loss = training_loss(s, output, x0, eps, t, kind, min_snr_gamma=gamma)
     np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-4)
+
+
+def test_forward_process_and_loss_on_each_device(device):
+    """q_sample, the conversions and the loss take their coefficients to the data's device and agree with the CPU."""
+    s = make_schedule("linear", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(6, 1, 8, 8, generator=g), torch.randn(6, 1, 8, 8, generator=g)
+    t = torch.tensor([0, 1, 10, 500, 998, 999])
+    ref = q_sample(s, x0, t, eps)
+    x_t = q_sample(s, x0.to(device), t.to(device), eps.to(device))
+    assert x_t.device.type == device.type and torch.allclose(x_t.cpu(), ref, atol=1e-5)
+    back = predict_x0_from_eps(s, x_t, t.to(device), eps.to(device))
+    assert torch.allclose(back.cpu(), x0, atol=1e-3)
+    loss = training_loss(s, eps.to(device), x0.to(device), eps.to(device), t.to(device), "eps", min_snr_gamma=5.0)
+    assert loss.device.type == device.type and torch.allclose(loss.cpu(), torch.zeros(6))
