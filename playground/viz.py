@@ -11,9 +11,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-__all__ = ["image_grid", "save_png", "save_gif"]
+__all__ = ["image_grid", "save_png", "save_gif", "captioned_row"]
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1) -> np.ndarray:
@@ -46,3 +47,29 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, 
     durations = [1000.0 / fps] * (len(frames) - 1) + [1000.0 * hold_last_s]  # milliseconds (Pillow plugin)
     imageio.mimsave(Path(path), frames, duration=durations, loop=0)
     return Path(path)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def captioned_row(images: list[np.ndarray], captions: list[list[str]], size: int = 15) -> np.ndarray:
+    """Equally sized tiles (uint8 gray or RGB) side by side on white, each with lines of text underneath: (H, W, 3)."""
+    font = _font(size)
+    h, w = images[0].shape[:2]
+    lines = max(len(c) for c in captions)
+    gap, pad = 8, 6
+    H = h + pad + lines * (size + 4) + pad
+    W = len(images) * w + (len(images) - 1) * gap
+    canvas = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (im, cap) in enumerate(zip(images, captions)):
+        x = i * (w + gap)
+        canvas.paste(Image.fromarray(im).convert("RGB"), (x, 0))
+        for k, line in enumerate(cap):
+            tw = draw.textlength(line, font=font)
+            draw.text((x + (w - tw) / 2, h + pad + k * (size + 4)), line, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)

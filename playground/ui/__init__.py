@@ -6,9 +6,9 @@ its layout and its handlers; handlers are plain functions that tests call withou
 """
 from __future__ import annotations
 
-from playground.ui import forward, sampling, theory, training
+from playground.ui import edit, forward, lab2d, sampling, theory, training
 
 # Theory comes last: its "Show me" buttons need the controls the other tabs registered.
-TABS = (forward, sampling, training, theory)
+TABS = (forward, sampling, training, edit, lab2d, theory)
 
 __all__ = ["TABS"]

@@ -1,0 +1,183 @@
+"""Benchmarks of the 2-D lab (playground/toy2d.py, playground/ui/lab2d.py) against the issue's targets:
+
+    python bench/bench_toy2d.py slider      # a move of t: server time, 10,000 points, 32×32 arrows (≤ 50 ms)
+    python bench/bench_toy2d.py train       # quality against training time (good fit ≤ 15 s, moonshot 5 s)
+    python bench/bench_toy2d.py samplers    # 2,000 particles × 100 steps of each sampler (≤ 1 s)
+    python bench/bench_toy2d.py all
+
+Every section prints the load average before and after (the dev machine is shared: 2 cores, other jobs
+running), wall time and, where it matters, the process's CPU time (what the same work costs on an idle
+core). Medians; the measured tables are in RESULTS below.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playground import toy2d as T  # noqa: E402
+from playground.schedules import make_schedule  # noqa: E402
+
+RESULTS = """
+Measured 2026-11-22 on the dev machine: Intel Xeon (2 cores, AVX-512), torch 2.14.1, no GPU. The machine was
+shared with other engineers' jobs throughout: the load average is given with every table (2.0 = both cores busy).
+
+(filled in by the run below)
+"""
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)"
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+# --- 1. a move of the t slider ---------------------------------------------------------------------------------------
+
+
+def bench_slider(args) -> None:
+    """The t.change event of the tab through Gradio's own process_api (preprocess, handler, postprocess)."""
+    import app
+    from gradio.state_holder import SessionState
+    from playground.ui.lab2d import plots, runs
+
+    torch.set_num_threads(args.threads)
+    print(f"\n## slider: {args.points:,} points of two moons, 32×32 arrows, exact score; {args.threads} thread(s); {load()}")
+    state = plots.lab_data("moons", args.points, 0)
+    model = None
+    for _, _, model in runs.lab_train(state, "cosine", False, 3, "v"):
+        pass
+    demo = app.demo
+    fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "lab_render"
+              and any(getattr(demo.blocks.get(t[0]), "elem_id", None) == "lab2d-t" for t in f.targets))
+    sess = SessionState(demo)
+    sess[fn.inputs[0]._id] = state
+    loop = asyncio.new_event_loop()
+    rng = __import__("random").Random(0)
+    ts = [rng.randrange(0, 1000) for _ in range(args.moves)] + [0, 2, 5, 9, 14, 19]  # + small t: the slow case
+    for label, mdl, arrows in (("exact arrows only (no model)", None, "exact"),
+                               ("exact + learned arrows, disagreement on 128 points", model, "both")):
+        sess[fn.inputs[1]._id] = mdl
+        server, cpu, handler = [], [], []
+        for i, t in enumerate(ts):
+            a, c = time.perf_counter(), time.process_time()
+            out = loop.run_until_complete(demo.process_api(block_fn=fn, inputs=[None, None, "cosine", False, t, arrows],
+                                                           state=sess))
+            if i >= 3:
+                server.append(time.perf_counter() - a)
+                cpu.append(time.process_time() - c)
+            a = time.perf_counter()
+            plots.lab_render(state, mdl, "cosine", False, t, arrows)
+            if i >= 3:
+                handler.append(time.perf_counter() - a)
+        assert out["data"][0] is not None
+        small = [s for s, t in zip(server, ts[3:]) if t < 20]
+        small_cpu = [c for c, t in zip(cpu, ts[3:]) if t < 20]
+        print(f"{label}:\n  server path median {statistics.median(server) * 1e3:.1f} ms, p90 {pct(server, 0.9) * 1e3:.1f} ms"
+              f" (its CPU time {statistics.median(cpu) * 1e3:.1f} ms); handler alone {statistics.median(handler) * 1e3:.1f} ms"
+              f"\n  t < 20 (grid points far from all data recomputed directly): server {statistics.median(small) * 1e3:.1f} ms,"
+              f" CPU {statistics.median(small_cpu) * 1e3:.1f} ms")
+    x0 = state["x0"]
+    for name, fn_ in (("grid_log_density 63×63", lambda ab: T.grid_log_density(x0, plots.GRID, plots.GRID, ab)),
+                      ("exact_on_grid 32×32 float32", lambda ab: T.exact_on_grid(x0, plots.ARROW_GRID, plots.ARROW_GRID, ab,
+                                                                                  dtype=torch.float32)),
+                      ("exact_quantities, 1024 points direct", lambda ab: T.exact_quantities(x0, torch.randn(1024, 2), ab))):
+        times = []
+        for t in ts[:20]:
+            ab = float(make_schedule("cosine").alpha_bar[t])
+            a = time.perf_counter()
+            fn_(ab)
+            times.append(time.perf_counter() - a)
+        print(f"  core: {name}: median {statistics.median(times) * 1e3:.1f} ms")
+    print(f"after: {load()}")
+
+
+# --- 2. training: quality against time -----------------------------------------------------------------------------------
+
+
+def bench_train(args) -> None:
+    torch.set_num_threads(args.threads)
+    s = make_schedule("cosine", 1000)
+    print(f"\n## train: cosine schedule, v-prediction, batch 512, {args.threads} thread(s); {load()}")
+    print("energy distance of 2,000 samples (DDIM-100 / DDPM-100) to the 2,000 training points ÷ that of 2,000 fresh "
+          "data points (1× = as good as data; the bar is 2×)")
+    x_T = T.start_noise(2000, seed=7)
+    print(f"{'dataset':14s} {'budget':>7s} {'steps':>6s} {'CPU s':>6s}  {'DDIM':>6s} {'DDPM':>6s}")
+    for name in args.datasets.split(","):
+        ds = T.get_dataset(name)
+        x0 = ds.sample(2000, seed=0)
+        ref = T.reference_distance(ds, x0, 2000)
+        for budget in [float(b) for b in args.budgets.split(",")]:
+            tr = T.Toy2DTrainer(x0, s, T.TrainConfig2D(steps=100_000, time_budget_s=budget))
+            c = time.process_time()
+            for _ in tr.run():
+                pass
+            cpu = time.process_time() - c
+            den = tr.denoiser()
+            r = [T.energy_distance(T.sample_2d(den, s, x_T, sampler=k, num_steps=100, seed=1).samples, x0) / ref
+                 for k in ("ddim", "ddpm")]
+            print(f"{name:14s} {budget:6.1f}s {tr.step:6d} {cpu:6.1f}  {r[0]:5.2f}× {r[1]:5.2f}×", flush=True)
+    print(f"after: {load()}")
+
+
+# --- 3. samplers ---------------------------------------------------------------------------------------------------------
+
+
+def bench_samplers(args) -> None:
+    s = make_schedule("cosine", 1000)
+    x0 = T.make_dataset("moons", 2000, seed=0)
+    den_l, _ = T.train_denoiser(x0, s, T.TrainConfig2D(steps=300, time_budget_s=None))
+    x_T = T.start_noise(args.particles, seed=1)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        print(f"\n## samplers: {args.particles:,} particles × {args.steps} steps, cosine; {threads} thread(s); {load()}")
+        print(f"{'sampler':32s} {'evals':>6s} {'learned MLP':>18s} {'exact, N = 2,000':>20s}")
+        for k in T.SAMPLERS_2D:
+            row = []
+            for den in (den_l, T.exact_denoiser(x0, s)):
+                wall, cpu = [], []
+                for _ in range(args.reps):
+                    a, c = time.perf_counter(), time.process_time()
+                    tr = T.sample_2d(den, s, x_T, sampler=k, num_steps=args.steps, seed=2)
+                    wall.append(time.perf_counter() - a)
+                    cpu.append(time.process_time() - c)
+                row.append(f"{statistics.median(wall):6.2f} s (CPU {statistics.median(cpu):5.2f})")
+            print(f"{T.SAMPLER_LABELS[k]:32s} {tr.nfe:6d} {row[0]:>18s} {row[1]:>20s}", flush=True)
+    print(f"after: {load()}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["slider", "train", "samplers", "all"])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (slider, train); samplers runs 1 and 2")
+    ap.add_argument("--points", type=int, default=10_000)
+    ap.add_argument("--moves", type=int, default=60)
+    ap.add_argument("--datasets", default="moons,swiss_roll,gaussians8,checkerboard,circles,gaussian")
+    ap.add_argument("--budgets", default="2.5,5,10,15")
+    ap.add_argument("--particles", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs; {load()}")
+    if args.what in ("slider", "all"):
+        bench_slider(args)
+    if args.what in ("train", "all"):
+        bench_train(args)
+    if args.what in ("samplers", "all"):
+        bench_samplers(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
