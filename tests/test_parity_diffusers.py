@@ -155,8 +155,10 @@ def test_alphas_cumprod_match(name, T, ztsnr):
         ref = hf(cls, name, T, rescale_betas_zero_snr=ztsnr)
         torch.testing.assert_close(s.alpha_bar.float(), ref.alphas_cumprod, rtol=0, atol=1e-5)
         torch.testing.assert_close(s.betas.float(), ref.betas, rtol=0, atol=1e-5)
-        # relative agreement too, where float32 can give it (ᾱ > 1e-6)
-        big = s.alpha_bar > 1e-6
+        # relative agreement too, where float32 can give it: ᾱ > 1e-6, and with zero terminal SNR ᾱ > 1e-2, because
+        # diffusers rescales √ᾱ by subtracting √ᾱ_T in float32, so its relative error grows as ᾱ → 0 (diffusers
+        # 0.42.1: 3.1e-5 at ᾱ ≈ 3e-3 for scaled_linear, T = 37; the absolute check above still holds to 1e-5)
+        big = s.alpha_bar > (1e-2 if ztsnr else 1e-6)
         torch.testing.assert_close(s.alpha_bar[big].float(), ref.alphas_cumprod[big], rtol=2e-5, atol=0)
     if ztsnr:
         assert float(ref.alphas_cumprod[-1]) == 0.0 == float(s.alpha_bar[-1])
