@@ -271,7 +271,8 @@ $\mathbb E[\varepsilon\mid x_t]$, and Tweedie's formula gives
 $$\nabla_x\log q_t(x_t) = -\frac{\hat\varepsilon(x_t,t)}{\sqrt{1-\bar\alpha_t}} .$$
 
 *Scale:* the score is $1/\sigma_t$ times $\hat\varepsilon$ (with $\sigma_t=\sqrt{1-\bar\alpha_t}$), so it grows without bound as
-$t\to0$; the tab draws $\sigma_t^2\nabla\log q_t$, the step from $x$ to the (scaled) ideal denoised point.
+$t\to0$; the tab's arrows follow $\sigma_t^2\nabla\log q_t = \sqrt{\bar\alpha_t}\,\mathbb E[x_0\mid x_t]-x_t$, the step
+from $x_t$ to the (scaled) ideal denoised point, which stays in the units of the data.
 *Slip to avoid:* the score is $-\hat\varepsilon/\sqrt{1-\bar\alpha_t}$, not $-\hat\varepsilon/(1-\bar\alpha_t)$ and not $-\hat\varepsilon$.
 """
 

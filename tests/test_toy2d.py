@@ -1,4 +1,4 @@
-"""The 2-D lab's core (playground/toy2d.py): exact quantities against autograd and brute force, samplers
+"""The 2-D lab's core (playground/toy2d/): exact quantities against autograd and brute force, samplers
 against known distributions, the PF-ODE's determinism and reversibility, Langevin's stationary law,
 distances on known cases, training to the distance bound, and clear errors for bad input.
 
@@ -165,8 +165,9 @@ def test_one_data_point_is_tweedie_in_closed_form():
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     ab = 0.6
     q = T.exact_quantities(p, x, ab)
-    assert torch.allclose(q.x0_hat, p.expand(10, 2))
+    assert torch.allclose(q.x0_hat, p.expand(10, 2)) and torch.allclose(T.ideal_denoiser(p, x, ab), p.expand(10, 2))
     assert torch.allclose(q.score, -(x - math.sqrt(ab) * p) / (1 - ab))
+    assert torch.allclose(T.ideal_eps(p, x, ab), (x - math.sqrt(ab) * p) / math.sqrt(1 - ab))  # the ε that was added
 
 
 @pytest.mark.parametrize("t", [0, 5, 30, 200, 999])

@@ -40,9 +40,11 @@ ValueError with a message the UI shows as it is.
 from __future__ import annotations
 
 from .data import (  # noqa: F401
-    GAUSSIAN_COV, GAUSSIAN_MEAN, _finite, DATASETS, DATASET_LABELS, DEFAULT_N, Dataset2D, MAX_N, MAX_STEPS, MIN_N, SAMPLERS_2D, SAMPLER_LABELS, STOCHASTIC, drawing_dataset, get_dataset, ink_mask, make_dataset)
+    DATASET_LABELS, DATASETS, DEFAULT_N, GAUSSIAN_COV, GAUSSIAN_MEAN, MAX_N, MAX_STEPS, MIN_N, SAMPLER_LABELS,
+    SAMPLERS_2D, Dataset2D, _finite, drawing_dataset, get_dataset, ink_mask, make_dataset)
 from .exact import (  # noqa: F401
-    Denoiser, ExactQ, denoise, exact_denoiser, exact_log_density, exact_on_grid, exact_quantities, exact_score, gaussian_denoiser, gaussian_marginal, gaussian_score, grid_log_density, ideal_denoiser, ideal_eps, model_denoiser)
+    Denoiser, ExactQ, denoise, exact_denoiser, exact_log_density, exact_on_grid, exact_quantities, exact_score,
+    gaussian_denoiser, gaussian_marginal, gaussian_score, ideal_denoiser, ideal_eps, model_denoiser)
 from .mlp import (  # noqa: F401
     MLPConfig, ScoreMLP, Toy2DTrainer, TrainConfig2D, TrainEvent, train_denoiser)
 from .particles import (  # noqa: F401
@@ -52,10 +54,10 @@ from .distance import (  # noqa: F401
 
 __all__ = [
     "DATASETS", "DATASET_LABELS", "DEFAULT_N", "MAX_N", "MIN_N", "MAX_STEPS",
-    "SAMPLERS_2D", "SAMPLER_LABELS", "STOCHASTIC",
+    "SAMPLERS_2D", "SAMPLER_LABELS",
     "Dataset2D", "get_dataset", "make_dataset", "drawing_dataset", "ink_mask",
     "ExactQ", "exact_quantities", "exact_log_density", "exact_score", "ideal_denoiser", "ideal_eps",
-    "exact_on_grid", "grid_log_density", "gaussian_marginal", "gaussian_score",
+    "exact_on_grid", "gaussian_marginal", "gaussian_score",
     "Denoiser", "exact_denoiser", "gaussian_denoiser", "model_denoiser", "denoise",
     "MLPConfig", "ScoreMLP", "TrainConfig2D", "TrainEvent", "Toy2DTrainer", "train_denoiser",
     "Trajectory", "start_noise", "sample_2d", "pf_ode", "langevin_dynamics", "nfe",

@@ -43,7 +43,6 @@ SAMPLER_LABELS = {
     "langevin": "annealed Langevin",
 }
 SAMPLERS_2D = tuple(SAMPLER_LABELS)
-STOCHASTIC = frozenset({"ddpm", "sde", "langevin"})  # DDIM is stochastic too when η > 0
 _SAMPLER_ALIASES = {"ancestral": "ddpm", "dpm++": "dpmpp_2m", "dpmpp": "dpmpp_2m", "dpm_solver++": "dpmpp_2m",
                     "dpm": "dpmpp_2m", "ode": "pf_ode", "pf-ode": "pf_ode", "pfode": "pf_ode",
                     "probability_flow": "pf_ode", "reverse_sde": "sde", "em": "sde", "euler_maruyama": "sde",

@@ -125,25 +125,27 @@ def _grid_axes(x0, xs, ys, dtype):
     return x0, xs, ys
 
 
-def exact_on_grid(x0, xs, ys, alpha_bar: float, dtype: torch.dtype = torch.float64) -> ExactQ:
+def exact_on_grid(x0, xs, ys, alpha_bar: float) -> ExactQ:
     """The same exact quantities on the regular grid xs × ys, fast: shapes (Gy, Gx) and (Gy, Gx, 2).
 
     On a grid the Gaussian kernel factorizes, exp(−(Δu² + Δv²)/2σ²) = exp(−Δu²/2σ²)·exp(−Δv²/2σ²), so all
     sums over the N data points are three matrix products of (G, N) factors: (Gx + Gy)·N exponentials
     instead of Gx·Gy·N (each factor's rows shifted by their maximum). Where the product still underflows
-    (small σ, grid points far from all data) those grid points are recomputed directly. float64 by default;
-    float32 (the tab's hot path) is about twice as fast and recomputes more points directly.
+    (small σ, grid points far from all data) those grid points are recomputed directly.
+
+    float64 on purpose: each factor is clamped at e^-340, since below that its exponential would be denormal
+    (20x slower in exp and in the matrix product), and products of two clamped factors (e^-680) stay normal.
+    A clamped factor times the other (≤ 1) errs by at most e^-340 per point, so Z errs by at most N·e^-340;
+    grid points with Z < 1e-120 are recomputed directly, which keeps every other value within 1e-24 relative.
+    (float32 cannot do both: a floor high enough to keep products normal, e^-40, needs Z ≥ N·e^-34 to be
+    accurate, and products below e^-87 are denormal: 10x slower at small σ, measured.)
     """
     ab = _alpha_bar(alpha_bar)
-    x0, xs, ys = _grid_axes(x0, xs, ys, dtype)
+    x0, xs, ys = _grid_axes(x0, xs, ys, torch.float64)
     a, var = math.sqrt(ab), 1.0 - ab
     N = x0.shape[0]
-    # clamp each factor at e^-340 (float32: e^-40) so no product is denormal; grid points where Z < 1e-120
-    # (1e-25) ≫ N·e^-680 (N·e^-80) are recomputed directly below, so the clamp never changes a kept value
-    # beyond ~1e-25 (1e-9) relative
-    floor, tiny = (-340.0, 1e-120) if dtype == torch.float64 else (-40.0, 1e-25)
-    Eu, cu = _grid_factors(x0, xs, a, var, 0, floor)  # (Gx, N)
-    Ev, cv = _grid_factors(x0, ys, a, var, 1, floor)  # (Gy, N)
+    Eu, cu = _grid_factors(x0, xs, a, var, 0, -340.0)  # (Gx, N)
+    Ev, cv = _grid_factors(x0, ys, a, var, 1, -340.0)  # (Gy, N)
     Z = Ev @ Eu.T  # (Gy, Gx)  Σ_i Ev[k,i]·Eu[j,i]
     Sx = Ev @ (Eu * x0[None, :, 0]).T
     Sy = (Ev * x0[None, :, 1]) @ Eu.T
@@ -151,31 +153,14 @@ def exact_on_grid(x0, xs, ys, alpha_bar: float, dtype: torch.dtype = torch.float
     grid = torch.stack([gx, gy], -1)  # (Gy, Gx, 2)
     x0_hat = torch.stack([Sx / Z, Sy / Z], -1)  # 0/0 = NaN where Z underflowed: replaced below
     log_density = torch.log(Z) + cu[None, :] + cv[:, None] - math.log(N) - math.log(2 * math.pi * var)
-    bad = ~(Z > tiny)  # (nearly) underflowed: recompute these grid points exactly
+    bad = ~(Z > 1e-120)  # (nearly) underflowed: recompute these grid points exactly
     if bool(bad.any()):  # float32 here: 2x faster, and at this small σ only the nearest points count
         exact = exact_quantities(x0.float(), grid[bad].float(), ab)
-        x0_hat[bad] = exact.x0_hat.to(dtype)
-        log_density[bad] = exact.log_density.to(dtype)
+        x0_hat[bad] = exact.x0_hat.double()
+        log_density[bad] = exact.log_density.double()
     score = (a * x0_hat - grid) / var
     eps = (grid - a * x0_hat) / math.sqrt(var)
     return ExactQ(log_density, score, x0_hat, eps)
-
-
-def grid_log_density(x0, xs, ys, alpha_bar: float) -> torch.Tensor:
-    """log q_t on the grid xs × ys, (Gy, Gx) float32, for heatmaps: one matrix product, no score.
-
-    Exact (to float32) wherever log q_t is within ~30 nats of its maximum over the grid; −inf further down,
-    where float32 underflows. (Each factor is clamped at e^-40, so no product is denormal and any value kept
-    is off by at most N·e^-80 relative.)"""
-    ab = _alpha_bar(alpha_bar)
-    x0, xs, ys = _grid_axes(x0, xs, ys, torch.float32)
-    a, var = math.sqrt(ab), 1.0 - ab
-    Eu, cu = _grid_factors(x0, xs, a, var, 0, -40.0)
-    Ev, cv = _grid_factors(x0, ys, a, var, 1, -40.0)
-    Z = Ev @ Eu.T
-    logq = torch.log(Z) + cu[None, :] + cv[:, None] - math.log(x0.shape[0]) - math.log(2 * math.pi * var)
-    top = logq.max()
-    return torch.where((Z > 1e-30) & (logq > top - 30), logq, torch.full_like(logq, -math.inf))
 
 
 def gaussian_marginal(mu, cov, alpha_bar: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 
+from ..device import pick_device
 from ..diffusion import normalize_prediction_type, training_loss
 from ..model import timestep_embedding
 from ..schedules import NoiseSchedule
@@ -96,7 +97,9 @@ class TrainEvent:
 class Toy2DTrainer:
     """Trains a ScoreMLP on 2-D points with the project's training_loss; `run()` streams TrainEvents.
 
-    Usable at any moment: `denoiser()` wraps the EMA weights. Randomness: one torch.Generator (seed).
+    Usable at any moment: `denoiser()` wraps the EMA weights. Randomness: one torch.Generator (seed), on the CPU,
+    so a seed gives the same batches on every device. `device` defaults to playground.device.pick_device() (CUDA,
+    then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
     """
 
     def __init__(self, x0, s: NoiseSchedule, cfg: TrainConfig2D = TrainConfig2D(),
@@ -109,7 +112,7 @@ class Toy2DTrainer:
         if self.model_cfg.T != s.T:
             raise ValueError(f"the model's T ({self.model_cfg.T}) differs from the schedule's T ({s.T})")
         normalize_prediction_type(self.model_cfg.prediction_type)
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = torch.device(device) if device is not None else pick_device()  # CUDA → MPS → CPU
         self.gen = _gen(cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # nn.Linear's init draws from the global RNG: pin it, then restore

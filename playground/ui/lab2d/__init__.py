@@ -3,7 +3,7 @@ visible: the noised marginal q_t over its exact density, the score as arrows (ex
 trained in seconds, and six samplers' particle paths from one x_T.
 
 Layout and wiring in :func:`build`; the handlers are plain functions (tests call them without a server).
-The maths is in ``playground/toy2d.py``. Public endpoint: ``/lab2d`` (:func:`lab2d_api`).
+The maths is in ``playground/toy2d/``. Public endpoint: ``/lab2d`` (:func:`lab2d_api`).
 
 Everything here runs on the CPU, also where a GPU is present: the tensors are tiny (a 2-D MLP of 21k
 parameters, at most 10,000 points), so a GPU would spend its time launching kernels, and on ZeroGPU every

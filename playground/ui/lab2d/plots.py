@@ -30,10 +30,9 @@ MAX_STEPS = min(LIMITS.max_steps, T.MAX_STEPS)
 T_LAB = 1000  # diffusion steps of every schedule in this tab
 TRAIN_STEPS = 2000  # a run ends here or at its time budget, whichever comes first (enough for every toy set)
 VIEW = 3.0  # the plots show [−VIEW, VIEW]² of the standardized data
-HEAT = 63  # density grid (HEAT × HEAT); the arrows sit on every other point of it: 32 × 32
+HEAT = 32  # one 32 × 32 grid carries the density heatmap (smoothed in the browser) and the score arrows
 GRID = np.linspace(-VIEW, VIEW, HEAT)
-ARROW_GRID = GRID[::2]
-CELL = float(ARROW_GRID[1] - ARROW_GRID[0])
+CELL = float(GRID[1] - GRID[0])
 DISAGREE_POINTS = 128  # noised points on which learned and exact ε̂ are compared, per move of t
 DIST_POINTS = 2000  # data points (a fixed subset) that sample sets are compared with
 PATHS = 6  # particles whose whole path is drawn
@@ -219,7 +218,7 @@ def _plot(fig: dict | go.Figure) -> PlotData:
 def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, t, arrows: str = "both"):
     """One move of the t slider → (q_t figure, score figure, numbers Markdown).
 
-    Exact log q_t on a 63×63 grid (separable, see toy2d.exact_on_grid), the exact score on the 32×32 arrow grid,
+    Exact log q_t, score and E[x₀|x_t] on one 32×32 grid (separable, see toy2d.exact_on_grid): the heatmap and the arrows,
     the learned ε̂ there when a model matches these settings, and their disagreement on 128 noised points.
     """
     if not state:
@@ -229,9 +228,9 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     ab = float(s.alpha_bar[t])
     a, sd = math.sqrt(ab), math.sqrt(1.0 - ab)
     x0, eps = state["x0"], state["eps"]
-    z = _heat_z(T.grid_log_density(x0, GRID, GRID, ab).numpy())
-    arr = T.exact_on_grid(x0, ARROW_GRID, ARROW_GRID, ab, dtype=torch.float32)
-    gy, gx = np.meshgrid(ARROW_GRID, ARROW_GRID, indexing="ij")
+    arr = T.exact_on_grid(x0, GRID, GRID, ab)  # log q_t, the score and E[x₀|x_t] in one pass over the data
+    z = _heat_z(arr.log_density.numpy())
+    gy, gx = np.meshgrid(GRID, GRID, indexing="ij")
     pts = np.stack([gx, gy], -1).reshape(-1, 2)
     d_exact = (-sd * arr.eps).reshape(-1, 2).numpy()  # σ²·∇log q = √ᾱ·E[x₀|x] − x = −σ·ε̂
     half = 0.25 * float(np.median(np.linalg.norm(d_exact, axis=1))) or 1.0  # this length is drawn as half a cell
