@@ -49,6 +49,8 @@ class UNetConfig:
     time_dim: int = 128  # width of the time/class embedding
     num_classes: int | None = 10  # None = unconditional; else label num_classes is "null"
     dropout: float = 0.0  # dropout inside residual blocks (0 keeps training deterministic)
+    patch_size: int = 1  # >1: the stem sees (p x p)-pixel patches (pixel unshuffle), 28x28 -> 14x14 for p = 2;
+    #                      the output conv predicts p*p values per patch (pixel shuffle). 1 = the original UNet.
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -123,7 +125,13 @@ class Attention(nn.Module):
         B, C, H, W = x.shape
         qkv = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W)
         q, k, v = qkv.transpose(-1, -2).unbind(1)  # (B, heads, HW, C/heads) each
-        h = F.scaled_dot_product_attention(q, k, v)  # (B, heads, HW, C/heads)
+        # softmax(q kᵀ/√d) v written out: equal to F.scaled_dot_product_attention, but for 49 tokens the explicit
+        # matmuls are 5x faster on the CPU in bf16 (its flash kernel took 105 of 760 ms per training step)
+        if q.device.type == "cpu":
+            attn = (q @ k.transpose(-1, -2)).float().mul(q.shape[-1] ** -0.5).softmax(dim=-1)  # (B, heads, HW, HW), fp32
+            h = attn.to(v.dtype) @ v  # (B, heads, HW, C/heads)
+        else:  # GPUs: the fused kernel (one launch instead of five)
+            h = F.scaled_dot_product_attention(q, k, v)
         h = h.transpose(-1, -2).reshape(B, C, H, W)
         return x + self.proj(h)
 
@@ -141,7 +149,8 @@ class UNet(nn.Module):
         ch, td, g = cfg.channels, cfg.time_dim, cfg.groups
         self.time_mlp = nn.Sequential(nn.Linear(ch[0], td), nn.SiLU(), nn.Linear(td, td))
         self.label_emb = nn.Embedding(cfg.num_classes + 1, td) if cfg.conditional else None
-        self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        p = cfg.patch_size
+        self.stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
 
         def res(c_in: int, c_out: int, level: int) -> ResBlock:
             return ResBlock(c_in, c_out, td, g, cfg.norm_full_res or level > 0, cfg.dropout)
@@ -173,7 +182,7 @@ class UNet(nn.Module):
                 self.upsample.append(nn.Conv2d(c, ch[i - 1], 3, padding=1))  # after nearest x2
                 c = ch[i - 1]
         self.out_norm = _norm(c, g, cfg.norm_full_res)
-        self.out = nn.Conv2d(c, cfg.in_channels, 3, padding=1)
+        self.out = nn.Conv2d(c, cfg.in_channels * p * p, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -190,7 +199,8 @@ class UNet(nn.Module):
         if t.ndim == 0:
             t = t.expand(x_t.shape[0])
         temb = self.embed(t.to(x_t.device), None if labels is None else labels.to(x_t.device))
-        h = self.stem(x_t)  # (B, c0, 28, 28)
+        p = self.config.patch_size
+        h = self.stem(F.pixel_unshuffle(x_t, p) if p > 1 else x_t)  # (B, c0, 28/p, 28/p)
         skips = []
         for i, blocks in enumerate(self.down):
             for block in blocks:
@@ -207,9 +217,10 @@ class UNet(nn.Module):
             for block in blocks:
                 h = block(h, temb)
             if k < len(self.upsample):
-                h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # 7->14->28
+                h = F.interpolate(h, size=skips[-1].shape[-2:], mode="nearest")  # 7->14->28 (x2; 4->7 for odd sizes)
                 h = self.upsample[k](h)
-        return self.out(F.silu(self.out_norm(h)))  # (B, 1, 28, 28)
+        out = self.out(F.silu(self.out_norm(h)))  # (B, p*p, 28/p, 28/p)
+        return F.pixel_shuffle(out, p) if p > 1 else out  # (B, 1, 28, 28)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -37,9 +37,11 @@ from playground.device import bf16_autocast_ok, pick_device
 from playground.model import UNet
 from playground.schedules import make_schedule
 
-__all__ = ["DEFAULT_GUIDANCE", "default_labels", "make_model_fn", "generate_loop", "generate", "main"]
+__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop", "generate", "main"]
 
 DEFAULT_GUIDANCE = 1.5  # CFG scale of the CLI: 99% confident, Fréchet 1.17x real on the default checkpoint (w=2 at step 2,500: 2.4x)
+DEFAULT_BF16 = "off"  # CLI: fp32 until bf16 sampling quality is measured (bench_quality --bf16 auto)
+DEFAULT_BATCH = 250  # CLI: digits per batch (bench_sampling_speed --batch-sweep measures the per-digit cost)
 
 
 def default_labels(n: int) -> torch.Tensor:
@@ -96,6 +98,8 @@ def generate_loop(
     device = next(model.parameters()).device
     use_bf16 = bf16 is True or bf16 == "on" or (bf16 == "auto" and bf16_autocast_ok(device))
     labels = _labels_for(model, num, label)
+    if use_bf16 and device.type == "cpu":  # oneDNN's bf16 convolutions want NHWC weights (no reorders each call)
+        model.to(memory_format=torch.channels_last)  # the same values; only the layout of the weights changes
     schedule = make_schedule(meta.schedule, meta.T, meta.zero_terminal_snr)
     fn = make_model_fn(model, None if labels is None else labels.to(device), guidance, bf16=use_bf16)
     yield from samplers.sample_loop(fn, schedule, (num, 1, 28, 28), sampler=sampler, num_steps=steps, spacing=spacing,
@@ -103,7 +107,7 @@ def generate_loop(
                                     generator=torch.Generator().manual_seed(seed), device=device)
 
 
-def generate(model: UNet, meta: CheckpointMeta, *, num: int = 64, batch_size: int = 250, seed: int = 0,
+def generate(model: UNet, meta: CheckpointMeta, *, num: int = 64, batch_size: int = DEFAULT_BATCH, seed: int = 0,
              label: int | torch.Tensor | None = None, **kw) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final digits ((num, 1, 28, 28) in [-1, 1], labels or None), in batches of ``batch_size``.
 
@@ -133,13 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", type=int, help="digit 0-9 (conditional models); default cycles 0..9")
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="CFG scale (conditional models)")
     ap.add_argument("--clip-x0", action="store_true", help="clip predicted x0 to [-1, 1] each step")
-    ap.add_argument("--bf16", default="off", choices=["auto", "on", "off"], help="bf16 autocast (default off)")
+    ap.add_argument("--bf16", default=DEFAULT_BF16, choices=["auto", "on", "off"],
+                    help=f"bf16 autocast; auto = where the hardware has native bf16 (default {DEFAULT_BF16})")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"digits per batch (default {DEFAULT_BATCH})")
     ap.add_argument("--device")
     ap.add_argument("--out", default="samples.png", help=".npy | .png | .gif")
     args = ap.parse_args(argv)
 
     if args.label is not None and not 0 <= args.label <= 9:
         ap.error("--label must be a digit 0-9")
+    if args.batch_size < 1:
+        ap.error("--batch-size must be at least 1")
     samplers.normalize_sampler(args.sampler)  # clear error for unknown names
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png", ".gif"):
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             frames.append(image_grid(to_unit_range(st.x_t), scale=2))
         save_gif(frames, out)
     else:
-        x0, _ = generate(model, meta, num=args.num, seed=args.seed, label=args.label, **kw)
+        x0, _ = generate(model, meta, num=args.num, seed=args.seed, label=args.label, batch_size=args.batch_size, **kw)
         images = to_unit_range(x0)  # (N, 1, 28, 28) in [0, 1]
         if out.suffix.lower() == ".npy":
             np.save(out, images[:, 0].numpy().astype(np.float32))

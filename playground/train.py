@@ -68,13 +68,18 @@ class TrainConfig:
     time_budget_s: float | None = 300.0  # ... or after this much wall time, whichever first
     batch_size: int = 128
     lr: float = 2e-3  # peak AdamW learning rate
-    warmup_steps: int = 100  # linear warmup, then cosine decay to lr * final_lr_frac
+    warmup_steps: int = 100  # linear warmup, then cosine decay to lr * final_lr_frac ...
+    warmup_frac: float | None = None  # ... or warm up over this fraction of the planned steps (overrides warmup_steps)
     final_lr_frac: float = 0.1
     weight_decay: float = 1e-4
+    adam_beta2: float = 0.999  # AdamW's second-moment decay (0.99 adapts faster in short runs)
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # EMA of the weights, used for sampling
     label_dropout: float = 0.1  # P(label -> null) for classifier-free guidance
     min_snr_gamma: float | None = 5.0  # min-SNR-γ loss weighting; None = plain MSE
+    t_sampling: str = "uniform"  # "uniform" t, or "lognormal": log-SNR(t) ~ N(logsnr_mean, logsnr_std²) (EDM's σ)
+    logsnr_mean: float = 2.4  # EDM's ln σ ~ N(−1.2, 1.2²) is log-SNR = −2 ln σ ~ N(2.4, 2.4²)
+    logsnr_std: float = 2.4
     conditional: bool = True  # class-conditional (CFG-capable) model
     seed: int = 0
     bf16: str = "auto"  # "auto" (on where the hardware has native bf16) | "on" | "off"
@@ -136,6 +141,7 @@ class TrainEvent:
     preview: torch.Tensor | None = None  # (n, 1, 28, 28) float in [0, 1], fixed seed
     preview_labels: list[int] | None = None
     message: str = ""
+    planned_steps: int = 0  # steps this run expects to reach (time budget: from the steps/s measured so far)
 
 
 class LossStats:
@@ -216,7 +222,9 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.model.to(self.device, memory_format=self.memory_format)
         self.ema.to(self.device, memory_format=self.memory_format)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused AdamW: one kernel over all parameters; 2-3x faster than the default on the CPU (bench_recipe RESULTS)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                     betas=(0.9, cfg.adam_beta2), fused=self.device.type in ("cpu", "cuda"))
         if resume_obj is not None:
             self.ema.load_state_dict(resume_obj["ema"])
             self.model.load_state_dict(resume_obj.get("model", resume_obj["ema"]))
@@ -232,6 +240,9 @@ class Trainer:
         self.x0 = self.data.train_x0().to(self.device)  # (N, 1, 28, 28)
         self.labels = self.data.train_labels.to(self.device)
         self.stats = LossStats(cfg.T)
+        self.t_probs = timestep_probs(self.schedule, cfg)  # None = uniform
+        self.planned_steps = cfg.steps
+        self.clock: Callable[[], float] = time.perf_counter  # wall clock of the time budget (tests substitute one)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -243,13 +254,31 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
+    @property
+    def warmup_steps(self) -> int:
+        """warmup_steps, or warmup_frac of the planned steps (at least 1)."""
+        if self.cfg.warmup_frac is None:
+            return self.cfg.warmup_steps
+        return max(1, round(self.cfg.warmup_frac * self.planned_steps))
+
     def lr_at(self, progress: float) -> float:
         """Linear warmup over warmup_steps, then cosine decay by run progress in [0, 1]."""
         cfg = self.cfg
-        if self.step < cfg.warmup_steps:
-            return cfg.lr * (self.step + 1) / cfg.warmup_steps
+        if self.step < self.warmup_steps:
+            return cfg.lr * (self.step + 1) / self.warmup_steps
         p = min(max(progress, 0.0), 1.0)
         return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+    def plan(self, run_s: float, steps_run: int, wall0: float = 0.0) -> int:
+        """The steps this run will reach: ``steps``, or with a time budget what the steps/s measured so far
+        (``steps_run`` steps in ``run_s`` seconds of this run) leaves room for. Sets and returns planned_steps."""
+        cfg = self.cfg
+        planned = cfg.steps
+        if cfg.time_budget_s is not None and steps_run > 0 and run_s > 0:
+            left = max(cfg.time_budget_s - wall0 - run_s, 0.0)
+            planned = min(cfg.steps, self.step + int(steps_run / run_s * left))
+        self.planned_steps = max(planned, self.step, 1)
+        return self.planned_steps
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step (thread-safe)."""
@@ -305,7 +334,10 @@ class Trainer:
     def train_step(self, x0: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
         """One optimiser step on a batch. Returns per-sample losses (B,) and their timesteps."""
         cfg, B = self.cfg, x0.shape[0]
-        t = torch.randint(0, cfg.T, (B,), generator=self.noise_gen).to(self.device)
+        if self.t_probs is None:
+            t = torch.randint(0, cfg.T, (B,), generator=self.noise_gen).to(self.device)
+        else:
+            t = torch.multinomial(self.t_probs, B, replacement=True, generator=self.noise_gen).to(self.device)
         eps = torch.randn(x0.shape, generator=self.noise_gen).to(self.device)
         drop = torch.rand(B, generator=self.noise_gen).to(self.device) < cfg.label_dropout
         x_t = diffusion.q_sample(self.schedule, x0, t, eps).float()
@@ -329,10 +361,11 @@ class Trainer:
         return per_sample.detach(), t
 
     def _event(self, kind: str, loss: float, t0_wall: float, steps0: int, **kw) -> TrainEvent:
-        run_s = time.perf_counter() - t0_wall
+        run_s = self.clock() - t0_wall
         ev = TrainEvent(kind=kind, step=self.step, total_steps=self.cfg.steps, loss=loss, loss_mean=self.stats.mean,
                         bucket_loss=list(self.stats.buckets), elapsed_s=self.wall_time_s,
-                        steps_per_s=(self.step - steps0) / run_s if run_s > 0 else 0.0, lr=self.opt.param_groups[0]["lr"], **kw)
+                        steps_per_s=(self.step - steps0) / run_s if run_s > 0 else 0.0, lr=self.opt.param_groups[0]["lr"],
+                        planned_steps=self.planned_steps, **kw)
         for cb in self.callbacks:
             cb(ev)
         return ev
@@ -346,21 +379,23 @@ class Trainer:
         """
         cfg = self.cfg
         it = batches(self.x0, self.labels, cfg.batch_size, self.data_gen)
-        t0, steps0, wall0 = time.perf_counter(), self.step, self.wall_time_s
+        t0, steps0, wall0 = self.clock(), self.step, self.wall_time_s
         reason = "steps"
         try:
             while self.step < cfg.steps:
                 if self.stop_event.is_set():
                     reason = "stopped"
                     break
-                run_s = time.perf_counter() - t0
+                run_s = self.clock() - t0
                 if cfg.time_budget_s is not None and wall0 + run_s >= cfg.time_budget_s:
                     reason = "time budget"
                     break
-                progress = max(self.step / cfg.steps, (wall0 + run_s) / cfg.time_budget_s if cfg.time_budget_s else 0.0)
+                # progress of the plan: the steps/s measured so far say how many steps the budget leaves room for
+                # (a slow machine warms up and decays in fewer steps instead of spending its budget in warmup)
+                progress = self.step / self.plan(run_s, self.step - steps0, wall0)
                 x0, labels = next(it)
                 per_sample, t = self.train_step(x0, labels, self.lr_at(progress))
-                self.wall_time_s = wall0 + time.perf_counter() - t0
+                self.wall_time_s = wall0 + self.clock() - t0
                 self.stats.update(per_sample, t)
                 if cfg.preview_every and self.step % cfg.preview_every == 0:
                     img, lab = self.preview()
@@ -384,6 +419,23 @@ class Trainer:
             self.save(self.out)
         if self.resume_out:
             self.save(self.resume_out, resume_state=True)
+
+
+def timestep_probs(schedule, cfg: TrainConfig) -> torch.Tensor | None:
+    """P(t) for training timesteps, (T,) float64 summing to 1, or None for uniform t.
+
+    "lognormal": log-SNR λ_t ~ N(logsnr_mean, logsnr_std²) on the schedule's grid, i.e.
+    P(t) ∝ pdf(λ_t)·|λ_{t+1} − λ_{t−1}|/2 (the normal's mass in t's cell of the λ axis).
+    """
+    if cfg.t_sampling == "uniform":
+        return None
+    if cfg.t_sampling != "lognormal":
+        raise ValueError(f"unknown t_sampling {cfg.t_sampling!r}: 'uniform' or 'lognormal'")
+    lam = schedule.log_snr.double().clamp(min=-40.0, max=40.0)  # finite at zero terminal SNR
+    width = torch.gradient(lam)[0].abs()  # |dλ/dt|: the λ-length of each t's cell
+    z = (lam - cfg.logsnr_mean) / cfg.logsnr_std
+    p = torch.exp(-0.5 * z * z) * width
+    return p / p.sum()
 
 
 def train(config: TrainConfig | None = None, **trainer_kwargs) -> Iterator[TrainEvent]:
@@ -455,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             if ev.kind == "done":
                 print(ev.message, flush=True)
             elif ev.kind in ("step", "preview") and (ev.step % max(cfg.log_every * 10, 1) == 0 or ev.kind == "preview"):
-                print(f"step {ev.step:6d} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
+                print(f"step {ev.step:6d}/{ev.planned_steps} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
                       f"{ev.steps_per_s:.2f} it/s {ev.elapsed_s:6.0f}s", flush=True)
     except KeyboardInterrupt:
         print("interrupted; checkpoint written", file=sys.stderr)

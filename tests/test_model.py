@@ -95,3 +95,49 @@ def test_channels_last_and_bf16_agree_with_fp32():
             bf = model(x, t, y).float()
     torch.testing.assert_close(cl, ref, rtol=1e-4, atol=1e-5)
     assert (bf - ref).abs().max() < 0.05 * ref.abs().max() + 1e-3
+
+
+def test_attention_equals_scaled_dot_product_attention():
+    """The explicit softmax(q kᵀ/√d) v (faster on the CPU for 49 tokens) is F.scaled_dot_product_attention."""
+    import torch.nn.functional as F
+
+    from playground.model import Attention
+
+    attn = Attention(16, heads=4, groups=4)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in attn.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+        x = torch.randn(3, 16, 7, 7, generator=g)
+        B, C, H, W = x.shape
+        qkv = attn.qkv(attn.norm(x)).reshape(B, 3, 4, C // 4, H * W)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
+        ref = x + attn.proj(F.scaled_dot_product_attention(q, k, v).transpose(-1, -2).reshape(B, C, H, W))
+        torch.testing.assert_close(attn(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_patch_size_2_runs_the_unet_at_14x14_and_keeps_pixels_in_place():
+    cfg = dataclasses.replace(TINY, channels=(8, 16, 16), patch_size=2)  # levels at 14, 7, 4 (odd: 7 -> 4 -> 7)
+    model = _randomize(UNet(cfg))
+    assert model.stem.in_channels == 4 and model.out.out_channels == 4  # 2x2 patches of 1 channel
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    seen = {}
+    model.down[0][0].register_forward_hook(lambda m, i, o: seen.update(level0=o.shape) and None)
+    model.down[2][0].register_forward_hook(lambda m, i, o: seen.update(level2=o.shape) and None)
+    with torch.no_grad():
+        out = model(x, torch.tensor([5, 600]), torch.tensor([1, 2]))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert seen["level0"][-2:] == (14, 14) and seen["level2"][-2:] == (4, 4)
+    # pixel shuffle puts output channel 2*i + j of each patch at pixel (2r + i, 2c + j)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        y = model(x, torch.tensor([5, 600]), torch.tensor([1, 2]))
+    assert y[0, 0, :2, :2].tolist() == [[1.0, 2.0], [3.0, 4.0]] and y[1, 0, 26:, 26:].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_checkpoints_from_before_patch_size_rebuild_the_same_model():
+    old = {k: v for k, v in UNetConfig().to_dict().items() if k != "patch_size"}  # a config dict stored before the option
+    cfg = UNetConfig.from_dict(old)
+    assert cfg == UNetConfig() and cfg.patch_size == 1
+    assert UNet(cfg).num_params() == 1_300_225

@@ -144,3 +144,85 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
                 ref_b[b] = m if math.isnan(ref_b[b]) else 0.9 * ref_b[b] + 0.1 * m
     assert stats.mean == pytest.approx(sum(ref_recent) / 5)
     assert [round(x, 6) for x in stats.buckets] == [round(x, 6) for x in ref_b]
+
+
+def test_plan_turns_the_measured_steps_per_second_into_the_steps_the_budget_allows(data):
+    tr = Trainer(cfg(steps=100_000, time_budget_s=120.0, warmup_frac=0.1), data=data)
+    tr.step = 20  # 20 steps in the first 10 s: 2 steps/s, 110 s left -> 220 more
+    assert tr.plan(run_s=10.0, steps_run=20) == 240 and tr.planned_steps == 240
+    assert tr.warmup_steps == 24  # warmup_frac of the plan
+    assert tr.plan(run_s=10.0, steps_run=20, wall0=60.0) == 20 + 2 * 50  # resumed: 60 s were spent before
+    assert tr.plan(run_s=200.0, steps_run=20) == 20  # over budget: never plans fewer steps than taken
+    tr.step = 0
+    assert tr.plan(run_s=0.0, steps_run=0) == 100_000  # nothing measured yet
+    capped = Trainer(cfg(steps=150, time_budget_s=120.0), data=data)
+    capped.step = 20
+    assert capped.plan(run_s=10.0, steps_run=20) == 150  # the step limit binds first
+    no_budget = Trainer(cfg(steps=77, time_budget_s=None), data=data)
+    assert no_budget.plan(run_s=5.0, steps_run=10) == 77 and no_budget.warmup_steps == 5  # warmup_steps when no frac
+
+
+def test_lr_schedule_warmup_then_cosine_to_the_floor(data):
+    tr = Trainer(cfg(steps=200, lr=1e-3, warmup_frac=0.05, final_lr_frac=0.1), data=data)
+    tr.plan(0.0, 0)
+    assert tr.warmup_steps == 10
+    tr.step = 0
+    assert tr.lr_at(0.0) == pytest.approx(1e-4)  # step 0 of a 10-step warmup
+    tr.step = 9
+    assert tr.lr_at(9 / 200) == pytest.approx(1e-3)
+    tr.step = 100
+    assert tr.lr_at(0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # cosine half way: mean of peak and floor
+    tr.step = 200
+    assert tr.lr_at(1.0) == pytest.approx(1e-4)
+
+
+def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
+    """On any machine speed the warmup is warmup_frac of the steps the run reaches, not a fixed step count."""
+    reached = {}
+    for sec_per_step in (0.1, 0.25):  # a fast and a 2.5x slower machine (a fake clock: the test is deterministic)
+        tr = Trainer(cfg(steps=100_000, time_budget_s=3.0, warmup_frac=0.2, lr=1e-3), data=data)
+        now = [0.0]
+        tr.clock = lambda: now[0]
+        tr.callbacks.append(lambda e: now.__setitem__(0, now[0] + sec_per_step))  # one event per step (log_every=1)
+        events = [e for e in tr.run() if e.kind == "step"]
+        last = events[-1]
+        reached[sec_per_step] = last.step
+        assert last.step == pytest.approx(3.0 / sec_per_step, abs=1)
+        assert abs(last.planned_steps - last.step) <= 1  # the plan was right
+        peak_at = next(e.step for e in events if e.lr >= 0.999e-3)
+        assert peak_at == pytest.approx(0.2 * last.step, abs=1.5)  # warmup: 20% of the steps reached, on both machines
+        assert events[-1].lr < 0.15e-3  # and the cosine has reached its floor (0.1 lr) at the end
+    assert reached[0.1] > 2 * reached[0.25]
+
+
+def test_lognormal_timestep_probabilities():
+    import math
+
+    from playground.train import timestep_probs
+
+    s = make_schedule("linear", 1000)
+    assert timestep_probs(s, TrainConfig()) is None  # uniform
+    c = TrainConfig(t_sampling="lognormal", logsnr_mean=0.0, logsnr_std=2.0)
+    p = timestep_probs(s, c)
+    assert p.shape == (1000,) and float(p.sum()) == pytest.approx(1.0) and (p >= 0).all()
+    lam = s.log_snr
+    # the mass of λ within one std of the mean is the normal's 68.3% (the grid spans λ ∈ [-10.1, 9.2])
+    assert float(p[(lam - 0.0).abs() <= 2.0].sum()) == pytest.approx(0.6827, abs=0.01)
+    assert float(p[lam > 0.0].sum()) == pytest.approx(0.5, abs=0.01)
+    # per unit of λ the probability is the normal density: p_t / |dλ/dt| ∝ exp(−λ_t²/(2·2²))
+    dens = p / torch.gradient(lam)[0].abs()
+    i, j = int((lam - 0.0).abs().argmin()), int((lam - 3.0).abs().argmin())
+    assert float(dens[j] / dens[i]) == pytest.approx(math.exp(-(lam[j] ** 2 - lam[i] ** 2) / 8), rel=1e-6)
+    with pytest.raises(ValueError):
+        timestep_probs(s, TrainConfig(t_sampling="nope"))
+
+
+def test_lognormal_training_draws_t_from_those_probabilities(data):
+    tr = Trainer(cfg(t_sampling="lognormal", logsnr_mean=2.4, logsnr_std=2.4, batch_size=64), data=data)
+    ts = torch.cat([tr.train_step(*next(iter([(tr.x0[:64], tr.labels[:64])])), 1e-4)[1] for _ in range(8)])  # 512 draws
+    expected = tr.t_probs[ts.new_tensor(list(range(1000)))]
+    counts = torch.bincount(ts // 100, minlength=10).double()  # by tenths of [0, T)
+    exp10 = expected.reshape(10, 100).sum(1) * len(ts)
+    chi2 = float(((counts - exp10) ** 2 / exp10.clamp(min=1e-9)).sum())
+    assert chi2 < 27.9  # chi-square, 9 d.o.f., p = 0.001
+    assert float(ts.float().mean()) < 450  # log-SNR centred at +2.4 favours small t (uniform: 499.5)
