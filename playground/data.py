@@ -177,8 +177,8 @@ def batches(
     x0: (N, 1, 28, 28); labels: (N,). Yields ((B, 1, 28, 28), (B,)).
     """
     n = len(x0)
-    while True:
-        perm = torch.randperm(n, generator=generator)
+    while True:  # the order comes from the CPU generator on every device; the indices move once per epoch
+        perm = torch.randperm(n, generator=generator).to(x0.device)
         for i in range(0, n - batch_size + 1, batch_size):
             idx = perm[i : i + batch_size]
             yield x0[idx], labels[idx]

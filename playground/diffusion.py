@@ -182,7 +182,8 @@ def training_loss(
     per_sample = (model_output.float() - target.float()).pow(2).flatten(1).mean(1)
     if min_snr_gamma is None:
         return per_sample
-    snr = s.snr[t.reshape(-1).cpu().long()].to(per_sample.device)
+    idx = t.reshape(-1).long()
+    snr = (s.snr[idx] if s.snr.device == idx.device else s.snr[idx.cpu()]).to(per_sample.device)  # (B,) float64
     clipped = snr.clamp(max=float(min_snr_gamma))
     kind = normalize_prediction_type(prediction_type)
     if kind == "eps":  # min(SNR, γ)/SNR → 1 as SNR → 0 (zero terminal SNR)

@@ -127,13 +127,25 @@ class Attention(nn.Module):
         q, k, v = qkv.transpose(-1, -2).unbind(1)  # (B, heads, HW, C/heads) each
         # softmax(q kᵀ/√d) v written out: equal to F.scaled_dot_product_attention, but for 49 tokens the explicit
         # matmuls are 5x faster on the CPU in bf16 (its flash kernel took 105 of 760 ms per training step)
-        if q.device.type == "cpu":
+        if q.device.type == "cpu" or torch.are_deterministic_algorithms_enabled():  # (the fused backward uses atomics)
             attn = (q @ k.transpose(-1, -2)).float().mul(q.shape[-1] ** -0.5).softmax(dim=-1)  # (B, heads, HW, HW), fp32
             h = attn.to(v.dtype) @ v  # (B, heads, HW, C/heads)
         else:  # GPUs: the fused kernel (one launch instead of five)
             h = F.scaled_dot_product_attention(q, k, v)
         h = h.transpose(-1, -2).reshape(B, C, H, W)
         return x + self.proj(h)
+
+
+def _upsample_nearest(h: torch.Tensor, size) -> torch.Tensor:
+    """Nearest-neighbour upsampling to ``size``. An exact x2 is a broadcast (each pixel repeated 2x2): the same values
+    as F.interpolate, but its gradient is a plain sum, deterministic on CUDA (interpolate's backward uses atomics)."""
+    B, C, H, W = h.shape
+    if h.device.type == "cpu" or tuple(size) != (2 * H, 2 * W):  # the CPU's backward is deterministic already
+        return F.interpolate(h, size=tuple(size), mode="nearest")
+    if h.is_contiguous(memory_format=torch.channels_last):  # NHWC in, NHWC out (what cuDNN's bf16 convs want)
+        n = h.permute(0, 2, 3, 1)  # (B, H, W, C), a view
+        return n[:, :, None, :, None, :].expand(B, H, 2, W, 2, C).reshape(B, 2 * H, 2 * W, C).permute(0, 3, 1, 2)
+    return h[:, :, :, None, :, None].expand(B, C, H, 2, W, 2).reshape(B, C, 2 * H, 2 * W)
 
 
 class UNet(nn.Module):
@@ -217,7 +229,7 @@ class UNet(nn.Module):
             for block in blocks:
                 h = block(h, temb)
             if k < len(self.upsample):
-                h = F.interpolate(h, size=skips[-1].shape[-2:], mode="nearest")  # 7->14->28 (x2; 4->7 for odd sizes)
+                h = _upsample_nearest(h, skips[-1].shape[-2:])  # 7->14->28 (x2; 4->7 for odd sizes)
                 h = self.upsample[k](h)
         out = self.out(F.silu(self.out_norm(h)))  # (B, p*p, 28/p, 28/p)
         return F.pixel_shuffle(out, p) if p > 1 else out  # (B, 1, 28, 28)

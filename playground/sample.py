@@ -33,6 +33,7 @@ import torch
 from playground import samplers
 from playground.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model
 from playground.data import to_unit_range
+from playground.cuda_graphs import GraphedModelFn, cuda_graphs_ok
 from playground.device import bf16_autocast_ok, pick_device
 from playground.model import UNet
 from playground.schedules import make_schedule
@@ -49,20 +50,26 @@ def default_labels(n: int) -> torch.Tensor:
     return torch.arange(n) % 10
 
 
-def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, bf16: bool = False):
-    """model_fn(x_t, t) for the samplers: CFG for conditional models, optional bf16 autocast."""
+def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, bf16: bool = False,
+                  cuda_graph: bool = False):
+    """model_fn(x_t, t) for the samplers: CFG for conditional models, optional bf16 autocast.
+
+    cuda_graph: on a CUDA device, replay each call from a CUDA graph (one capture per batch shape; see
+    playground/cuda_graphs.py). Ignored elsewhere."""
     if model.config.conditional:
         fn = samplers.cfg_model_fn(model, labels, guidance, model.config.null_label)
     else:
         fn = lambda x, t: model(x, t)  # noqa: E731
-    device_type = next(model.parameters()).device.type
+    device = next(model.parameters()).device
+    graph = cuda_graph and cuda_graphs_ok(device)
 
     def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        ctx = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        # no autocast weight cache in a graph: the cached casts would be freed while the graph still reads them
+        ctx = torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not graph) if bf16 else contextlib.nullcontext()
         with ctx:
             return fn(x, t).float()
 
-    return model_fn
+    return GraphedModelFn(model_fn, device) if graph else model_fn
 
 
 def _labels_for(model: UNet, num: int, label: int | torch.Tensor | None) -> torch.Tensor | None:
@@ -89,11 +96,13 @@ def generate_loop(
     guidance: float = DEFAULT_GUIDANCE,
     clip_x0: bool = False,
     bf16: bool | str = "off",
+    cuda_graph: bool = True,
 ) -> Iterator[samplers.SamplerState]:
     """Yield the sampler state after each step for ``num`` digits (one batch).
 
     label: None (cycle 0..9), an int, or (num,) labels; ignored by unconditional models.
     bf16: "auto" uses bf16 autocast where the hardware has native bf16 (fast, slightly noisier).
+    cuda_graph: on CUDA, replay the model call from a CUDA graph (the same digits, fewer launches).
     """
     device = next(model.parameters()).device
     use_bf16 = bf16 is True or bf16 == "on" or (bf16 == "auto" and bf16_autocast_ok(device))
@@ -101,7 +110,8 @@ def generate_loop(
     if use_bf16 and device.type == "cpu":  # oneDNN's bf16 convolutions want NHWC weights (no reorders each call)
         model.to(memory_format=torch.channels_last)  # the same values; only the layout of the weights changes
     schedule = make_schedule(meta.schedule, meta.T, meta.zero_terminal_snr)
-    fn = make_model_fn(model, None if labels is None else labels.to(device), guidance, bf16=use_bf16)
+    fn = make_model_fn(model, None if labels is None else labels.to(device), guidance, bf16=use_bf16,
+                       cuda_graph=cuda_graph)
     yield from samplers.sample_loop(fn, schedule, (num, 1, 28, 28), sampler=sampler, num_steps=steps, spacing=spacing,
                                     eta=eta, prediction_type=meta.prediction_type, clip_x0=clip_x0,
                                     generator=torch.Generator().manual_seed(seed), device=device)

@@ -21,6 +21,8 @@ noise scheduling", arXiv:2301.10972), and zero-terminal-SNR rescaling
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, field
 
@@ -144,6 +146,17 @@ class NoiseSchedule:
         for tensor in (betas, alphas, alpha_bar, alpha_bar_prev, snr):
             tensor.requires_grad_(False)
 
+    def to(self, device: torch.device | str) -> "NoiseSchedule":
+        """The same tables (bit for bit) on ``device``: a trainer on a GPU gathers ᾱ_t there, no host round trip."""
+        device = torch.device(device)
+        if self.betas.device == device:
+            return self
+        out = object.__new__(NoiseSchedule)
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            object.__setattr__(out, f.name, v.to(device) if isinstance(v, torch.Tensor) else v)
+        return out
+
     @property
     def T(self) -> int:
         """Number of diffusion steps."""
@@ -186,7 +199,8 @@ def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple, like: t
         (B, 1, 1, 1) (or (1, 1, 1, 1) for a scalar t).
     """
     t = torch.as_tensor(t)
-    out = a[t.reshape(-1).cpu().long()]
+    # a table on t's device (NoiseSchedule.to) is gathered there; a CPU table with GPU t costs a round trip
+    out = a[t.reshape(-1).long()] if a.device == t.device else a[t.reshape(-1).cpu().long()]
     dtype = like.dtype if like is not None else torch.float32
     device = like.device if like is not None else t.device
     return out.to(device=device, dtype=dtype).reshape(-1, *([1] * (len(shape) - 1)))

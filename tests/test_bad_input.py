@@ -172,7 +172,7 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
         "base = rss(); t0 = time.perf_counter(); x = common.load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
         "print(x.shape, dt, rss() - base, *x[0, 0])\n"
     )
-    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(path)], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -434,7 +434,7 @@ def test_training_T_2_works(monkeypatch):
 
 
 def test_limits_come_from_env_vars_and_are_documented():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
            "PLAYGROUND_MAX_STEPS": "7", "PLAYGROUND_MAX_TRAIN_SECONDS": "9", "PLAYGROUND_MAX_TRAIN_STEPS": "11",
            "PLAYGROUND_MAX_UPLOAD_PIXELS": "1000"}
     env.pop("SPACE_ID", None)

@@ -37,7 +37,7 @@ def _tiny_cfg(**kw) -> TrainConfig:
 
 def _samples_ok(path: Path) -> None:
     """The checkpoint at `path` loads and gives finite samples through the app's own sampler."""
-    model, meta = load_model(path)
+    model, meta = load_model(path, common.device())  # where the app samples: CUDA / MPS / CPU
     x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
                           seed=0)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1.0 + 1e-6
@@ -140,7 +140,7 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     ckdir = tmp_path / "checkpoints"
     path = make_tiny_checkpoint(ckdir / "mnist_eps_cond.pt")
     before = path.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "saving"

@@ -450,14 +450,14 @@ def test_mlp_is_small_and_shaped():
 
 
 @pytest.mark.parametrize("pred", ["eps", "x0", "v"])
-def test_every_objective_trains_towards_the_ideal_denoiser_and_streams_its_loss(pred):
+def test_every_objective_trains_towards_the_ideal_denoiser_and_streams_its_loss(pred, device):
     """On one fixed batch (x_0, t, ε), the trained model's loss must close most of the gap between the
     untrained model's loss and the lowest possible one: that of the exact denoiser (its ε̂, x̂_0 or v̂)."""
     from playground.diffusion import training_loss
 
     x0 = T.make_dataset("gaussians8", 1000)
     cfg = T.MLPConfig(hidden=64, depth=2, prediction_type=pred)
-    tr = T.Toy2DTrainer(x0, LINEAR, T.TrainConfig2D(steps=300, time_budget_s=None, batch_size=256), cfg)
+    tr = T.Toy2DTrainer(x0, LINEAR, T.TrainConfig2D(steps=300, time_budget_s=None, batch_size=256), cfg, device=device)
     g = torch.Generator().manual_seed(11)
     xb = x0[torch.randint(0, 1000, (3000,), generator=g)]
     tb = torch.randint(0, 1000, (3000,), generator=g)
@@ -469,12 +469,12 @@ def test_every_objective_trains_towards_the_ideal_denoiser_and_streams_its_loss(
         return float(training_loss(LINEAR, model_out, xb, eb, tb, pred).mean())
 
     with torch.no_grad():
-        before = loss_of(tr.ema(x_t, tb))
+        before = loss_of(tr.ema(x_t.to(device), tb.to(device)).cpu())
     events = list(tr.run(log_every=50))
     assert [e.step for e in events] == [50, 100, 150, 200, 250, 300, 300] and events[-1].done
     assert all(math.isfinite(e.loss) and math.isfinite(e.loss_avg) for e in events)
     with torch.no_grad():
-        after = loss_of(tr.ema(x_t, tb))
+        after = loss_of(tr.ema(x_t.to(device), tb.to(device)).cpu())
         x0_hat = T.exact_denoiser(x0, LINEAR).fn(x_t, tb)  # E[x_0 | x_t], per sample's own t
         eps_hat = (x_t - ab.sqrt() * x0_hat) / (1 - ab).sqrt()
         ideal = {"eps": eps_hat, "x0": x0_hat, "v": ab.sqrt() * eps_hat - (1 - ab).sqrt() * x0_hat}[pred]

@@ -1,4 +1,6 @@
-"""Trainer: learning on real digits, determinism, objectives, stop / close / time budget, resume."""
+"""Trainer: learning on real digits, determinism, objectives, stop / close / time budget, resume.
+
+Tests that take the ``device`` fixture run on the CPU and again on CUDA / MPS where present (conftest)."""
 import dataclasses
 import threading
 
@@ -30,21 +32,23 @@ def data():
 
 
 def _fixed_loss(model, c: TrainConfig, data) -> float:
-    """Loss on a fixed batch with fixed t and eps: comparable before and after training."""
+    """Loss on a fixed batch with fixed t and eps: comparable before and after training (on the model's device)."""
+    dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(99)
     s = make_schedule(c.schedule, c.T)
     x0 = data.train_x0()[:128]
     t = torch.randint(0, c.T, (128,), generator=g)
     eps = torch.randn(x0.shape, generator=g)
+    x0, t, eps = x0.to(dev), t.to(dev), eps.to(dev)
     with torch.no_grad():
-        out = model(diffusion.q_sample(s, x0, t, eps).float(), t, data.train_labels[:128])
+        out = model(diffusion.q_sample(s, x0, t, eps).float(), t, data.train_labels[:128].to(dev))
     return float(diffusion.training_loss(s, out, x0, eps, t, c.prediction_type).mean())
 
 
 @pytest.mark.parametrize("pred", ["eps", "v", "x0"])
-def test_a_few_steps_on_real_digits_reduce_the_loss(data, pred):
+def test_a_few_steps_on_real_digits_reduce_the_loss(data, pred, device):
     c = cfg(prediction_type=pred, steps=40, ema_decay=0.9)
-    tr = Trainer(c, data=data)
+    tr = Trainer(c, data=data, device=device)
     before = _fixed_loss(tr.model.eval(), c, data)
     events = list(tr.run())
     after_raw = _fixed_loss(tr.model.eval(), c, data)
@@ -53,15 +57,49 @@ def test_a_few_steps_on_real_digits_reduce_the_loss(data, pred):
     assert _fixed_loss(tr.sampling_model(), c, data) < before  # the EMA follows
 
 
-def test_training_is_deterministic_under_a_seed(data):
-    a, b = Trainer(cfg(steps=5), data=data), Trainer(cfg(steps=5), data=data)
+def test_training_is_deterministic_under_a_seed(data, device):
+    """Bit-identical reruns: always on the CPU; on CUDA with ``deterministic=True`` (deterministic kernels, also
+    inside the CUDA graph that replays the step after the first EAGER_WARMUP_STEPS)."""
+    c = cfg(steps=8, deterministic=True)
+    a, b = Trainer(c, data=data, device=device), Trainer(c, data=data, device=device)
     la = [e.loss for e in a.run() if e.kind == "step"]
     lb = [e.loss for e in b.run() if e.kind == "step"]
-    assert la == lb and len(la) == 5
+    assert la == lb and len(la) == 8
     sa, sb = a.ema.state_dict(), b.ema.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    c = Trainer(cfg(steps=5, seed=1), data=data)
-    assert [e.loss for e in c.run() if e.kind == "step"] != la
+    ma, mb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(ma[k], mb[k]) for k in ma)
+    d = Trainer(cfg(steps=8, seed=1, deterministic=True), data=data, device=device)
+    assert [e.loss for e in d.run() if e.kind == "step"] != la
+
+
+def test_what_is_drawn_is_the_same_under_a_seed_on_any_setting(data, device):
+    """Without deterministic kernels a GPU's sums may round differently run to run; what a seed fixes is still
+    fixed: the data order, and t, ε and the label-dropout mask of every step."""
+    a, b = Trainer(cfg(), data=data, device=device), Trainer(cfg(), data=data, device=device)
+    for _ in range(3):
+        for x, y in zip(a._draw(32), b._draw(32)):
+            assert x.device.type == torch.device(device).type and torch.equal(x, y)
+    from playground.data import batches
+    ia, ib = batches(a.x0, a.labels, 32, a.data_gen), batches(b.x0, b.labels, 32, b.data_gen)
+    for _ in range(3):
+        (xa, la), (xb, lb) = next(ia), next(ib)
+        assert torch.equal(xa, xb) and torch.equal(la, lb)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_the_cuda_graph_step_computes_what_the_eager_step_does(data):
+    """Graph replays run the kernels the eager step runs: with deterministic kernels both give the same weights."""
+    runs = {}
+    for graph in (False, True):
+        tr = Trainer(cfg(steps=12, cuda_graph=graph, deterministic=True), data=data, device="cuda")
+        losses = [e.loss for e in tr.run() if e.kind == "step"]
+        runs[graph] = (tr, losses)
+    (eager, le), (graphed, lg) = runs[False], runs[True]
+    assert graphed._graph is not None and eager._graph is None
+    assert lg == pytest.approx(le, rel=1e-5, abs=1e-7)
+    for k, v in eager.ema.state_dict().items():
+        torch.testing.assert_close(graphed.ema.state_dict()[k], v, rtol=1e-5, atol=1e-6)
 
 
 def test_events_carry_what_the_app_streams(data):
@@ -99,14 +137,14 @@ def test_time_budget_stops_cleanly(data):
     assert "time budget" in events[-1].message and 0 < events[-1].step < 10_000
 
 
-def test_resume_continues_from_the_saved_state(data, tmp_path):
-    tr = Trainer(cfg(steps=6), data=data, resume_out=tmp_path / "r.pt")
+def test_resume_continues_from_the_saved_state(data, tmp_path, device):
+    tr = Trainer(cfg(steps=6), data=data, resume_out=tmp_path / "r.pt", device=device)
     list(tr.run())
     obj = load_checkpoint(tmp_path / "r.pt")
     assert {"model", "optimizer", "train_state"} <= set(obj)
-    tr2 = Trainer(cfg(steps=10), data=data, resume=tmp_path / "r.pt")
+    tr2 = Trainer(cfg(steps=10), data=data, resume=tmp_path / "r.pt", device=device)
     assert tr2.step == 6
-    assert all(torch.equal(tr2.model.state_dict()[k], v) for k, v in obj["model"].items())
+    assert all(torch.equal(tr2.model.state_dict()[k].cpu(), v.cpu()) for k, v in obj["model"].items())
     events = list(tr2.run())
     assert [e.step for e in events if e.kind == "step"] == [7, 8, 9, 10]
     with pytest.raises(Exception, match="cannot resume"):
@@ -144,6 +182,21 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
                 ref_b[b] = m if math.isnan(ref_b[b]) else 0.9 * ref_b[b] + 0.1 * m
     assert stats.mean == pytest.approx(sum(ref_recent) / 5)
     assert [round(x, 6) for x in stats.buckets] == [round(x, 6) for x in ref_b]
+
+
+def test_loss_stats_rows_folded_later_equal_folding_each_step(device):
+    """The trainer queues one device row per step and folds them only when an event is due (one host sync)."""
+    from playground.train import LossStats
+
+    g = torch.Generator().manual_seed(1)
+    now, later = LossStats(1000, window=4), LossStats(1000, window=4)
+    for _ in range(9):
+        t, loss = torch.randint(0, 1000, (16,), generator=g), torch.rand(16, generator=g)
+        now.update(loss, t)
+        later.push(later.row(loss.to(device), t.to(device)))
+    assert later.pending and later.flush() == pytest.approx(now.last) and not later.pending
+    assert later.mean == pytest.approx(now.mean)
+    assert later.buckets == pytest.approx(now.buckets)
 
 
 def test_plan_turns_the_measured_steps_per_second_into_the_steps_the_budget_allows(data):
@@ -217,10 +270,10 @@ def test_lognormal_timestep_probabilities():
         timestep_probs(s, TrainConfig(t_sampling="nope"))
 
 
-def test_lognormal_training_draws_t_from_those_probabilities(data):
-    tr = Trainer(cfg(t_sampling="lognormal", logsnr_mean=2.4, logsnr_std=2.4, batch_size=64), data=data)
-    ts = torch.cat([tr.train_step(*next(iter([(tr.x0[:64], tr.labels[:64])])), 1e-4)[1] for _ in range(8)])  # 512 draws
-    expected = tr.t_probs[ts.new_tensor(list(range(1000)))]
+def test_lognormal_training_draws_t_from_those_probabilities(data, device):
+    tr = Trainer(cfg(t_sampling="lognormal", logsnr_mean=2.4, logsnr_std=2.4, batch_size=64), data=data, device=device)
+    ts = torch.cat([tr.train_step(tr.x0[:64], tr.labels[:64], 1e-4)[1] for _ in range(8)]).cpu()  # 512 draws
+    expected = tr.t_probs
     counts = torch.bincount(ts // 100, minlength=10).double()  # by tenths of [0, T)
     exp10 = expected.reshape(10, 100).sum(1) * len(ts)
     chi2 = float(((counts - exp10) ** 2 / exp10.clamp(min=1e-9)).sum())

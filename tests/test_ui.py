@@ -337,6 +337,19 @@ def test_preset_values_respect_limits(monkeypatch):
     assert budget == 42.0 and steps <= common.LIMITS.max_train_steps and batch == 128
 
 
+def test_presets_are_named_for_the_device_in_use():
+    """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its default."""
+    from playground.train import PRESETS
+
+    for dev, default in (("cpu", "quick"), ("mps", "quick"), ("cuda", "gpu")):
+        choices, d = training.preset_choices(dev)
+        assert d == default and sorted(name for _, name in choices) == sorted(PRESETS)
+        labels = " ".join(label for label, _ in choices)
+        assert ("CPU demo" in labels) == (dev != "cuda")
+    gpu_label = dict((n, lab) for lab, n in training.preset_choices("cuda")[0])["gpu"]
+    assert "10 s" in gpu_label  # PRESETS["gpu"]: 1,800 steps, measured 9.4-12.5 s on one H100 (bench_gpu.py recipe)
+
+
 def test_training_pauses_while_someone_samples(ckpt_dir):
     """Sampling is not starved: between steps the trainer waits while an interactive job runs."""
     gen = training.train_run(**TINY, steps=10_000, preview_every=0, session_models={}, request=_req("e"))

@@ -23,7 +23,7 @@ from playground.schedules import SCHEDULES
 from playground.ui import zerogpu
 from playground.ui.classroom import one_of
 from playground.ui.common import (FAST, LIMITS, ON_SPACE, adapt_threads, SCHEDULE_CHOICES, Page, checkpoint_dir, checkpoint_dropdown,
-                                  checkpoint_label, explain, interactive_busy, out_path, session_id)
+                                  checkpoint_label, device, explain, interactive_busy, out_path, session_id)
 
 TAB_ID = "train"
 TAB_TITLE = "Train on MNIST"
@@ -43,6 +43,15 @@ class _Job:
 _train_lock = threading.Lock()
 _job: dict[str, _Job | None] = {"job": None}
 
+
+
+def preset_choices(device_type: str) -> tuple[list[tuple[str, str]], str]:
+    """The preset radio's (label, name) choices and default, named for what each does on this device."""
+    if device_type == "cuda":
+        return [("gpu: the shipped checkpoint's quality in about 10 s", "gpu"), ("tiny: 1-minute run", "tiny"),
+                ("quick: 5 minutes (made for a CPU)", "quick"), ("longer: the shipped recipe (about 20 s)", "shipped")], "gpu"
+    return [("quick: 5-minute CPU demo", "quick"), ("tiny: 1-minute run", "tiny"),
+            ("longer: the shipped recipe", "shipped"), ("gpu: the GPU recipe (slow on a CPU)", "gpu")], "quick"
 
 
 def preset_values(preset: str):
@@ -126,11 +135,12 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     try:
         yield ("Loading MNIST and building the model…", skip, skip, skip, skip, skip, skip)
         channels = MODEL_SIZES.get(model_size, (32, 64, 96))
-        base = TrainConfig.from_preset(preset if preset else "quick")
+        base = TrainConfig.from_preset(preset if preset else preset_choices(device().type)[1])
         cfg = dataclasses.replace(
             base, prediction_type=objective, schedule=schedule, T=int(T), zero_terminal_snr=bool(zero_terminal_snr),
             batch_size=int(batch_size), lr=float(lr), steps=int(min(max(int(steps), 1), LIMITS.max_train_steps)),
-            time_budget_s=budget, conditional=bool(conditional), log_every=1,
+            # every step's loss on a CPU; every 10th on a GPU, where reading a loss back waits for the GPU
+            time_budget_s=budget, conditional=bool(conditional), log_every=10 if device().type == "cuda" else 1,
             preview_every=int(max(int(preview_every or 0), 0)),
             warmup_steps=min(base.warmup_steps, max(1, int(steps) // 10)),
             model=dataclasses.replace(base.model, channels=tuple(channels)),
@@ -250,8 +260,9 @@ def build(page: Page) -> None:
             "the Sampling tab's model list and can be downloaded.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            preset = gr.Radio([("quick: 5-minute CPU demo", "quick"), ("tiny: 1-minute run", "tiny"),
-                               ("longer: the shipped recipe", "shipped")], value="quick", label="Preset")
+            choices, default = preset_choices(device().type)
+            gpu_init = preset_values(default) if device().type == "cuda" else None  # the widgets show the GPU preset
+            preset = gr.Radio(choices, value=default, label="Preset", info=f"named for this server's device: {device()}")
             with gr.Accordion("Advanced settings", open=False):
                 objective = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
                                      value="eps", label="Objective: what the network predicts")
@@ -260,10 +271,11 @@ def build(page: Page) -> None:
                     tr_T = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T)
                     tr_ztsnr = gr.Checkbox(False, label="Zero terminal SNR")
                 with gr.Row():
-                    batch = gr.Number(64, label="Batch size", precision=0, minimum=1, maximum=512)
+                    batch = gr.Number(64 if gpu_init is None else gpu_init[2], label="Batch size", precision=0, minimum=1, maximum=512)
                     lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
                 with gr.Row():
-                    tr_steps = gr.Number(min(100_000, LIMITS.max_train_steps), label="Max steps", precision=0, minimum=1,
+                    tr_steps = gr.Number(min(100_000, LIMITS.max_train_steps) if gpu_init is None else gpu_init[0],
+                                         label="Max steps", precision=0, minimum=1,
                                          maximum=LIMITS.max_train_steps)
                     budget = gr.Number(min(300, LIMITS.max_train_seconds), label="Time budget (s)", minimum=1,
                                        maximum=LIMITS.max_train_seconds,
@@ -292,5 +304,5 @@ def build(page: Page) -> None:
                     # ZeroGPU runs each job in its own worker, where train_run's lock can't see the others: queue them
                     api_name="train", concurrency_id="train", concurrency_limit=1 if zerogpu.on_zerogpu() else None)
     train_stop.click(stop_training, None, train_md, **FAST)
-    page.param("preset", preset, one_of(["quick", "tiny", "shipped"]))
+    page.param("preset", preset, one_of([name for _, name in choices]))
     page.demo.unload(on_unload)
