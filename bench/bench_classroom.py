@@ -78,6 +78,23 @@ waits for the move before sending the next), so N = 60 reached 56 queued events,
 sampling student is told a place once, on joining; Gradio re-sends estimations only when a job of the same
 concurrency group starts, so with 2 samples of ~60–75 s running, "8/8" stayed on screen with rank_eta null
 (no sample had finished yet to estimate from), and "1/1" meant a 72 s wait.
+
+AFTER (2026-11-22, the browser blends x_t; /forward reuses the decoded image and noise; the idle dev machine, load
+0.3–2.8 from the runs themselves; 1 in 6 press Sample; 60 s drain):
+  python bench/bench_classroom.py --start --students 10 --seconds 30
+  python bench/bench_classroom.py --start --students 30 --seconds 30
+  python bench/bench_page_slider.py --start --students 60 --seconds 40                 (the class: all 60 on /forward)
+  python bench/bench_page_slider.py --start --students 60 --api-students 6 --seconds 40 (54 on the page, 6 API clients)
+
+| class                                  | 10 on /forward | 30 on /forward | 60 on /forward | 60: 6 on /forward, 54 on the page |
+|----------------------------------------|----------------|----------------|----------------|-----------------------------------|
+| /forward completed / sent              | 260 / 260      | 694 / 694      | 843 / 843      | 305 + 4 samples unfinished / 309  |
+| /forward p50 / p95 / max               | 39 / 165 / 699 ms | 1024 / 1290 / 2123 ms | 2883 / 4442 / 4994 ms | 88 / 376 / 684 ms |
+| moves served per /forward student per s | 0.86          | 0.74           | 0.27           | 0.99 (before the one-thread change) |
+| /sample done / pressed (all told a place) | 2 / 2       | 5 / 5          | 6 / 10         | 6 / 10                            |
+| /sample wait p50 / max                 | 0.0 / 0.0 s    | 31.5 / 52.6 s  | 44.0 / 79.5 s  | 43.0 / 86.5 s                     |
+| failures; lost                         | 0; 0           | 0; 0           | 0; 0           | 0; 0                              |
+| page slider in Chromium p50 / p95      |                |                | 127 / 226 ms   | 148 / 234 ms (180 / 321 ms before two sampling jobs ran on one thread each) |
 """
 
 import argparse
@@ -466,6 +483,22 @@ def _fetch_image(run: _Run, h: _Http, a: Attempt) -> None:
 # --- a student ------------------------------------------------------------------------------------
 
 
+def _page_student(run: _Run, i: int, samples_at: float | None, sample_args: dict, seed: int) -> None:
+    """A student on the page: the browser blends x_t, so slider moves send nothing; they may press Sample once."""
+    rng = random.Random(seed * 1_000_003 + i)
+    s = run.server
+    session = uuid.uuid4().hex[:11]
+    post, stream = _Http(s.host, s.port), _Http(s.host, s.port)
+    try:
+        if samples_at is None or run.stop.wait(max(0.0, samples_at - time.perf_counter())) or not run.claim():
+            return
+        _call(run, post, stream, session, "sample", i, s.sample, s.sample.data(**sample_args, seed=rng.randrange(2**31 - 1)),
+              None)
+    finally:
+        post.close()
+        stream.close()
+
+
 def _student(run: _Run, i: int, image: tuple[str, bytes, str], samples_at: float | None, period: float,
              forward_timeout: float, sample_args: dict, fetch_images: bool, seed: int, t0: float) -> None:
     rng = random.Random(seed * 1_000_003 + i)
@@ -532,12 +565,15 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
                   max_requests: int | None = None, period: float = 1.0, image: str | os.PathLike = DEFAULT_IMAGE,
                   sample_steps: int | None = None, sample_images: int | None = None, show_dpm: bool | None = None,
                   forward_timeout: float = 30.0, drain: float = 60.0, hard_timeout: float | None = None,
-                  fetch_images: bool = True, seed: int = 0, server_pid: int | None = None) -> dict:
+                  fetch_images: bool = True, seed: int = 0, server_pid: int | None = None,
+                  api_students: int | None = None) -> dict:
     """Drive `students` simulated students against the Gradio server at `url` for `seconds`; returns the figures.
 
     After `seconds` no new request starts; outstanding ones get up to `drain` seconds more, then are abandoned
     (outcome "unfinished"). `hard_timeout` bounds the whole call (config, uploads, load and drain) from its start;
     `max_requests` bounds the number of queue joins. `server_pid` (optional) adds the server's CPU seconds.
+    `api_students`: how many students move t through `/forward` (API clients, or the page before the browser
+    blended x_t); the others are page students, whose moves send nothing (default: all students use `/forward`).
     """
     t_call = time.perf_counter()
     hard_timeout = float(hard_timeout) if hard_timeout is not None else seconds + drain + 60.0
@@ -567,11 +603,18 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     srv0 = _proc_cpu_s(server_pid)
     threads = []
+    n_api = students if api_students is None else max(0, min(students, int(api_students)))
+    api_idx = {round(k * students / n_api) + (1 if n_api < students else 0) for k in range(n_api)} if n_api else set()
+    api_idx = {i % students for i in api_idx}
     for i in range(students):
         at = t0 + rng.uniform(0.15, 0.5) * seconds if i in samplers_idx else None
-        th = threading.Thread(target=_student, name=f"student-{i}", daemon=True,
-                              args=(run, i, (img.name, content, ctype), at, period, forward_timeout, sample_args,
-                                    fetch_images, seed, t0))
+        if i in api_idx:
+            th = threading.Thread(target=_student, name=f"student-{i}", daemon=True,
+                                  args=(run, i, (img.name, content, ctype), at, period, forward_timeout, sample_args,
+                                        fetch_images, seed, t0))
+        else:
+            th = threading.Thread(target=_page_student, name=f"page-student-{i}", daemon=True,
+                                  args=(run, i, at, sample_args, seed))
         th.start()
         threads.append(th)
     run.stop.wait(max(0.0, stop_at - time.perf_counter()))
@@ -597,9 +640,10 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
         busy = sum(max(0.0, min(a.t_done or t_end, t_load_end) - max(a.t_sent, t0)) for a in smp if a.student == i)
         return load_s - busy
 
-    per_student = [sum(1 for a in fwd_ok if a.student == i and a.t_done <= t_load_end) / load_s for i in range(students)]
+    movers = sorted(api_idx)  # the students who move t through /forward
+    per_student = [sum(1 for a in fwd_ok if a.student == i and a.t_done <= t_load_end) / load_s for i in movers]
     per_student_slider = [sum(1 for a in fwd_ok if a.student == i and a.t_done <= t_load_end) / slider_s(i)
-                          for i in range(students) if slider_s(i) >= 0.2 * load_s]
+                          for i in movers if slider_s(i) >= 0.2 * load_s]
     outcomes: dict[str, int] = {}
     for a in attempts:
         outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
@@ -626,7 +670,7 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
                      for t, r, q, eta in a.estimations],
         })
     result = {
-        "config": {"url": url, "students": students, "sampling_students": len(smp) or n_sampling, "seconds": seconds,
+        "config": {"url": url, "students": students, "api_students": n_api, "sampling_students": len(smp) or n_sampling, "seconds": seconds,
                    "period_s": period, "sample_share": sample_share, "max_requests": max_requests, "drain_s": drain,
                    "hard_timeout_s": hard_timeout, "image": str(img), "image_bytes": len(content),
                    "fetch_images": fetch_images, "forward_timeout_s": forward_timeout, "seed": seed,
@@ -641,7 +685,7 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
             "latency_ms": _stats([a.latency for a in fwd_ok], 1e3),
             "queue_wait_ms": _stats([a.wait for a in fwd_ok if a.wait is not None], 1e3),
             "image_fetch_ms": _stats([a.fetch_s for a in fwd_ok if a.fetch_s is not None], 1e3),
-            "moves_per_student_per_s": sum(per_student) / max(1, students),
+            "moves_per_student_per_s": sum(per_student) / max(1, len(movers)),
             "moves_per_student_per_slider_s": (sum(per_student_slider) / len(per_student_slider)
                                                if per_student_slider else None),
             "slowest_student_moves_per_slider_s": min(per_student_slider) if per_student_slider else None,
@@ -678,7 +722,8 @@ def format_report(r: dict) -> str:
     lat, qw, fe = f["latency_ms"], f["queue_wait_ms"], f["image_fetch_ms"]
     ss = c["sample_settings"]
     lines = [
-        (f"classroom: {c['students']} students ({c['sampling_students']} press Sample), {c['seconds']:g} s, "
+        (f"classroom: {c['students']} students ({c['sampling_students']} press Sample; "
+         f"{c.get('api_students', c['students'])} move t through /forward, the others on the page), {c['seconds']:g} s, "
          f"a move every ~{c['period_s']:g} s, {c['url']}"),
         f"load before: {r['load']['uptime_before']}",
         f"load after:  {r['load']['uptime_after']}",
@@ -792,6 +837,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--students", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the load window")
     ap.add_argument("--sample-share", type=float, default=1 / 6, help="share of students who press Sample once")
+    ap.add_argument("--api-students", type=int, default=None, help="students who move t through /forward (API clients); "
+                    "the rest use the page, whose moves send nothing (default: all)")
     ap.add_argument("--max-requests", type=int, default=None, help="hard bound on queue joins (default: 1.5× the planned moves)")
     ap.add_argument("--period", type=float, default=1.0, help="seconds between a student's slider moves")
     ap.add_argument("--drain", type=float, default=60.0, help="seconds after the window for requests in flight")
@@ -821,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
             url, proc, log, tmp = start_app(extra, app_dir=args.app_dir)
             pid = proc.pid
             print(f"started app.py at {url} in {time.perf_counter() - t:.1f} s (log {log})", flush=True)
-        r = run_classroom(url, args.students, args.seconds, sample_share=args.sample_share,
+        r = run_classroom(url, args.students, args.seconds, sample_share=args.sample_share, api_students=args.api_students,
                           max_requests=args.max_requests, period=args.period, image=args.image,
                           sample_steps=args.sample_steps, sample_images=args.sample_images,
                           forward_timeout=args.forward_timeout, drain=args.drain, hard_timeout=args.hard_timeout,

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--students", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--no-fetch", action="store_true")
+    ap.add_argument("--api-students", type=int, default=None, help="students of the class who move t through /forward "
+                    "(default: all of them, the heaviest load); the others are page students")
     args = ap.parse_args(argv)
     proc = tmp = None
     url = args.url
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         result: dict = {}
         if args.students:
             th = threading.Thread(target=lambda: result.update(classroom.run_classroom(
-                url, args.students, args.seconds + 10, fetch_images=not args.no_fetch)), daemon=True)
+                url, args.students, args.seconds + 10, fetch_images=not args.no_fetch, api_students=args.api_students)),
+                daemon=True)
             th.start()
             time.sleep(8)  # the class is uploading and moving before the browser starts measuring
         ms = measure_page(url, args.seconds)

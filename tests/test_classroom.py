@@ -243,6 +243,9 @@ def test_busy_host_drops_to_one_thread_and_comes_back(monkeypatch):
         assert common.adapt_threads(load=2.2) == 1  # in between: keep what we have (no flapping)
         assert common.adapt_threads(load=0.3) == 2 and torch.get_num_threads() == 2  # calm again
         assert common.adapt_threads(load=2.2) == 2
+        with common.interactive_work():  # another student's sampling job is running: one thread each
+            assert common.adapt_threads(load=0.3) == 1 and torch.get_num_threads() == 1
+        assert common.adapt_threads(load=0.3) == 2  # alone and calm: all the cores again
         monkeypatch.setenv("PLAYGROUND_THREADS", "2")  # pinned by the operator: never changed
         assert common.adapt_threads(load=50.0) == 2
     finally:

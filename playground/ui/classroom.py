@@ -31,7 +31,7 @@ body.present .gradio-container { max-width: 100% !important; }
 body.present .explain, body.present .hide-when-presenting { display: none !important; }
 body.present .numbers, body.present .numbers * { font-size: 26px !important; }
 body.present .prose, body.present .md { font-size: var(--text-lg); }
-body.present button[role=tab] { font-size: 22px; font-weight: 600; }
+body.present button[role=tab] { font-size: 17px; font-weight: 600; max-width: none; padding-left: 6px; padding-right: 6px; }
 body.present .js-plotly-plot .main-svg text { font-size: 19px !important; fill: #000 !important; }
 body.present .js-plotly-plot .scatterlayer .js-line { stroke-width: 5px !important; }
 body.present .js-plotly-plot .gridlayer path { stroke: #9a9a9a !important; }

@@ -112,7 +112,8 @@ def adapt_threads(load: float | None = None) -> int:
 
     On a 2-core machine at load ≈ 9, sampling took 8.0 s on one thread and 36.0 s on two (OpenMP threads wait
     for each other when a core is taken away; bench/bench_busy_host.py). The 1-minute load average above
-    cores + 0.5 counts as busy, below cores − 0.5 as calm (hysteresis in between). PLAYGROUND_THREADS pins it.
+    cores + 0.5 counts as busy, below cores − 0.5 as calm (hysteresis in between); so does another interactive job
+    running in this process (the jobs would oversubscribe the cores). PLAYGROUND_THREADS pins it.
     Returns the thread count in use.
     """
     if os.environ.get("PLAYGROUND_THREADS", "").strip() or _DEFAULT_THREADS <= 1:
@@ -123,7 +124,10 @@ def adapt_threads(load: float | None = None) -> int:
         except OSError:  # not available on this platform
             return torch.get_num_threads()
     cores = _cores()
-    want = 1 if load > cores + 0.5 else _DEFAULT_THREADS if load < cores - 0.5 else torch.get_num_threads()
+    # another interactive job is running: each job's OpenMP team would want every core (2 jobs × 2 threads on 2
+    # cores), so both drop to one thread until the server is calm again
+    others = _interactive["n"] > 0
+    want = 1 if load > cores + 0.5 or others else _DEFAULT_THREADS if load < cores - 0.5 else torch.get_num_threads()
     if want != torch.get_num_threads():
         torch.set_num_threads(want)
     return want
@@ -453,3 +457,23 @@ class Page:
         if control in self.links:
             raise ValueError(f"theory link {control!r} is registered twice")
         self.links[control] = Link(list(outputs), fn, list(inputs))
+
+
+def sketch_image(value) -> np.ndarray | None:
+    """The drawing in a Sketchpad value: Gradio 6 sends {"background", "layers", "composite"} (numpy)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        comp = value.get("composite")
+        if comp is not None:
+            return np.asarray(comp)
+        layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
+        if layers:  # no composite: stack the stroke layers
+            out = layers[0].copy()
+            for layer in layers[1:]:
+                a = layer[..., 3:4].astype(np.float32) / 255 if layer.shape[-1] == 4 else 1.0
+                out = (out * (1 - a) + layer * a).astype(np.uint8)
+            return out
+        bg = value.get("background")
+        return None if bg is None else np.asarray(bg)
+    return np.asarray(value)

@@ -22,7 +22,7 @@ from playground.viz import captioned_row
 from playground.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.samplers import normalize_sampler
 from playground.ui import zerogpu
-from playground.ui.common import (LIMITS, default_checkpoint, device, get_model,
+from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image,
                                   interactive_work, load_image, out_path)
 
 
@@ -45,26 +45,6 @@ STREAM_EVERY_S = 0.25
 # --- inputs ------------------------------------------------------------------------------------------
 
 
-def _sketch_image(value) -> np.ndarray | None:
-    """The drawing in a Sketchpad value: Gradio 6 sends {"background", "layers", "composite"} (numpy)."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        comp = value.get("composite")
-        if comp is not None:
-            return np.asarray(comp)
-        layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
-        if layers:  # no composite: stack the stroke layers
-            out = layers[0].copy()
-            for layer in layers[1:]:
-                a = layer[..., 3:4].astype(np.float32) / 255 if layer.shape[-1] == 4 else 1.0
-                out = (out * (1 - a) + layer * a).astype(np.uint8)
-            return out
-        bg = value.get("background")
-        return None if bg is None else np.asarray(bg)
-    return np.asarray(value)
-
-
 def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: str | None = None) -> dict:
     """The input digit from the chosen source: {"x0" (1, 1, 28, 28) in [−1, 1], "label" (true label or None),
     "note" (one line on how it was made), "source"}. Raises gr.Error with a clear message."""
@@ -79,7 +59,7 @@ def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: s
             arr = load_image(upload)  # (H, W, C) in [−1, 1], RGBA composited on white; size caps and clear errors
             p = E.prepare_digit((arr + 1.0) / 2.0, background="auto")
             return {"x0": p.x0, "label": None, "source": "upload", "note": "upload: " + p.describe()}
-        img = _sketch_image(sketch)
+        img = sketch_image(sketch)
         if img is None:
             raise ValueError(E.EMPTY_CANVAS)
         p = E.prepare_digit(img, background="white")

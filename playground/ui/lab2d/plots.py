@@ -18,7 +18,7 @@ from gradio.components.plot import PlotData
 
 from playground import figures as F
 from playground import toy2d as T
-from playground.ui.common import (LIMITS, _env_num)
+from playground.ui.common import (LIMITS, _env_num, sketch_image)
 
 
 MAX_POINTS = min(_env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), T.MAX_N)
@@ -88,20 +88,6 @@ def _count(value, name: str, lo: int, hi: int, env: str | None = None) -> int:
 
 
 # --- data ---------------------------------------------------------------------------------------------
-
-
-def sketch_image(value) -> np.ndarray | None:
-    """The drawing in a Sketchpad value: Gradio 6 sends {"background", "layers", "composite"} (numpy)."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        if value.get("composite") is not None:
-            return np.asarray(value["composite"])
-        layers = [np.asarray(x) for x in value.get("layers") or [] if x is not None]
-        if layers:
-            return np.max(np.stack(layers), axis=0)
-        return None if value.get("background") is None else np.asarray(value["background"])
-    return np.asarray(value)
 
 
 def use_drawing(sketch) -> tuple[dict, str]:
