@@ -98,6 +98,21 @@ shared with other engineers' jobs throughout; the load average is given with eve
    ~10 ms), so it is 1–3.5 s here. Two threads on this busy host were 2–60x slower for some rows (OpenMP threads
    waiting for cores: the app's adapt_threads drops to one thread when the load is above the core count).
    Heun splits the cosine schedule's first step (σ̃: 13,000 → 60), hence 211 rather than 199 evaluations.
+
+4. Re-measured on the idle machine (2026-11-22 21:08, load 1.0–1.6 from the runs themselves), at commit 75e9dfe+:
+   python bench/bench_toy2d.py samplers
+   sampler                       evals   learned 1 thr / 2 thr    exact N = 2,000, 1 thr / 2 thr
+   DDPM (ancestral)                100   0.59 / 0.28 s            1.37 / 1.33 s
+   DDIM (η)                        100   0.40 / 0.33 s            1.56 / 1.49 s
+   DPM-Solver++(2M)                100   0.50 / 0.27 s            1.46 / 1.87 s
+   probability-flow ODE (Heun)     211   0.91 / 0.53 s            4.01 / 2.86 s
+   reverse SDE (Euler–Maruyama)    106   0.41 / 0.28 s            1.52 / 2.30 s
+   annealed Langevin               213   0.89 / 0.52 s            2.87 / 3.18 s
+   The learned model meets ≤ 1 s everywhere; the exact score (4 M pairs per evaluation, ~14 ms) does not, and a
+   second thread does not help it (the CPU time doubles).
+   python bench/bench_toy2d.py slider   (10,000 moons, 32×32, 1 thread)
+   exact arrows only: server path median 23.9 ms, p90 44.4 ms; t < 20: 51.3 ms
+   exact + learned + disagreement: median 38.6 ms, p90 119 ms; t < 20: 151 ms
 """
 
 
