@@ -41,7 +41,16 @@ AVX512-BF16 and AMX-BF16), torch 2.14.1, while 3 other engineers' jobs shared th
 printed per row). `python bench/bench_sampling_speed.py --reps 3` (AMX on) and `... --no-amx` (oneDNN capped
 at AVX512-BF16: what the AMD EPYC of the issue has):
 
-(filled in below by the session that measured it; see the end of this string)
+2026-11-22 21:28, the idle machine (load 1.3 → 2.0 from the run itself), `python bench/bench_sampling_speed.py --reps 3`:
+diffusers UNet2DModel (32,64,64)+attn, 1.71M, fp32                               32.72 s   1.00x
+ours (32, 64, 96), 1.30M: CLI defaults (CFG w=1.5 in one batch, bf16=auto)        8.24 s   0.25x
+ours (32, 64, 96), 1.30M: CFG w=1.5, fp32 (the previous CLI default)             17.55 s   0.54x
+ours (32, 64, 96), 1.30M: CFG w=1.5 as two batches, bf16                          8.99 s   0.27x
+ours (32, 64, 96), 1.30M: conditional, no CFG, fp32                               8.55 s   0.26x
+ours (32, 64, 96), 1.30M: conditional, no CFG, bf16                               4.93 s   0.15x
+diffusers UNet2DModel, bf16 autocast                                             24.54 s   0.75x
+Guidance's cost: both passes in one batch beat two batches (8.24 against 8.99 s); a single conditional pass
+(no CFG) costs 4.93 s. The CLI keeps CFG 1.5 in one batch.
 """
 
 
