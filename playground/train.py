@@ -124,11 +124,13 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     # Recognisable digits in 5 minutes on 2 CPU cores (README "Quick training"). The UNet sees 2×2-pixel patches
     # (14×14 at the top level): 2.3x cheaper per step on the CPU, and better at 5 minutes (bench_recipe RESULTS).
-    "quick": dict(steps=100_000, time_budget_s=300.0, batch_size=128, lr=2e-3, warmup_steps=100,
+    # A higher peak LR, a short warmup and a decay to 0.3x suit runs of a few hundred to ~1,600 steps:
+    # 5 minutes on 2 idle cores gave 96.4 % confident, Fréchet 0.94x real (lr 2e-3 / warmup 100 / 0.1x: 93.0 %, 1.22x).
+    "quick": dict(steps=100_000, time_budget_s=300.0, batch_size=128, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
                   model=UNetConfig(patch_size=2)),
     # A demo-length run that streams nicely in the app.
-    "tiny": dict(steps=100_000, time_budget_s=60.0, batch_size=64, lr=2e-3, warmup_steps=50, preview_every=100,
-                 model=UNetConfig(patch_size=2)),
+    "tiny": dict(steps=100_000, time_budget_s=60.0, batch_size=64, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
+                 preview_every=100, model=UNetConfig(patch_size=2)),
     # The recipe of the shipped checkpoints: step-based, so a busy machine cannot cut it short
     # (3,500 steps: about 20 minutes on 2 idle cores, 66 minutes on the shared dev machine).
     "shipped": dict(steps=3_500, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=200, preview_every=1000),

@@ -261,7 +261,7 @@ def build(page: Page) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             choices, default = preset_choices(device().type)
-            gpu_init = preset_values(default) if device().type == "cuda" else None  # the widgets show the GPU preset
+            init = preset_values(default)  # the advanced widgets start at the default preset's values
             preset = gr.Radio(choices, value=default, label="Preset", info=f"named for this server's device: {device()}")
             with gr.Accordion("Advanced settings", open=False):
                 objective = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
@@ -271,10 +271,10 @@ def build(page: Page) -> None:
                     tr_T = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T)
                     tr_ztsnr = gr.Checkbox(False, label="Zero terminal SNR")
                 with gr.Row():
-                    batch = gr.Number(64 if gpu_init is None else gpu_init[2], label="Batch size", precision=0, minimum=1, maximum=512)
-                    lr = gr.Number(2e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
+                    batch = gr.Number(init[2], label="Batch size", precision=0, minimum=1, maximum=512)
+                    lr = gr.Number(init[3], label="Learning rate", minimum=1e-6, maximum=1.0)
                 with gr.Row():
-                    tr_steps = gr.Number(min(100_000, LIMITS.max_train_steps) if gpu_init is None else gpu_init[0],
+                    tr_steps = gr.Number(init[0],
                                          label="Max steps", precision=0, minimum=1,
                                          maximum=LIMITS.max_train_steps)
                     budget = gr.Number(min(300, LIMITS.max_train_seconds), label="Time budget (s)", minimum=1,
@@ -283,7 +283,7 @@ def build(page: Page) -> None:
                 with gr.Row():
                     conditional = gr.Checkbox(True, label="Class-conditional (CFG)")
                     model_size = gr.Dropdown(list(MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths")
-                preview_every = gr.Number(200, label="Refresh samples every N steps", precision=0, minimum=0)
+                preview_every = gr.Number(init[4], label="Refresh samples every N steps", precision=0, minimum=0)
             with gr.Row():
                 train_btn = gr.Button("▶ Start training", variant="primary", elem_id="train-btn")
                 train_stop = gr.Button("■ Stop", variant="stop")
