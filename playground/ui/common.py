@@ -477,3 +477,12 @@ def sketch_image(value) -> np.ndarray | None:
         bg = value.get("background")
         return None if bg is None else np.asarray(bg)
     return np.asarray(value)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """The core's ValueErrors are the user's mistakes: show them as gr.Error (a message, not a traceback)."""
+    try:
+        yield
+    except ValueError as e:
+        raise gr.Error(str(e)) from None

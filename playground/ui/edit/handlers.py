@@ -4,7 +4,6 @@ Plain functions that tests call without a server; the layout and wiring are in `
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from typing import Iterator
@@ -22,7 +21,7 @@ from playground.viz import captioned_row
 from playground.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.samplers import normalize_sampler
 from playground.ui import zerogpu
-from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image,
+from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image, user_errors,
                                   interactive_work, load_image, out_path)
 
 
@@ -99,15 +98,6 @@ def random_index(seed: float | None = None) -> int:
 # --- shared set-up of a run -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _user_errors():
-    """The core's ValueErrors are the user's mistakes: show them as gr.Error."""
-    try:
-        yield
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
-
-
 def _setup(digit: dict, path: str | None, session_models: dict | None, label_choice: str, guidance: float):
     """(model, meta, schedule, x0 on the device, labels (1,) or None, a phrase for the label used)."""
     path = path or default_checkpoint(session_models)
@@ -175,7 +165,7 @@ def _save_gif(frames: list[np.ndarray], stem: str) -> str | None:
 
 def _stream(loop: Iterator[E.EditState]) -> Iterator[E.EditState]:
     """Step a core loop (its model calls run under inference mode inside; nothing is held across a yield)."""
-    with _user_errors():
+    with user_errors():
         yield from loop
 
 
@@ -198,7 +188,7 @@ def _throttle():
 def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, path, session_models):
     """Yields ("frame", status, noised, x_t, x̂₀) while running, then ("done", result dict)."""
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
-    with _user_errors():
+    with user_errors():
         t0 = E.strength_to_t0(float(strength), s.T)
         kind = normalize_sampler(sampler)
     n = min(_steps(steps, s.T), max(t0, 1))
@@ -249,13 +239,13 @@ def sdedit_run(source, sketch, index, upload, strength, sampler, steps, label_ch
 
 def _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, session_models, strengths=STRIP):
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
-    with _user_errors():
+    with user_errors():
         kind = normalize_sampler(sampler)
         t0s = [E.strength_to_t0(v, s.T) for v in strengths]
     n = _steps(steps, s.T)
     fn = _fn(model, labels, guidance)
     tiles, caps, rows = [_img(x0, 5)], [["input", "", ""]], []
-    with interactive_work(), _user_errors():
+    with interactive_work(), user_errors():
         for t0, used, out in E.sdedit_strip(fn, s, x0, t0s, seed=int(seed), num_steps=n, sampler=kind,
                                             prediction_type=meta.prediction_type):
             v = _verdict(out, x0)
@@ -310,7 +300,7 @@ def sdedit_api(image: str, strength: float = 0.5, sampler: str = "ddim", steps: 
 
 
 def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.Tensor:
-    with _user_errors():
+    with user_errors():
         if mask_file:
             return E.keep_mask_from_brush(np.asarray(Image.open(mask_file)))
         if choice == BRUSH or choice == "brush":
@@ -338,7 +328,7 @@ def _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, l
                  session_models, mask_file=None):
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
     keep = _keep_mask(mask_choice, brush, mask_file)
-    with _user_errors():
+    with user_errors():
         kind = normalize_sampler(sampler)
         if kind not in ("ddpm", "ddim"):
             raise ValueError(f"inpainting runs DDPM or DDIM steps, not {sampler!r}")
@@ -511,7 +501,7 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
     steps_list = [n for n in steps_list if n <= min(LIMITS.max_steps, s.T)] or [min(LIMITS.max_steps, s.T)]
     total, done = len(guidances) * sum(steps_list), 0
     rmse = {}
-    with interactive_work(), _user_errors():
+    with interactive_work(), user_errors():
         for w in guidances:
             fn = _fn(model, labels, w)
             for n in steps_list:
@@ -558,7 +548,7 @@ def interpolate_run(source, sketch, index, upload, index_b, num, use_labels, ste
         labels = (la, b["label"])
     dev = device()
     t_start = time.perf_counter()
-    with interactive_work(), _user_errors():
+    with interactive_work(), user_errors():
         res = E.interpolate(lambda lab: make_model_fn(model, None if lab is None else lab.to(dev), 1.0), s,
                             a["x0"].to(dev), b["x0"].to(dev), num=num, labels=labels, num_steps=n,
                             prediction_type=meta.prediction_type)

@@ -5,7 +5,6 @@ Part of the tab package playground/ui/lab2d (its __init__ has the layout).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import math
@@ -18,7 +17,7 @@ from gradio.components.plot import PlotData
 
 from playground import figures as F
 from playground import toy2d as T
-from playground.ui.common import (LIMITS, _env_num, sketch_image)
+from playground.ui.common import (LIMITS, _env_num, sketch_image, user_errors)
 
 
 MAX_POINTS = min(_env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), T.MAX_N)
@@ -54,15 +53,6 @@ EXACT_COLOR, LEARNED_COLOR, CLOUD_COLOR = "#111111", "#e8590c", "#c2410c"
 _FONT = dict(size=14)
 
 
-@contextlib.contextmanager
-def _user_errors():
-    """The core's ValueErrors are user mistakes: show them as they are."""
-    try:
-        yield
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
-
-
 def _sched(schedule: str, ztsnr: bool):
     return F.cached_schedule(schedule or "cosine", T_LAB, bool(ztsnr))
 
@@ -95,7 +85,7 @@ def use_drawing(sketch) -> tuple[dict, str]:
     img = sketch_image(sketch)
     if img is None:
         raise gr.Error("The drawing is empty: draw a shape (a few strokes) on the canvas first.")
-    with _user_errors():
+    with user_errors():
         ds = T.drawing_dataset(img)
     token = hashlib.blake2b(np.ascontiguousarray(img).tobytes(), digest_size=6).hexdigest()
     return {"ds": ds, "token": token}, DRAWING
@@ -112,10 +102,10 @@ def lab_data(dataset: str, n_points, seed, drawing: dict | None = None) -> dict:
             raise gr.Error("Draw a shape on the canvas and press “Use my drawing” first.")
         ds, key = drawing["ds"], ("drawing", drawing["token"], n, seed)
     else:
-        with _user_errors():
+        with user_errors():
             ds = T.get_dataset(dataset)
         key = (ds.name, n, seed)
-    with _user_errors():
+    with user_errors():
         x0 = ds.sample(n, seed)
     g = torch.Generator().manual_seed(seed + 1)
     eps = torch.randn(n, 2, generator=g)

@@ -18,11 +18,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from playground import toy2d as T
-from playground.ui.common import (SCHEDULE_CHOICES, adapt_threads, interactive_work, out_path)
+from playground.ui.common import (SCHEDULE_CHOICES, adapt_threads, interactive_work, out_path, user_errors)
 from playground.ui.lab2d.plots import (ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR,
                                        GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS,
                                        PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW, _FONT, _count, _f4, _model_key,
-                                       _plot, _sched, _user_errors, _valid_model, lab_data, lab_load)
+                                       _plot, _sched, _valid_model, lab_data, lab_load)
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: s
            should_stop=None) -> Iterator[tuple[T.Toy2DTrainer, T.TrainEvent]]:
     s = _sched(schedule, ztsnr)
     cfg = T.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
-    with _user_errors():
+    with user_errors():
         trainer = T.Toy2DTrainer(state["x0"], s, cfg, T.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
     for ev in trainer.run(log_every=10, should_stop=should_stop):
         yield trainer, ev
@@ -127,7 +127,7 @@ def _run_samplers(state, den, s, samplers, steps, eta, particles, seed, progress
         if progress is not None:
             progress((i, len(samplers)), desc=T.SAMPLER_LABELS[k])
         t0 = time.perf_counter()
-        with _user_errors():
+        with user_errors():
             tr = T.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing=spacing)
         out[k] = (tr, time.perf_counter() - t0)
     return out
@@ -295,7 +295,7 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
     particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
     seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
-    with _user_errors():
+    with user_errors():
         eta = T._finite(eta if eta is not None else 0.0, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
@@ -546,7 +546,7 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
     state = lab_data(dataset, n_points, seed)
     steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
     particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    with _user_errors():
+    with user_errors():
         eta = T._finite(eta, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
