@@ -160,6 +160,31 @@ def test_exact_log_density_against_brute_force_and_normalization():
     assert abs(mass - 1) < 1e-6
 
 
+@pytest.mark.parametrize("alpha_bar", [0.999, 0.99999])
+def test_exact_quantities_far_from_the_data_at_small_sigma(alpha_bar):
+    """Rows whose weights all underflow (Z < e^-50 without a shift) are redone with their maximum shifted out.
+
+    Mixed rows in one call: near points (the fast path) and points 0.5–3 away (d²/2σ² up to 10⁶: the careful
+    path), in float32, against a float64 brute-force log-sum-exp; far=True (all rows careful) agrees."""
+    x0 = T.make_dataset("moons", 500, seed=0)
+    g = torch.Generator().manual_seed(3)
+    near = math.sqrt(alpha_bar) * x0[:40] + 0.01 * torch.randn(40, 2, generator=g)
+    far = torch.tensor([[3.0, 3.0], [-3.0, 0.5], [0.0, 2.5], [0.5, -0.5]])
+    x = torch.cat([near, far, near[:5]])
+    var = 1 - alpha_bar
+    comps = torch.distributions.MultivariateNormal(math.sqrt(alpha_bar) * x0.double(), var * torch.eye(2, dtype=torch.float64))
+    logp = comps.log_prob(x.double()[:, None, :])  # (M, N)
+    brute_logq = torch.logsumexp(logp, 1) - math.log(500)
+    brute_x0 = torch.softmax(logp, 1) @ x0.double()
+    for q in (T.exact_quantities(x0, x, alpha_bar), T.exact_quantities(x0, x, alpha_bar, far=True)):
+        assert torch.isfinite(q.log_density).all() and torch.isfinite(q.x0_hat).all()
+        # float32 logits cancel terms of size (‖x‖² + ‖√ᾱ·xᵢ‖²)/2σ² (up to 10⁷ here): a few float32 ulps of that
+        scale = ((x * x).sum(1) + alpha_bar * (x0 * x0).sum(1).max()).double() / (2 * var)
+        assert float(((q.log_density.double() - brute_logq).abs() / scale).max()) < 5e-7
+        assert float((q.x0_hat.double() - brute_x0).abs().max()) < 2e-3
+    assert torch.equal(T.exact_quantities(x0.double(), x.double(), alpha_bar).log_density.isfinite(), torch.ones(49, dtype=torch.bool))
+
+
 def test_one_data_point_is_tweedie_in_closed_form():
     p = torch.tensor([[0.7, -1.2]], dtype=torch.float64)
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
