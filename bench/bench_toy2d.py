@@ -146,6 +146,18 @@ shared with other engineers' jobs throughout; the load average is given with eve
    exact + learned + disagreement: median 20.7 ms, p90 25.3 ms; t < 20: 28.9 ms (before 151 ms)
    Tried and dropped: torch.compile of the fused expression (33 s to compile, then 14–40 ms: slower);
    F.scaled_dot_product_attention with the logits as a 3-wide dot product (17 ms: head size 3 is too narrow).
+
+6. Training re-measured on the idle machine (2026-11-22 22:36, load 1.0–2.0 from the run itself; 1 thread):
+   python bench/bench_toy2d.py train        (DDIM-100 / DDPM-100 energy distance ÷ data-against-data; bar 2×)
+   dataset        2.5 s                 5 s                   10 s                  15 s
+   moons          675 st 0.84× / 0.59×  1407 st 0.76× / 0.55× 2754 st 0.79× / 0.62× 4252 st 0.58× / 0.49×
+   swiss_roll     785 st 1.29× / 0.67×  1507 st 1.14× / 0.56× 2631 st 1.10× / 0.57× 4136 st 1.10× / 0.54×
+   gaussians8     726 st 0.86× / 0.41×  1367 st 0.63× / 0.36× 2820 st 0.74× / 0.47× 3582 st 0.72× / 0.37×
+   checkerboard   668 st 1.07× / 0.92×  1260 st 0.80× / 0.61× 2656 st 0.76× / 0.44× 3961 st 0.68× / 0.41×
+   circles        610 st 2.36× / 2.16×  1557 st 1.40× / 0.66× 2459 st 1.30× / 0.70× 3711 st 1.40× / 0.60×
+   gaussian       474 st 1.47× / 1.18×  992 st 1.34× / 0.90×  2538 st 1.03× / 0.80× 3884 st 1.14× / 0.86×
+   Read-out: on an idle core the 5-s moonshot is met by every data set (≤ 1.40× DDIM, ≤ 0.90× DDPM); in 2.5 s
+   all but concentric circles (2.36×). The tab's run stops at 2,000 steps (about 7 s here) or its time budget.
 """
 
 
