@@ -35,7 +35,8 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink", text_size="lg
 INTRO = (
     "# Diffusion Playground\n"
     "Watch an image dissolve into noise, sample digits back out of noise with DDPM and DDIM side by side, "
-    "train a small model on MNIST, and read the maths behind each control."
+    "train a small model on MNIST, edit your own drawings, watch a whole 2-D distribution and its score field "
+    "move, and read the maths behind each control."
 )
 
 with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:

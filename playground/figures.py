@@ -189,8 +189,9 @@ def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[floa
     fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1.5)))
     fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines", line=dict(color="#08519c", width=3)))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="training loss",
-                      xaxis_title="step", yaxis_type="log", margin=dict(l=60, r=20, t=50, b=80),
+                      xaxis_title="step", margin=dict(l=60, r=20, t=50, b=80),
                       legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"), uirevision="loss")
+    fig.update_yaxes(type="log", dtick="D2")  # labels at 1, 2, 5 × 10^k: "D1" crowds every digit over 1.5 decades
     return fig
 
 

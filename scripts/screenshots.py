@@ -1,5 +1,7 @@
 """Start the app, visit each tab in headless Chromium, save PNGs into docs/screenshots/.
 
+The presenter-mode picture (present_1280x720.png) is made by tests/test_browser.py.
+
     python scripts/screenshots.py                     # all tabs, 1600×1000 viewport
     python scripts/screenshots.py --train-seconds 40  # let the training tab run longer first
 
@@ -118,8 +120,52 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             page.wait_for_timeout(1000)
 
-            # 4. theory
-            tab("4 · Theory")
+            # 4. Draw & edit: a '7' on the sketchpad, then SDEdit
+            tab("4 · Draw & edit")
+            brush = page.locator("#edit-sketch button[aria-label=Brush]")
+            brush.wait_for(timeout=30_000)
+            brush.click()  # Gradio 6's sketchpad starts with no tool selected
+            box = page.locator("#edit-sketch canvas").first.bounding_box()
+
+            def at(u, v):
+                return box["x"] + u * box["width"], box["y"] + v * box["height"]
+
+            stroke = [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)]
+            page.mouse.move(*at(*stroke[0]))
+            page.mouse.down()
+            for (u1, v1), (u2, v2) in zip(stroke, stroke[1:]):
+                for k in range(1, 13):
+                    page.mouse.move(*at(u1 + (u2 - u1) * k / 12, v1 + (v2 - v1) * k / 12))
+            page.mouse.up()
+            page.locator("#edit-seen img").wait_for(timeout=120_000)
+            page.locator("#edit-sdedit-btn").click()
+            page.wait_for_function("() => /Done/.test(document.querySelector('#edit-sd-status').innerText)",
+                                   timeout=180_000)
+            page.wait_for_timeout(1000)
+            shot("6_edit", full=False)
+
+            # 5. 2-D lab: train for a few seconds, then sample every sampler from one x_T
+            tab("5 · 2-D lab")
+
+            def set_number(elem_id: str, value) -> None:
+                box_ = page.locator(f"#{elem_id} input[type=number]")
+                box_.fill(str(value))
+                box_.press("Enter")
+                box_.blur()
+
+            set_number("lab2d-train-seconds", 5)
+            page.locator("#lab2d-train").click()
+            page.wait_for_function("() => /done/.test(document.querySelector('#lab2d-train-status').innerText)",
+                                   timeout=120_000)
+            page.locator("#lab2d-sample").click()
+            page.wait_for_function("() => /D ÷ data-vs-data/.test(document.querySelector('#lab2d-summary').innerText)",
+                                   timeout=180_000)
+            page.wait_for_timeout(2500)  # plotly draws the paths after the summary
+            shot("5_lab2d", full=False)
+            shot("5_lab2d_full")
+
+            # 6. theory
+            tab("6 · Theory")
             page.wait_for_timeout(1500)
             shot("4_theory", full=False)
             shot("4_theory_full")
