@@ -267,12 +267,17 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_la
     RGB frames are first reduced to 256 colours with Pillow's fast octree quantizer: imageio's
     default median-cut quantizer takes ~100 ms per noisy frame, this ~1 ms.
     """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
     out = []
     for f in frames:
         f = np.asarray(f, dtype=np.uint8)
         if f.ndim == 3 and f.shape[2] == 3:
             f = np.asarray(Image.fromarray(f).quantize(256, method=Image.Quantize.FASTOCTREE).convert("RGB"))
         out.append(f)
-    durations = [duration_ms] * (len(out) - 1) + [hold_last_ms]
-    iio.imwrite(path, np.stack(out), duration=durations, loop=0)
+    if len(out) == 1:  # Pillow takes a list of durations only for an animation: one frame is a plain image
+        iio.imwrite(path, out[0], duration=hold_last_ms)
+    else:
+        iio.imwrite(path, np.stack(out), duration=[duration_ms] * (len(out) - 1) + [hold_last_ms], loop=0)
     return str(path)

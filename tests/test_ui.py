@@ -220,6 +220,19 @@ def test_forward_gif_and_api(photo):
         forward.forward_api(photo, "quadratic", 100, 50)
 
 
+def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
+    import imageio.v3 as iio
+
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    rgb = np.stack([grey, 255 - grey, grey // 2], -1)
+    for name, frames, n in (("one_grey", [grey], 1), ("one_rgb", [rgb], 1), ("three", [grey, grey[::-1], grey.T], 3)):
+        back = iio.imread(F.write_gif(tmp_path / f"{name}.gif", frames), index=None)
+        assert back.shape[0] == n and back.shape[1:3] == (8, 8)
+        assert np.abs(back[0][..., 0].astype(int) - frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]).max() <= 8  # octree colours
+    with pytest.raises(ValueError, match="at least one frame"):
+        F.write_gif(tmp_path / "none.gif", [])
+
+
 # --------------------------------------------------------------------------------------- sampling tab
 
 
