@@ -137,9 +137,8 @@ def rate(args) -> None:
             cfg = TrainConfig.from_preset(name, time_budget_s=args.seconds, preview_every=0, log_every=10)
             l0 = load()
             tr = Trainer(cfg, data=data)
-            last = None
-            for ev in tr.run():
-                last = ev
+            for _ in tr.run():
+                pass
             print(f"  {name:10s} rep {r + 1}: {tr.step:4d} steps in {tr.wall_time_s:5.1f} s = {tr.step / tr.wall_time_s:5.2f} "
                   f"steps/s (batch {cfg.batch_size}, {'p2' if cfg.model.patch_size == 2 else 'full-res'} UNet) | "
                   f"load {l0} -> {load()}", flush=True)

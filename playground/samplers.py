@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .diffusion import model_output_to_x0_eps, normalize_prediction_type, predict_eps_from_x0
+from .diffusion import model_output_to_x0_eps, normalize_prediction_type
 from .schedules import NoiseSchedule
 
 SPACINGS = ("leading", "trailing", "linspace")

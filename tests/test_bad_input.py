@@ -10,7 +10,6 @@ All bad files are generated at test time in tmp_path (nothing binary is committe
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 import subprocess
 import sys

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import LIVE_LIMITS, TINY_T
+from conftest import LIVE_LIMITS
 
 N_FORWARD_CLIENTS, FORWARD_REQS = 5, 4  # 5 clients × 4 requests
 N_SAMPLE_CLIENTS, SAMPLE_REQS = 3, 2  # 3 clients × 2 requests

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pytest
 import torch
 

@@ -1,7 +1,6 @@
 """Trainer: learning on real digits, determinism, objectives, stop / close / time budget, resume.
 
 Tests that take the ``device`` fixture run on the CPU and again on CUDA / MPS where present (conftest)."""
-import dataclasses
 import threading
 
 import pytest

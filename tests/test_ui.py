@@ -7,11 +7,7 @@ on request and on tab close, saves a loadable checkpoint, and a second job gets 
 """
 from __future__ import annotations
 
-import io
 import json
-import math
-import os
-import struct
 import threading
 import types
 from pathlib import Path
