@@ -42,7 +42,7 @@ def _loss_figure(loss: list[float]) -> dict:
             "layout": {"height": 300, "font": _FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
                        "title": {"text": "training loss (streams while it trains)", "x": 0.01},
                        "xaxis": {"title": {"text": "step"}, "gridcolor": "#eee"},
-                       "yaxis": {"type": "log", "dtick": "D2", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+                       "yaxis": {"type": "log", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
                        "legend": {"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.3}, "uirevision": "loss"}}
 
 
