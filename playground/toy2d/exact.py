@@ -46,14 +46,10 @@ def _shifted(x_t, A, b, var: float, clamp: float, X1, buf=None):
     """The careful path for rows far from the data: logits (x·Aᵢ − ‖Aᵢ‖²/2)/var shifted by their row maximum.
 
     Returns (Σ wᵢ·[xᵢ, 1] (3, m), the log of the factor taken out of the weights (m,))."""
-    if buf is None:  # differentiable
-        logit = torch.addmm(b, x_t, A.T, alpha=1.0 / var)  # (m, N); the row's −‖x‖²/2var goes into the shift
-        m = logit.amax(1, keepdim=True)
-        w = torch.exp((logit - m).clamp(min=clamp))
-    else:
-        logit = torch.addmm(b, x_t, A.T, alpha=1.0 / var, out=buf[:x_t.shape[0]])
-        m = logit.amax(1, keepdim=True)
-        w = logit.sub_(m).clamp_(min=clamp).exp_()
+    out = None if buf is None else buf[:x_t.shape[0]]  # no buffer: differentiable, out of place
+    logit = torch.addmm(b, x_t, A.T, alpha=1.0 / var, out=out)  # (m, N); the row's −‖x‖²/2var goes into the shift
+    m = logit.amax(1, keepdim=True)
+    w = torch.exp((logit - m).clamp(min=clamp)) if buf is None else logit.sub_(m).clamp_(min=clamp).exp_()
     return X1 @ w.T, m.squeeze(1) - (x_t * x_t).sum(1) / (2 * var)
 
 
@@ -86,18 +82,21 @@ def exact_quantities(x0, x_t, alpha_bar: float, *, far: bool = False) -> ExactQ:
     q = torch.cat([x_t, torch.ones(M, 1, dtype=dt, device=dev), -(x_t * x_t).sum(1, keepdim=True) / (2 * var)], 1)
     grad = torch.is_grad_enabled() and (x_t.requires_grad or x0.requires_grad)
     rows = max(1, _CHUNK_ELEMS // max(N, 1))
-    sums = []
     # One buffer for every chunk: a fresh 1 MB tensor per chunk can cost its page faults again (glibc may mmap it).
     buf = None if grad else torch.empty(min(rows, M), N, dtype=dt, device=dev)
-    for i in range(0, 0 if far else M, rows):
-        qc = q[i:i + rows]
-        if grad:
-            w = torch.exp((qc @ K).clamp(min=clamp))
-        else:  # in place: the logits (m, N), every entry ≤ 0 (up to rounding), become the weights
-            w = torch.mm(qc, K, out=buf[:qc.shape[0]]).clamp_(min=clamp).exp_()
-        sums.append(X1 @ w.T)  # (3, m): Σ wᵢ·xᵢ and Z = Σ wᵢ; (3, N) @ (N, m) is 4x faster than w @ X1.T here
-    S = torch.cat(sums, 1) if sums else torch.ones(3, M, dtype=dt, device=dev)  # (3, M)
-    log_z = torch.log(S[2]) if sums else torch.full((M,), -math.inf, dtype=dt, device=dev)
+    if far:  # every row goes to the careful path below
+        S, log_z = torch.empty(3, M, dtype=dt, device=dev), torch.full((M,), -math.inf, dtype=dt, device=dev)
+    else:
+        sums = []
+        for i in range(0, M, rows):
+            qc = q[i:i + rows]
+            if grad:
+                w = torch.exp((qc @ K).clamp(min=clamp))
+            else:  # in place: the logits (m, N), every entry ≤ 0 (up to rounding), become the weights
+                w = torch.mm(qc, K, out=buf[:qc.shape[0]]).clamp_(min=clamp).exp_()
+            sums.append(X1 @ w.T)  # (3, m): Σ wᵢxᵢ and Z = Σ wᵢ; (3, N) @ (N, m) is 4x faster than w @ X1.T here
+        S = torch.cat(sums, 1)  # (3, M)
+        log_z = torch.log(S[2])
     low = (log_z < z_floor).nonzero().squeeze(1)  # far from every data point at this σ: redo with the maximum out
     for j in range(0, low.numel(), rows):  # none in the common case
         idx = low[j:j + rows]
