@@ -1,23 +1,44 @@
-# Diffusion Playground: the two commands the README promises.
-#   make run    install runtime dependencies and start the app on http://127.0.0.1:7860
-#   make test   install development dependencies (and headless Chromium) and run every test
+# Diffusion Playground: the two commands the README promises, each from its own virtual environment.
+#   make run    build .venv from requirements.lock and start the app on http://127.0.0.1:7860
+#   make test   build .venv from requirements-dev.lock (+ Debian's headless Chromium and git-lfs), lint, test
+#   make lock   re-resolve both lock files from the ranges in requirements*.txt (scripts/lock.py)
 PYTHON ?= python3
-PIP := $(PYTHON) -m pip install --disable-pip-version-check -q
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip install --disable-pip-version-check -q
 
-.PHONY: run test install install-dev screenshots
+.PHONY: run test lint install install-dev lock screenshots
 
-install:
-	$(PIP) -r requirements.txt
+# A stamp per lock: the environment is (re)installed when its lock changes.
+$(VENV)/.run-installed: requirements.lock pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $@
 
-install-dev:
-	$(PIP) -r requirements-dev.txt
-	bash scripts/ensure_chromium.sh
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements-dev.lock
+	$(PIP) --no-deps --no-build-isolation -e .
+	$(VPY) -m pip check
+	touch $@
+
+install: $(VENV)/.run-installed
+
+install-dev: $(VENV)/.dev-installed
+	bash scripts/ensure_system.sh
 
 run: install
-	$(PYTHON) app.py
+	$(VPY) app.py
 
-test: install-dev
-	$(PYTHON) -m pytest
+lint: install-dev
+	$(VPY) -m ruff check .
+
+test: lint
+	$(VPY) -m pytest
+
+lock:
+	$(PYTHON) scripts/lock.py
 
 screenshots: install-dev
-	$(PYTHON) scripts/screenshots.py
+	$(VPY) scripts/screenshots.py

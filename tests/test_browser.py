@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: scripts/ensure_chromium.sh)")
+                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: scripts/ensure_system.sh)")
 
 # Console noise that is not the app's fault. Keep this list short, each entry with its reason.
 BENIGN = [
