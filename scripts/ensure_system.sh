@@ -14,6 +14,10 @@ if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; then
     echo "ensure_system: installing ${want[*]} from Debian's packages…"
     $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${want[@]}" >/dev/null
+    # Debian's git-lfs turns its filters on for every repository of the machine (/etc/gitconfig). Off again:
+    # this repository keeps its binaries as plain git objects, and only scripts/push_space.sh uses LFS, in a
+    # clone of its own (git lfs install --local).
+    if [[ " ${want[*]} " == *" git-lfs "* ]]; then $sudo git lfs uninstall --system --skip-repo >/dev/null; fi
     exit 0
   fi
 fi
