@@ -44,8 +44,8 @@ def _spin(stop):
 def _job(threads: int) -> float:
     import torch
 
-    from playground.checkpoint import DEFAULT_CHECKPOINT, load_model
-    from playground.sample import generate
+    from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model
+    from playground.mnist.sample import generate
 
     torch.set_num_threads(threads)
     model, meta = load_model(DEFAULT_CHECKPOINT)

@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import samplers  # noqa: E402
-from playground.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from playground.data import batches, load_mnist, to_unit_range  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import generate, make_model_fn  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from playground.mnist.data import batches, load_mnist, to_unit_range  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import generate, make_model_fn  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
-from playground.train import TrainConfig, Trainer  # noqa: E402
+from playground.mnist.train import TrainConfig, Trainer  # noqa: E402
 
 RESULTS = """
 Measured 2026-11-22 on one NVIDIA H100 80GB HBM3 (16 CPU cores), torch 2.11.0+cu130, the lent device machine.

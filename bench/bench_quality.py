@@ -9,7 +9,7 @@
     # the same on a busy machine: emulate the idle machine's 5 minutes by its step count
     python bench/bench_quality.py --quick-curve --quick-steps 950 --num 500
 
-Metric (playground/quality.py): fraction classified with confidence >= 0.9, class coverage, entropy
+Metric (playground/mnist/quality.py): fraction classified with confidence >= 0.9, class coverage, entropy
 of the predicted-class histogram, and the Fréchet distance in the MNIST classifier's 128-d feature
 space against the 8,000 train digits. "real" = 500 random held-out digits scored the same way.
 """
@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from playground.data import to_unit_range  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import DEFAULT_BATCH, DEFAULT_BF16, generate  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from playground.mnist.data import to_unit_range  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import DEFAULT_BATCH, DEFAULT_BF16, generate, grid_image  # noqa: E402
 
 
 def score(model, meta, *, num, sampler, steps, guidance, seed, bf16, batch_size=DEFAULT_BATCH, png=None):
@@ -38,9 +38,9 @@ def score(model, meta, *, num, sampler, steps, guidance, seed, bf16, batch_size=
     dt = time.perf_counter() - t0
     images = to_unit_range(x0)
     if png:
-        from playground.viz import save_png
+        from playground.render import save_png
 
-        save_png(images[:100], png, nrow=10)
+        save_png(png, grid_image(x0[:100], ncol=10))
     return evaluate(images, labels), dt
 
 
@@ -50,7 +50,7 @@ def _load() -> str:
 
 def quick_curve(args) -> None:
     """Quality against training time of a preset, snapshots scored after training (see the module docstring)."""
-    from playground.train import TrainConfig, Trainer
+    from playground.mnist.train import TrainConfig, Trainer
 
     minutes = [float(m) for m in args.minutes.split(",")]
     rate = args.steps_per_s or (args.quick_steps / (60 * max(minutes)) if args.quick_steps else None)

@@ -9,7 +9,7 @@ Two measurements, kept apart because the machine is shared (wall clock is noisy,
 
     # 2. quality against optimiser steps (deterministic under the seed, independent of load): train a recipe
     #    for N planned steps, snapshot the EMA weights at the marks, then score each snapshot with
-    #    playground.quality (DDIM-50, CFG 1.5, bf16 sampling, labels cycling 0..9, seed 0) next to the
+    #    playground.mnist.quality (DDIM-50, CFG 1.5, bf16 sampling, labels cycling 0..9, seed 0) next to the
     #    real-vs-real baseline at the same n.
     python bench/bench_recipe.py quality --recipe p2 --steps 600 --marks 300 --num 250
 
@@ -34,11 +34,11 @@ if "--no-amx" in sys.argv:  # must be set before oneDNN initialises
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.data import batches, load_mnist, to_unit_range  # noqa: E402
-from playground.model import UNetConfig  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import generate  # noqa: E402
-from playground.train import PRESETS, TrainConfig, Trainer  # noqa: E402
+from playground.mnist.data import batches, load_mnist, to_unit_range  # noqa: E402
+from playground.mnist.model import UNetConfig  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import generate  # noqa: E402
+from playground.mnist.train import PRESETS, TrainConfig, Trainer  # noqa: E402
 
 P2 = UNetConfig(channels=(32, 64, 96), patch_size=2)  # 2x2-pixel patches: the UNet runs at 14/7/4
 OLD_QUICK = dict(batch_size=128, lr=2e-3, warmup_steps=100)  # the first version's quick preset (step-planned here)

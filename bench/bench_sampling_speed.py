@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import samplers  # noqa: E402
-from playground.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model  # noqa: E402
-from playground.model import UNet, UNetConfig  # noqa: E402
-from playground.sample import DEFAULT_BATCH, DEFAULT_BF16, DEFAULT_GUIDANCE, generate, make_model_fn  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model  # noqa: E402
+from playground.mnist.model import UNet, UNetConfig  # noqa: E402
+from playground.mnist.sample import DEFAULT_BATCH, DEFAULT_BF16, DEFAULT_GUIDANCE, generate, make_model_fn  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """

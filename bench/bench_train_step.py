@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.model import UNet, UNetConfig  # noqa: E402
+from playground.mnist.model import UNet, UNetConfig  # noqa: E402
 
 RESULTS = """
 Measured 2026-11-22 on the dev machine at the start of the session (load ~1.3, so mildly contended),

@@ -175,7 +175,7 @@ SECTIONS: list[Section] = [
     Section("cfg", "Guidance", CFG, "sample", "Show me: guidance scale 4", "guidance_four"),
 ]
 
-# --- Draw & edit (playground/editing.py, tab "edit"): SDEdit, inpainting, DDIM inversion, interpolation ------------
+# --- Draw & edit (playground/editing/edits.py, tab "edit"): SDEdit, inpainting, DDIM inversion, interpolation ------------
 
 EDIT_SDEDIT = r"""
 ### SDEdit: the forward process as a dial between faithful and realistic

@@ -39,8 +39,8 @@ LIVE_LIMITS = {
 def make_tiny_checkpoint(path: Path, *, T: int = TINY_T, prediction_type: str = "eps", schedule: str = "linear",
                          seed: int = 0, conditional: bool = True) -> Path:
     """A valid Diffusion Playground checkpoint of a tiny random-weight UNet (samples are noise, but real images)."""
-    from playground.checkpoint import CheckpointMeta, save_checkpoint
-    from playground.model import UNet, UNetConfig
+    from playground.mnist.checkpoint import CheckpointMeta, save_checkpoint
+    from playground.mnist.model import UNet, UNetConfig
 
     cfg = UNetConfig(**TINY_MODEL, num_classes=10 if conditional else None)
     with torch.random.fork_rng(devices=[]):

@@ -305,7 +305,7 @@ class _Payload:
 
 
 def _write_bad_checkpoint(path: Path, kind: str, marker: Path) -> None:
-    from playground.checkpoint import FORMAT
+    from playground.mnist.checkpoint import FORMAT
 
     if kind == "corrupt":  # a real checkpoint, truncated
         good = make_tiny_checkpoint(path.with_suffix(".tmpgood")).read_bytes()
@@ -314,8 +314,8 @@ def _write_bad_checkpoint(path: Path, kind: str, marker: Path) -> None:
     elif kind == "other_model":  # a valid torch state_dict of some other nn.Module
         torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).state_dict(), path)
     elif kind == "other_weights":  # our wrapper and config, but the weights of a different network
-        from playground.checkpoint import CheckpointMeta
-        from playground.model import UNetConfig
+        from playground.mnist.checkpoint import CheckpointMeta
+        from playground.mnist.model import UNetConfig
 
         torch.save({"format": FORMAT, "config": UNetConfig(channels=(8, 16), time_dim=32, groups=4).to_dict(),
                     "meta": vars(CheckpointMeta(T=TINY_T)), "ema": torch.nn.Linear(4, 3).state_dict()}, path)
@@ -389,7 +389,7 @@ def file_of(x) -> str:
 
 
 def _train(monkeypatch, **kw):
-    from playground.data import load_mnist
+    from playground.mnist.data import load_mnist
 
     args = dict(preset="tiny", objective="eps", schedule="linear", T=50, zero_terminal_snr=False, batch_size=8, lr=2e-3,
                 steps=2, time_budget_s=30, conditional=True, model_size="small (16, 32, 64)", preview_every=0)

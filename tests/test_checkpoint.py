@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground import checkpoint as C
-from playground.model import UNet, UNetConfig
+from playground.mnist import checkpoint as C
+from playground.mnist.model import UNet, UNetConfig
 
 from conftest import TINY_MODEL
 

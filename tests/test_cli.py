@@ -29,7 +29,7 @@ def tiny_ckpt(tmp_path_factory):
 
 
 def test_train_cli_writes_a_loadable_checkpoint(tiny_ckpt):
-    from playground.checkpoint import load_model
+    from playground.mnist.checkpoint import load_model
 
     model, meta = load_model(tiny_ckpt)
     assert meta.steps == 3 and meta.prediction_type == "eps" and model.config.channels == (8, 16)
@@ -51,11 +51,11 @@ def test_sample_cli_npy_png_gif(tiny_ckpt, tmp_path):
     assert 2 <= frames.shape[0] <= 3 and frames.shape[1] > 28
 
 
-def test_save_gif_writes_one_frame_per_step(tmp_path):
-    from playground.viz import save_gif
+def test_write_gif_writes_one_frame_per_step(tmp_path):
+    from playground.render import write_gif
 
     frames = [np.full((30, 30), 40 * i, np.uint8) for i in range(5)]
-    save_gif(frames, tmp_path / "g.gif")
+    write_gif(tmp_path / "g.gif", frames, duration_ms=100, hold_last_ms=1500)  # the CLI's timing
     assert iio.imread(tmp_path / "g.gif", index=None).shape[:3] == (5, 30, 30)
 
 

@@ -20,10 +20,10 @@ import torch
 
 from conftest import ROOT, TINY_MODEL, make_tiny_checkpoint
 from playground.ui import common, sampling, training
-from playground.checkpoint import load_checkpoint, load_model
-from playground.data import load_mnist
-from playground.model import UNetConfig
-from playground.train import TrainConfig, Trainer
+from playground.mnist.checkpoint import load_checkpoint, load_model
+from playground.mnist.data import load_mnist
+from playground.mnist.model import UNetConfig
+from playground.mnist.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,7 +120,7 @@ def test_closing_the_stream_mid_training_saves_and_frees_the_server(tmp_path):
 
 _SLOW_SAVER = r"""
 import sys, torch
-from playground.checkpoint import atomic_torch_save
+from playground.mnist.checkpoint import atomic_torch_save
 big = {"format": "diffusion-playground/1", "config": {}, "meta": {}, "ema": {f"w{i}": torch.randn(1_000_000) for i in range(60)}}
 class SlowFile:  # write in small pieces with pauses, so that the kill lands mid-write
     def __init__(self, f): self.f = f

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from playground import diffusion
-from playground.checkpoint import load_model
-from playground.model import _upsample_nearest
-from playground.sample import generate, make_model_fn
+from playground.mnist.checkpoint import load_model
+from playground.mnist.model import _upsample_nearest
+from playground.mnist.sample import generate, make_model_fn
 from playground.schedules import make_schedule
 
 from conftest import make_tiny_checkpoint

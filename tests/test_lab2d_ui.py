@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground import toy2d as T
+from playground import toy2d
 from playground.ui.lab2d import plots, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -142,7 +142,7 @@ def test_arrows_point_along_the_exact_score(moons):
     gy, gx = np.meshgrid(plots.GRID, plots.GRID, indexing="ij")
     assert np.allclose(start, np.stack([gx, gy], -1).reshape(-1, 2), atol=1e-5)
     ab = float(plots._sched("cosine", False).alpha_bar[200])
-    s = T.exact_score(moons["x0"].double(), torch.from_numpy(start).double(), ab).numpy()
+    s = toy2d.exact_score(moons["x0"].double(), torch.from_numpy(start).double(), ab).numpy()
     d = tip - start
     cos = (d * s).sum(1) / (np.linalg.norm(d, axis=1) * np.linalg.norm(s, axis=1) + 1e-12)
     long = np.linalg.norm(d, axis=1) > 0.05 * plots.CELL
@@ -186,11 +186,11 @@ def test_training_streams_its_loss_and_the_loss_falls(training):
 
 
 def test_sample_every_sampler_with_the_exact_score(moons):
-    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(T.SAMPLERS_2D), 20, 0.0, True, 200, 0,
+    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(toy2d.SAMPLERS_2D), 20, 0.0, True, 200, 0,
                                                 progress=NoProgress())
     assert not (isinstance(model, dict) and "den" in model)  # the exact score trains nothing: the model stays
-    for k in T.SAMPLERS_2D:
-        assert T.SAMPLER_LABELS[k] in md
+    for k in toy2d.SAMPLERS_2D:
+        assert toy2d.SAMPLER_LABELS[k] in md
     ratios = [float(r) for r in re.findall(r"\*\*([0-9.]+)×\*\*", md)]
     assert len(ratios) == 6 and max(ratios) < 3
     fig = fig_of(anim)
@@ -250,7 +250,7 @@ def test_api_handler_direct():
     samples, data, info = runs.lab2d_api("circles", 300, "pf_ode", 20, 0.0, "exact", 2, "linear", 100)
     assert len(samples) == 100 and len(data) == 300 and all(len(p) == 2 for p in samples[:5])
     assert info["sampler"] == "pf_ode" and info["nfe"] >= 39 and info["ratio"] < 3
-    assert np.allclose(np.asarray(data), T.make_dataset("circles", 300, 2).numpy(), atol=1e-5)
+    assert np.allclose(np.asarray(data), toy2d.make_dataset("circles", 300, 2).numpy(), atol=1e-5)
     with pytest.raises(gr.Error, match="score_source"):
         runs.lab2d_api("moons", 100, "ddim", 10, 0.0, "oracle")
     with pytest.raises(gr.Error, match="unknown schedule"):

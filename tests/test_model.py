@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 import torch
 
-from playground.model import UNet, UNetConfig, timestep_embedding
+from playground.mnist.model import UNet, UNetConfig, timestep_embedding
 
 from conftest import TINY_MODEL
 
@@ -101,7 +101,7 @@ def test_attention_equals_scaled_dot_product_attention():
     """The explicit softmax(q kᵀ/√d) v (faster on the CPU for 49 tokens) is F.scaled_dot_product_attention."""
     import torch.nn.functional as F
 
-    from playground.model import Attention
+    from playground.mnist.model import Attention
 
     attn = Attention(16, heads=4, groups=4)
     g = torch.Generator().manual_seed(5)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from playground import quality as Q
-from playground.data import load_mnist
+from playground.mnist import quality as Q
+from playground.mnist.data import load_mnist
 
 
 def test_frechet_matches_scipy_and_is_zero_for_identical_gaussians():

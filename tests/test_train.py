@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from playground import diffusion
-from playground.checkpoint import load_checkpoint, load_model
-from playground.data import load_mnist
-from playground.model import UNetConfig
+from playground.mnist.checkpoint import load_checkpoint, load_model
+from playground.mnist.data import load_mnist
+from playground.mnist.model import UNetConfig
 from playground.schedules import make_schedule
-from playground.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
+from playground.mnist.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
 
 from conftest import TINY_MODEL
 
@@ -79,7 +79,7 @@ def test_what_is_drawn_is_the_same_under_a_seed_on_any_setting(data, device):
     for _ in range(3):
         for x, y in zip(a._draw(32), b._draw(32)):
             assert x.device.type == torch.device(device).type and torch.equal(x, y)
-    from playground.data import batches
+    from playground.mnist.data import batches
     ia, ib = batches(a.x0, a.labels, 32, a.data_gen), batches(b.x0, b.labels, 32, b.data_gen)
     for _ in range(3):
         (xa, la), (xb, lb) = next(ia), next(ib)
@@ -163,7 +163,7 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
     """LossStats (vectorised, one host sync) equals the straightforward per-bucket running mean."""
     import math
 
-    from playground.train import LossStats
+    from playground.mnist.train import LossStats
 
     g = torch.Generator().manual_seed(0)
     T, nb = 1000, 10
@@ -185,7 +185,7 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
 
 def test_loss_stats_rows_folded_later_equal_folding_each_step(device):
     """The trainer queues one device row per step and folds them only when an event is due (one host sync)."""
-    from playground.train import LossStats
+    from playground.mnist.train import LossStats
 
     g = torch.Generator().manual_seed(1)
     now, later = LossStats(1000, window=4), LossStats(1000, window=4)
@@ -250,7 +250,7 @@ def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
 def test_lognormal_timestep_probabilities():
     import math
 
-    from playground.train import timestep_probs
+    from playground.mnist.train import timestep_probs
 
     s = make_schedule("linear", 1000)
     assert timestep_probs(s, TrainConfig()) is None  # uniform

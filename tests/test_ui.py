@@ -18,11 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
-from playground import figures as F
+from playground import render
 from playground.ui import common, forward, sampling, training
-from playground.checkpoint import CheckpointMeta, load_model, save_checkpoint
+from playground.mnist.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from playground.diffusion import q_sample
-from playground.model import UNet, UNetConfig
+from playground.mnist.model import UNet, UNetConfig
 
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and immune to a busy machine
 
@@ -145,12 +145,12 @@ def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
     state, x0_img, xt, eps_img, md, fig, strip, cap, info = out
     assert x0_img.shape == xt.shape == (48 * 4, 64 * 4, 3)  # small images are upscaled ×(256 // 64) for display
     assert "t = 250" in md and "64×48" in info and strip is not None and "t=999" in cap
-    s = F.cached_schedule("cosine", 1000, False)
+    s = render.cached_schedule("cosine", 1000, False)
     x0 = torch.from_numpy(state["x0"])
     eps = torch.from_numpy(state["eps"])
     for t in (0, 250, 600, 999):
         img, md, fig = forward.forward_render(state, "cosine", 1000, False, t)
-        expect = F.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
+        expect = render.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
         got = img[::4, ::4]
         assert np.abs(got.astype(int) - expect.astype(int)).max() <= 1, t  # same ε at every t
         plot = json.loads(fig.plot)
@@ -209,7 +209,7 @@ def test_forward_gif_and_api(photo):
     frames = iio.imread(path, index=None)
     assert frames.shape[0] == 1 + 10 and frames.shape[1:3] == (48 * 4, 64 * 4)
     img, stats = forward.forward_api(photo, "cosine", 100, 50, False, 3)
-    s = F.cached_schedule("cosine", 100, False)
+    s = render.cached_schedule("cosine", 100, False)
     assert stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50])) and stats["snr"] == pytest.approx(float(s.snr[50]))
     assert img.shape == (192, 256, 3)
     with pytest.raises(gr.Error, match="unknown schedule"):
@@ -222,11 +222,11 @@ def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
     rgb = np.stack([grey, 255 - grey, grey // 2], -1)
     for name, frames, n in (("one_grey", [grey], 1), ("one_rgb", [rgb], 1), ("three", [grey, grey[::-1], grey.T], 3)):
-        back = iio.imread(F.write_gif(tmp_path / f"{name}.gif", frames), index=None)
+        back = iio.imread(render.write_gif(tmp_path / f"{name}.gif", frames), index=None)
         assert back.shape[0] == n and back.shape[1:3] == (8, 8)
         assert np.abs(back[0][..., 0].astype(int) - frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]).max() <= 8  # octree colours
     with pytest.raises(ValueError, match="at least one frame"):
-        F.write_gif(tmp_path / "none.gif", [])
+        render.write_gif(tmp_path / "none.gif", [])
 
 
 # --------------------------------------------------------------------------------------- sampling tab
@@ -348,7 +348,7 @@ def test_preset_values_respect_limits(monkeypatch):
 
 def test_presets_are_named_for_the_device_in_use():
     """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its default."""
-    from playground.train import PRESETS
+    from playground.mnist.train import PRESETS
 
     for dev, default in (("cpu", "quick"), ("mps", "quick"), ("cuda", "gpu")):
         choices, d = training.preset_choices(dev)
@@ -443,7 +443,7 @@ def test_theory_text_fixes_from_the_review():
 
 def test_var_v_formula_in_the_theory_holds_on_mnist():
     """The v-variance formula the theory states, checked numerically on real digits: Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
-    from playground.data import load_mnist
+    from playground.mnist.data import load_mnist
     from playground.diffusion import get_v
     from playground.schedules import make_schedule
 

@@ -12,9 +12,9 @@ from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 
-from ..device import pick_device
+from ..runtime.device import pick_device
 from ..diffusion import normalize_prediction_type, training_loss
-from ..model import timestep_embedding
+from ..mnist.model import timestep_embedding
 from ..schedules import NoiseSchedule
 
 from .data import _count, _finite, _gen, _points
@@ -98,7 +98,7 @@ class Toy2DTrainer:
     """Trains a ScoreMLP on 2-D points with the project's training_loss; `run()` streams TrainEvents.
 
     Usable at any moment: `denoiser()` wraps the EMA weights. Randomness: one torch.Generator (seed), on the CPU,
-    so a seed gives the same batches on every device. `device` defaults to playground.device.pick_device() (CUDA,
+    so a seed gives the same batches on every device. `device` defaults to playground.runtime.device.pick_device() (CUDA,
     then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
     """
 

@@ -29,7 +29,7 @@ PLAYGROUND_MAX_CHECKPOINT_BYTES 50000000   20000000   bytes of an uploaded check
 
 Other settings: ``PLAYGROUND_CHECKPOINT_DIR`` (where shipped checkpoints are listed; default
 ``checkpoints/``), ``PLAYGROUND_SAVE_TRAINED`` (1/0: also write models trained in the app into that
-folder; default 1 locally, 0 on a Space), ``PLAYGROUND_DEVICE`` (see playground.device),
+folder; default 1 locally, 0 on a Space), ``PLAYGROUND_DEVICE`` (see playground.runtime.device),
 ``PLAYGROUND_THREADS`` (torch CPU threads for the whole process; default: torch's choice. On a CPU that
 other processes keep busy, 1 is much faster for the small sampling batches: OpenMP threads wait on
 each other when a core is taken away).
@@ -54,9 +54,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from playground import figures as F
-from playground.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint, load_model
-from playground.device import pick_device
+from playground import render
+from playground.mnist.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint, load_model
+from playground.runtime.device import pick_device
 
 
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
@@ -132,7 +132,7 @@ def adapt_threads(load: float | None = None) -> int:
         torch.set_num_threads(want)
     return want
 
-SCHEDULE_CHOICES = [(F.SCHEDULE_LABELS[s], s) for s in ("linear", "cosine", "scaled_linear", "sigmoid")]
+SCHEDULE_CHOICES = [(render.SCHEDULE_LABELS[s], s) for s in ("linear", "cosine", "scaled_linear", "sigmoid")]
 SPACING_CHOICES = ["leading", "trailing", "linspace"]
 DIGIT_CHOICES = ["mixed 0–9", *[str(d) for d in range(10)], "unconditional (null label)"]
 
@@ -386,12 +386,12 @@ def interactive_busy() -> bool:
 
 def digit_grid(x: torch.Tensor, scale: int | None = None) -> np.ndarray:
     """(B, 1, H, W) in [−1, 1] → one uint8 grid image."""
-    imgs = F.to_uint8(x[:, 0].detach().float().cpu().numpy())
+    imgs = render.to_uint8(x[:, 0].detach().float().cpu().numpy())
     n = imgs.shape[0]
     scale = scale or (4 if n <= 4 else 3)
     c = math.ceil(math.sqrt(n))
     ncol = min((c, c + 1), key=lambda k: (-(-n // k) * k - n, k)) if n > 3 else n  # few empty cells, square-ish
-    return F.image_grid(imgs, ncol=ncol, pad=2, scale=scale)
+    return render.image_grid(imgs, ncol=ncol, pad=2, scale=scale)
 
 
 def session_id(request) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from gradio.components.plot import PlotData
 
-from playground import figures as F
+from playground import render
 from playground.diffusion import q_chain, q_sample
 from playground.schedules import SCHEDULES
 from playground.ui.classroom import as_bool, as_int, one_of
@@ -59,11 +59,11 @@ def _pixels(a: float, b: float, X: np.ndarray, E: np.ndarray, k: int) -> np.ndar
     img = out.astype(np.uint8)
     if img.shape[2] == 1:
         img = img[..., 0]
-    return F.upscale(img, k)
+    return render.upscale(img, k)
 
 
 def _numbers_md(name: str, T: int, zero_terminal_snr: bool, t: int) -> str:
-    s = F.cached_schedule(name, T, zero_terminal_snr)
+    s = render.cached_schedule(name, T, zero_terminal_snr)
     ab, snr, beta = float(s.alpha_bar[t]), float(s.snr[t]), float(s.betas[t])
     lam = "−∞" if snr == 0 else f"{math.log(snr):+.2f}"
     term = s.terminal_snr
@@ -81,7 +81,7 @@ def forward_image(state: dict, schedule: str, T: int, zero_terminal_snr: bool, t
     """x_t as a uint8 image (upscaled for tiny images): the one multiply-add of the tab."""
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
-    ab = float(F.cached_schedule(schedule, T, bool(zero_terminal_snr)).alpha_bar[t])
+    ab = float(render.cached_schedule(schedule, T, bool(zero_terminal_snr)).alpha_bar[t])
     return _pixels(math.sqrt(ab), math.sqrt(max(1.0 - ab, 0.0)), state["X"], state["E"], state["k"])
 
 
@@ -93,7 +93,7 @@ def forward_render(state: dict | None, schedule: str, T: int, zero_terminal_snr:
     """
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
-    fig = PlotData(type="plotly", plot=F.schedule_figure_with_marker(schedule, T, bool(zero_terminal_snr), t))
+    fig = PlotData(type="plotly", plot=render.schedule_figure_with_marker(schedule, T, bool(zero_terminal_snr), t))
     md = _numbers_md(schedule, T, bool(zero_terminal_snr), t)
     if not state:
         return None, md, fig
@@ -124,7 +124,7 @@ def client_payload(state: dict | None, schedule: str, T: int, zero_terminal_snr:
     if not state:
         return None
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     x0 = np.clip(np.rint(state["X"] + 127.5), 0, 255).astype(np.uint8)
     eps = np.clip(np.rint(state["eps"] * EPS_SCALE), -127, 127).astype(np.int8)
     H, W, C = x0.shape
@@ -140,7 +140,7 @@ def forward_strip(state: dict | None, schedule: str, T: int, zero_terminal_snr: 
     if not state:
         return None
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     ts = np.linspace(0, T - 1, n).round().astype(int)
     X, E = state["X"], state["E"]
     h, w = X.shape[:2]
@@ -152,7 +152,7 @@ def forward_strip(state: dict | None, schedule: str, T: int, zero_terminal_snr: 
     for t in ts:
         ab = float(s.alpha_bar[t])
         tiles.append(_pixels(math.sqrt(ab), math.sqrt(max(1 - ab, 0)), Xs, Es, k))
-    return F.hstack_with_gap(tiles), ", ".join(f"t={t}" for t in ts)
+    return render.hstack_with_gap(tiles), ", ".join(f"t={t}" for t in ts)
 
 
 def _eps_image(state: dict) -> np.ndarray:
@@ -248,7 +248,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
     K = int(draws or LIMITS.chain_draws)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     x0 = state["x0"]
     step = max(1, math.ceil(max(x0.shape[:2]) / 24))
     x0s = torch.from_numpy(np.ascontiguousarray(x0[::step, ::step])).permute(2, 0, 1)  # (C, h, w)
@@ -285,7 +285,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
         "for the std. Both routes land within it: the chain of one-step kernels √α·x + √β·ε "
         "has exactly the closed form's distribution."
     )
-    fig = F.chain_histogram(z["closed form"], z[f"chain ({t + 1} steps)"], t)
+    fig = render.chain_histogram(z["closed form"], z[f"chain ({t + 1} steps)"], t)
     return md, fig
 
 
@@ -294,7 +294,7 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     if not state:
         raise gr.Error("Load an image first.")
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     X, E = state["X"], state["E"]
     step = max(1, math.ceil(max(X.shape[:2]) / 256))
     X, E = X[::step, ::step], E[::step, ::step]
@@ -306,7 +306,7 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
         imgs.append(_pixels(math.sqrt(ab), math.sqrt(max(1 - ab, 0)), X, E, k))
         progress((i + 1, len(ts)), desc="encoding GIF")
     path = out_path(f"noising-{schedule}-T{T}", ".gif")
-    return F.write_gif(path, imgs, duration_ms=80)
+    return render.write_gif(path, imgs, duration_ms=80)
 
 
 def _api_state(image: str, seed: int) -> dict:
@@ -350,7 +350,7 @@ def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 100
     t = int(min(max(int(t), 0), T - 1))
     state = _api_state(image, int(seed))
     img = forward_image(state, schedule, T, bool(zero_terminal_snr), t)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     snr = float(s.snr[t])
     stats = {"t": t, "T": T, "schedule": s.describe(), "alpha_bar": float(s.alpha_bar[t]), "snr": snr,
              "log_snr": None if snr == 0 else math.log(snr), "terminal_snr": s.terminal_snr,

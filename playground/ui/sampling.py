@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from playground import figures as F
+from playground import render
 from playground import samplers
-from playground.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
 from playground.schedules import SCHEDULES
-from playground.sample import DEFAULT_GUIDANCE, make_model_fn
+from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.ui import zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
 from playground.ui.common import (FAST, LIMITS, PRIVATE, DIGIT_CHOICES, SPACING_CHOICES, Page, adapt_threads,
@@ -97,7 +97,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                              f"or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
         return
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     steps_asked, n_asked = int(steps), int(n_images)
     steps = int(min(max(steps_asked, 1), LIMITS.max_steps, s.T))
     n = int(min(max(n_asked, 1), LIMITS.max_images))
@@ -167,7 +167,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
             Image.fromarray(digit_grid(latest[k].x_t, 3)).save(p)
             files.append(str(p))
             g = out_path(f"{k}-trajectory-seed{seed}", ".gif")
-            F.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
+            render.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
             files.append(str(g))
     yield outputs(steps, True, files)
 
@@ -175,7 +175,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
 def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str, guidance: float, n: int,
                 seed: int, clip_x0: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One complete sampling run; returns (x0 (n, 1, 28, 28) in [−1, 1], labels)."""
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     fn, labels = _model_fn(model, meta, digit, guidance, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -186,9 +186,9 @@ def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: s
 
 
 def _quality(x: torch.Tensor, labels: torch.Tensor | None):
-    """playground.quality.evaluate, or None when the classifier is not available."""
+    """playground.mnist.quality.evaluate, or None when the classifier is not available."""
     try:
-        from playground import quality
+        from playground.mnist import quality
 
         return quality.evaluate(((x.float().cpu() + 1) / 2).clamp(0, 1), labels)
     except Exception:  # noqa: BLE001 - quality is optional: missing classifier / data
@@ -220,14 +220,14 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
                 x, labels = run_sampler(model, meta, sampler="ddim", steps=st, eta=eta, spacing=spacing, digit=digit,
                                         guidance=guidance, n=n, seed=seed)
                 done += st
-                cells.append(F.image_grid(F.to_uint8(x[:, 0].cpu().numpy()), ncol=min(n, 5), pad=1, scale=1))
+                cells.append(render.image_grid(render.to_uint8(x[:, 0].cpu().numpy()), ncol=min(n, 5), pad=1, scale=1))
                 q = _quality(x, labels)
                 if q is not None:
                     metric[i, j] = q.confident
                     agree[i, j] = q.label_agreement if q.label_agreement is not None else np.nan
-            rows.append(F.hstack_with_gap(cells, gap=10))
+            rows.append(render.hstack_with_gap(cells, gap=10))
     grid = np.concatenate([np.pad(r, ((0, 10), (0, 0)), constant_values=255) for r in rows], axis=0)
-    grid = F.upscale(grid, 2)
+    grid = render.upscale(grid, 2)
     fig = None
     md = (f"Rows: η = {', '.join(f'{e:g}' for e in etas)} (top to bottom). Columns: {', '.join(map(str, steps_list))} DDIM steps "
           f"({spacing} spacing). Same seed ({seed}), same x_T in every cell; {n} images per cell. "
@@ -235,7 +235,7 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     if np.isfinite(metric).any():
         use_agree = np.isfinite(agree).any()
         text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)] for rc, ra in zip(metric, agree)]
-        fig = F.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
+        fig = render.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
                               + (" · and the digit asked for" if use_agree else ""), text=text)
         md += (" Metric: the quality module's MNIST classifier: the share of confidently classified digits (colour)"
                + (", and the share classified as the digit asked for." if use_agree else "."))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from playground import figures as F
+from playground import render
 from playground.schedules import SCHEDULES
 from playground.ui import zerogpu
 from playground.ui.classroom import one_of
@@ -56,7 +56,7 @@ def preset_choices(device_type: str) -> tuple[list[tuple[str, str]], str]:
 
 def preset_values(preset: str):
     """Preset → (steps, time budget s, batch size, lr, preview every) for the advanced widgets."""
-    from playground.train import TrainConfig
+    from playground.mnist.train import TrainConfig
 
     cfg = TrainConfig.from_preset(preset)
     budget = cfg.time_budget_s if cfg.time_budget_s is not None else LIMITS.max_train_seconds
@@ -112,7 +112,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     Yields / returns:
         (status Markdown, loss figure, loss-by-t figure, sample grid, checkpoint file, session models, model dropdown).
     """
-    from playground.train import Trainer, TrainConfig
+    from playground.mnist.train import Trainer, TrainConfig
 
     session = session_id(request)
     skip = gr.skip()
@@ -147,7 +147,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         )
         try:
             trainer = Trainer(cfg, data=data, stop_event=stop)
-        except FileNotFoundError as e:  # playground.data.DataNotFoundError: no MNIST files
+        except FileNotFoundError as e:  # playground.mnist.data.DataNotFoundError: no MNIST files
             raise gr.Error(f"Cannot start training: {e}") from None
         steps_log, loss_log, mean_log = [], [], []
         last_yield = 0.0
@@ -156,7 +156,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         paused = 0.0
         if cfg.preview_every:  # the fixed-seed grid at step 0 (pure noise): something to compare the next ones with
             img, _ = trainer.preview()
-            preview = F.image_grid(F.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+            preview = render.image_grid(render.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
             yield (f"Step 0: samples from the untrained model. Data: {source}.", skip, skip, preview, skip, skip, skip)
         gen = trainer.run()
         for ev in gen:
@@ -164,7 +164,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             loss_log.append(ev.loss)
             mean_log.append(ev.loss_mean)
             if ev.preview is not None:
-                preview = F.image_grid(F.to_uint8(ev.preview[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+                preview = render.image_grid(render.to_uint8(ev.preview[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
             if ev.kind == "done":
                 break
             # Give the CPU to interactive sampling: pause between steps while someone samples.
@@ -176,7 +176,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             if now - last_yield > 1.0 or ev.kind == "preview":
                 last_yield = now
                 yield (_train_md(ev, cfg, source, trainer, False, paused), _loss_fig(steps_log, loss_log, mean_log),
-                       F.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
+                       render.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
         # save: a per-session copy for download; locally also into the checkpoints folder
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"trained-{cfg.prediction_type}-{cfg.schedule}-{trainer.step}steps-{stamp}"
@@ -194,7 +194,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         label = checkpoint_label(Path(path), dataclasses.asdict(trainer.meta()), prefix="this session: ")
         models[label] = str(path)
         md = _train_md(ev, cfg, source, trainer, True, paused) + f"  \n✓ {ev.message}. Pick it in the Sampling tab.{saved_note}"
-        yield (md, _loss_fig(steps_log, loss_log, mean_log), F.bucket_figure(ev.bucket_loss, cfg.T), preview,
+        yield (md, _loss_fig(steps_log, loss_log, mean_log), render.bucket_figure(ev.bucket_loss, cfg.T), preview,
                gr.DownloadButton(value=str(path), visible=True), models, checkpoint_dropdown(models, str(path)))
     finally:
         stop.set()
@@ -227,7 +227,7 @@ def _save_trained() -> bool:
 
 def _loss_fig(steps, loss, mean):
     k = max(1, len(steps) // 1500)  # thin long runs for the browser
-    return F.loss_figure(steps[::k], loss[::k], mean[::k])
+    return render.loss_figure(steps[::k], loss[::k], mean[::k])
 
 
 def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:

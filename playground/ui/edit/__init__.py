@@ -2,7 +2,7 @@
 noise with DDIM and decode it back, and walk between two digits' latents.
 
 Layout and wiring here (:func:`build`); the handlers are in ``handlers.py`` (tests call them without a server);
-the maths is in playground/editing.py and playground/drawing.py. Public endpoints: ``/sdedit`` (``sdedit_api``),
+the maths is in playground/editing/edits.py and playground/editing/drawing.py. Public endpoints: ``/sdedit`` (``sdedit_api``),
 ``/inpaint`` (``inpaint_api``) and ``/invert`` (``invert_api``): an image file and the settings in, the result
 images as files and the numbers shown in the UI out.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.sample import DEFAULT_GUIDANCE
+from playground.mnist.sample import DEFAULT_GUIDANCE
 from playground.ui.classroom import as_float, as_int, one_of
 from playground.ui.common import FAST, LIMITS, PRIVATE, Page, default_checkpoint, explain, list_checkpoints
 from playground.ui.edit.handlers import (CANVAS, DRIFT_GUIDANCE, LABEL_AUTO, LABEL_CHOICES, LABEL_NONE, MASK_CHOICES,

@@ -1,4 +1,4 @@
-"""Handlers of the Draw & edit tab: widget values → playground.editing → images, numbers, files.
+"""Handlers of the Draw & edit tab: widget values → playground.editing.edits → images, numbers, files.
 
 Plain functions that tests call without a server; the layout and wiring are in ``__init__.py``.
 """
@@ -14,11 +14,11 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from playground import editing as E
-from playground import figures as F
-from playground.data import to_unit_range
-from playground.viz import captioned_row
-from playground.sample import DEFAULT_GUIDANCE, make_model_fn
+from playground.editing import edits
+from playground import render
+from playground.mnist.data import to_unit_range
+
+from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.samplers import normalize_sampler
 from playground.ui import zerogpu
 from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image, user_errors,
@@ -32,7 +32,7 @@ LABEL_AUTO, LABEL_NONE = "auto (classifier's guess)", "none (unconditional)"
 LABEL_CHOICES = [LABEL_AUTO, *[str(d) for d in range(10)], LABEL_NONE]
 SAMPLER_CHOICES = [("DDIM (η = 0, deterministic)", "ddim"), ("DDPM (stochastic)", "ddpm")]
 BRUSH = "my brush strokes (paint on the digit below)"
-MASK_CHOICES = [*E.MASK_PRESETS, BRUSH]
+MASK_CHOICES = [*edits.MASK_PRESETS, BRUSH]
 STRIP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DRIFT_STEPS = (10, 20, 50, 100)
 DRIFT_GUIDANCE = (1.0, 3.0, 5.0)
@@ -49,19 +49,19 @@ def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: s
     "note" (one line on how it was made), "source"}. Raises gr.Error with a clear message."""
     try:
         if source == "mnist":
-            x0, label = E.heldout_digit(int(index or 0))
+            x0, label = edits.heldout_digit(int(index or 0))
             return {"x0": x0, "label": label, "source": "mnist",
                     "note": f"held-out MNIST digit #{int(index or 0)} (a real **{label}**, never trained on)"}
         if source == "upload":
             if not upload:
                 raise gr.Error("No image uploaded yet: upload a picture of a digit (dark on light or light on dark).")
             arr = load_image(upload)  # (H, W, C) in [−1, 1], RGBA composited on white; size caps and clear errors
-            p = E.prepare_digit((arr + 1.0) / 2.0, background="auto")
+            p = edits.prepare_digit((arr + 1.0) / 2.0, background="auto")
             return {"x0": p.x0, "label": None, "source": "upload", "note": "upload: " + p.describe()}
         img = sketch_image(sketch)
         if img is None:
-            raise ValueError(E.EMPTY_CANVAS)
-        p = E.prepare_digit(img, background="white")
+            raise ValueError(edits.EMPTY_CANVAS)
+        p = edits.prepare_digit(img, background="white")
         return {"x0": p.x0, "label": None, "source": "draw", "note": "drawing: " + p.describe()}
     except ValueError as e:
         raise gr.Error(str(e)) from None
@@ -70,7 +70,7 @@ def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: s
 def _img(x: torch.Tensor, scale: int = SCALE) -> np.ndarray:
     """(1, 1, 28, 28) or (28, 28) in model range → uint8 (28·scale, 28·scale)."""
     a = x.detach().float().cpu().reshape(28, 28).numpy()
-    return F.upscale(F.to_uint8(a), scale)
+    return render.upscale(render.to_uint8(a), scale)
 
 
 def brush_background(x0: torch.Tensor) -> dict:
@@ -87,7 +87,7 @@ def preview(source: str, sketch=None, index: int | float | None = 0, upload: str
         d = get_digit(source, sketch, index, upload)
     except gr.Error as e:
         return None, f"⚠ {e.message}", gr.skip()
-    return _img(d["x0"]), f"{d['note']}.  \n{E.PREPROCESS_NOTE}", brush_background(d["x0"])
+    return _img(d["x0"]), f"{d['note']}.  \n{edits.PREPROCESS_NOTE}", brush_background(d["x0"])
 
 
 def random_index(seed: float | None = None) -> int:
@@ -102,7 +102,7 @@ def _setup(digit: dict, path: str | None, session_models: dict | None, label_cho
     """(model, meta, schedule, x0 on the device, labels (1,) or None, a phrase for the label used)."""
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     x0 = digit["x0"].to(device())
     labels, what = _labels(label_choice, digit, bool(model.config.conditional))
     return model, meta, s, x0, labels, what
@@ -115,7 +115,7 @@ def _labels(choice: str | None, digit: dict, conditional: bool) -> tuple[torch.T
     if choice == LABEL_NONE:
         return None, "unconditional (null label)"
     if choice == LABEL_AUTO:
-        pred, conf = E.classify(digit["x0"])
+        pred, conf = edits.classify(digit["x0"])
         return torch.tensor([int(pred)]), f"label {int(pred)} (the classifier's guess of the input, p = {float(conf):.2f})"
     if choice.isdigit() and 0 <= int(choice) <= 9:
         return torch.tensor([int(choice)]), f"label {int(choice)}"
@@ -132,8 +132,8 @@ def _steps(steps, T: int) -> int:
 
 def _verdict(out: torch.Tensor, x0: torch.Tensor) -> dict:
     """The numbers under an image: distance to the input (faithfulness) and the classifier (realism)."""
-    pred, conf = E.classify(out)
-    return {"distance_to_input": round(float(E.pixel_rmse(out, x0)[0]), 4), "predicted_digit": int(pred[0]),
+    pred, conf = edits.classify(out)
+    return {"distance_to_input": round(float(edits.pixel_rmse(out, x0)[0]), 4), "predicted_digit": int(pred[0]),
             "confidence": round(float(conf[0]), 4)}
 
 
@@ -144,7 +144,7 @@ def _verdict_md(v: dict) -> str:
 
 def _pair_frame(x_t: torch.Tensor, x0_pred: torch.Tensor | None) -> np.ndarray:
     right = _img(x0_pred, 4) if x0_pred is not None else np.full((112, 112), 128, np.uint8)
-    return F.hstack_with_gap([_img(x_t, 4), right], gap=4, value=128)
+    return render.hstack_with_gap([_img(x_t, 4), right], gap=4, value=128)
 
 
 def _save_png(img: np.ndarray, stem: str) -> str:
@@ -156,14 +156,12 @@ def _save_png(img: np.ndarray, stem: str) -> str:
 def _save_gif(frames: list[np.ndarray], stem: str) -> str | None:
     if not frames:
         return None
-    if len(frames) == 1:  # figures.write_gif passes a per-frame duration list, which Pillow rejects for one frame
-        frames = frames * 2
     p = out_path(stem, ".gif")
-    F.write_gif(p, frames, duration_ms=80, hold_last_ms=1500)
+    render.write_gif(p, frames, duration_ms=80, hold_last_ms=1500)
     return str(p)
 
 
-def _stream(loop: Iterator[E.EditState]) -> Iterator[E.EditState]:
+def _stream(loop: Iterator[edits.EditState]) -> Iterator[edits.EditState]:
     """Step a core loop (its model calls run under inference mode inside; nothing is held across a yield)."""
     with user_errors():
         yield from loop
@@ -189,7 +187,7 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     """Yields ("frame", status, noised, x_t, x̂₀) while running, then ("done", result dict)."""
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
     with user_errors():
-        t0 = E.strength_to_t0(float(strength), s.T)
+        t0 = edits.strength_to_t0(float(strength), s.T)
         kind = normalize_sampler(sampler)
     n = min(_steps(steps, s.T), max(t0, 1))
     fn = _fn(model, labels, guidance)
@@ -197,7 +195,7 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     due = _throttle()
     t_start = time.perf_counter()
     with interactive_work():
-        loop = E.sdedit_loop(fn, s, x0, t0, generator=torch.Generator().manual_seed(int(seed)), sampler=kind,
+        loop = edits.sdedit_loop(fn, s, x0, t0, generator=torch.Generator().manual_seed(int(seed)), sampler=kind,
                              num_steps=n, prediction_type=meta.prediction_type)
         for st in _stream(loop):
             if st.phase == "noise":
@@ -211,7 +209,7 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     v = _verdict(out, x0)
     v.update(t0=t0, T=s.T, steps=0 if t0 == 0 else n, sampler=kind, label=None if labels is None else int(labels[0]),
              guidance=float(guidance), seed=int(seed))
-    summary = captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)],
+    summary = render.captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)],
                             [["input"], [f"x_t at t0 = {t0}"], [f"result · d = {v['distance_to_input']:.3f}",
                                                                  f"{v['predicted_digit']} · p = {v['confidence']:.2f}"]])
     files = [_save_png(summary, f"sdedit-t0-{t0}"), _save_gif(frames, f"sdedit-t0-{t0}-trajectory")]
@@ -241,19 +239,19 @@ def _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, sessio
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
     with user_errors():
         kind = normalize_sampler(sampler)
-        t0s = [E.strength_to_t0(v, s.T) for v in strengths]
+        t0s = [edits.strength_to_t0(v, s.T) for v in strengths]
     n = _steps(steps, s.T)
     fn = _fn(model, labels, guidance)
     tiles, caps, rows = [_img(x0, 5)], [["input", "", ""]], []
     with interactive_work(), user_errors():
-        for t0, used, out in E.sdedit_strip(fn, s, x0, t0s, seed=int(seed), num_steps=n, sampler=kind,
+        for t0, used, out in edits.sdedit_strip(fn, s, x0, t0s, seed=int(seed), num_steps=n, sampler=kind,
                                             prediction_type=meta.prediction_type):
             v = _verdict(out, x0)
             rows.append({"t0": t0, "steps": used, **v})
             tiles.append(_img(out, 5))
             caps.append([f"t0 = {t0}", f"d = {v['distance_to_input']:.3f}", f"{v['predicted_digit']} · p = {v['confidence']:.2f}"])
-            yield "frame", captioned_row(tiles, caps, size=26), rows
-    img = captioned_row(tiles, caps, size=26)
+            yield "frame", render.captioned_row(tiles, caps, size=26), rows
+    img = render.captioned_row(tiles, caps, size=26)
     yield "done", img, rows, what, n, kind
 
 
@@ -302,7 +300,7 @@ def sdedit_api(image: str, strength: float = 0.5, sampler: str = "ddim", steps: 
 def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.Tensor:
     with user_errors():
         if mask_file:
-            return E.keep_mask_from_brush(np.asarray(Image.open(mask_file)))
+            return edits.keep_mask_from_brush(np.asarray(Image.open(mask_file)))
         if choice == BRUSH or choice == "brush":
             layers = (brush or {}).get("layers") if isinstance(brush, dict) else None
             if not layers:
@@ -311,14 +309,14 @@ def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.T
             for layer in layers:
                 a = np.asarray(layer)
                 painted |= (a[..., -1] > 0) if a.ndim == 3 and a.shape[2] in (2, 4) else (a.reshape(a.shape[0], a.shape[1], -1).max(-1) > 0)
-            return E.keep_mask_from_brush(painted.astype(np.uint8) * 255)
-        return E.preset_keep_mask(choice)
+            return edits.keep_mask_from_brush(painted.astype(np.uint8) * 255)
+        return edits.preset_keep_mask(choice)
 
 
 def mask_overlay(x0: torch.Tensor, keep: torch.Tensor, scale: int = SCALE) -> np.ndarray:
     """The input in grey with the region to regenerate tinted magenta: (28·scale, 28·scale, 3) uint8."""
     g = _img(x0, scale).astype(np.float32)
-    hole = F.upscale((keep.reshape(28, 28).numpy() < 0.5).astype(np.uint8), scale).astype(bool)
+    hole = render.upscale((keep.reshape(28, 28).numpy() < 0.5).astype(np.uint8), scale).astype(bool)
     rgb = np.stack([g, g, g], axis=-1)
     rgb[hole] = 0.45 * rgb[hole] + 0.55 * np.array([230, 40, 160], np.float32)
     return rgb.clip(0, 255).astype(np.uint8)
@@ -339,7 +337,7 @@ def _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, l
     due = _throttle()
     t_start = time.perf_counter()
     with interactive_work():
-        loop = E.inpaint_loop(fn, s, x0, keep.to(x0.device), generator=torch.Generator().manual_seed(int(seed)),
+        loop = edits.inpaint_loop(fn, s, x0, keep.to(x0.device), generator=torch.Generator().manual_seed(int(seed)),
                               sampler=kind, eta=1.0 if kind == "ddpm" else 0.0, num_steps=n, jump_length=max(j, 1),
                               jump_n_sample=max(r, 1), prediction_type=meta.prediction_type)
         for st in _stream(loop):
@@ -353,8 +351,8 @@ def _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, l
     v.update(kept_max_abs_change=float((out[kept] - x0[kept]).abs().max()) if kept.any() else 0.0,
              regenerated_pixels=int((~kept).sum()), steps=n, resamplings=r, jump_length=j, sampler=kind,
              label=None if labels is None else int(labels[0]), guidance=float(guidance), seed=int(seed),
-             model_calls=sum(op[0] == "down" for op in E.repaint_ops(n, max(j, 1), max(r, 1))))
-    summary = captioned_row([_img(x0, 4), mask_overlay(x0.cpu(), keep, 4), _img(out, 4)],
+             model_calls=sum(op[0] == "down" for op in edits.repaint_ops(n, max(j, 1), max(r, 1))))
+    summary = render.captioned_row([_img(x0, 4), mask_overlay(x0.cpu(), keep, 4), _img(out, 4)],
                             [["input"], ["mask (tinted: regenerated)"],
                              [f"result · {v['predicted_digit']} · p = {v['confidence']:.2f}"]])
     files = [_save_png(summary, "inpaint"), _save_gif(frames, "inpaint-trajectory")]
@@ -428,22 +426,22 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
     t_start = time.perf_counter()
     kw = dict(num_steps=n, spacing="trailing", prediction_type=meta.prediction_type)
     with interactive_work():
-        for st in _stream(E.ddim_invert_loop(fn, s, x0, **kw)):
+        for st in _stream(edits.ddim_invert_loop(fn, s, x0, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
                 yield "frame", f"… **Running** — encoding x₀ → x_T: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
         latent = st.x_t
-        for st in _stream(E.ddim_reconstruct_loop(fn, s, latent, **kw)):
+        for st in _stream(edits.ddim_reconstruct_loop(fn, s, latent, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
                 yield "frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
     recon = st.x_t
-    rmse = float(E.pixel_rmse(recon, x0)[0])
+    rmse = float(edits.pixel_rmse(recon, x0)[0])
     v = {"rmse": round(rmse, 5), "max_abs_error": round(float((to_unit_range(recon) - to_unit_range(x0)).abs().max()), 4),
          "latent_std": round(float(latent.std()), 4), "latent_mean": round(float(latent.mean()), 4), "steps": n,
          "label": None if labels is None else int(labels[0]), "guidance": float(guidance), "T": s.T}
     err = (to_unit_range(recon) - to_unit_range(x0)).abs().clamp(max=0.2) * 5 * 2 - 1  # |error| ×5 for display
-    summary = captioned_row([_img(x0, 4), _img(latent, 4), _img(recon, 4), _img(err, 4)],
+    summary = render.captioned_row([_img(x0, 4), _img(latent, 4), _img(recon, 4), _img(err, 4)],
                             [["input x0"], [f"latent x_T · std {v['latent_std']:.2f}"], [f"reconstruction · RMSE {rmse:.4f}"],
                              ["|error| × 5"]])
     files = [_save_png(summary, f"ddim-inversion-{n}steps"), _save_gif(frames, f"ddim-inversion-{n}steps")]
@@ -506,7 +504,7 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
             fn = _fn(model, labels, w)
             for n in steps_list:
                 progress((done, total), desc=f"w = {w:g}, {n} + {n} steps")
-                r = E.invert_and_reconstruct(fn, s, x0, num_steps=n, prediction_type=meta.prediction_type)
+                r = edits.invert_and_reconstruct(fn, s, x0, num_steps=n, prediction_type=meta.prediction_type)
                 rmse[w, n] = float(r.rmse[0])
                 done += n
     fig = go.Figure()
@@ -539,23 +537,23 @@ def interpolate_run(source, sketch, index, upload, index_b, num, use_labels, ste
     b = get_digit("mnist", None, index_b, None)
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     n = _steps(steps, s.T)
     num = int(min(max(int(num), 2), 16))
     labels = None
     if use_labels and model.config.conditional:
-        la = a["label"] if a["label"] is not None else int(E.classify(a["x0"])[0][0])
+        la = a["label"] if a["label"] is not None else int(edits.classify(a["x0"])[0][0])
         labels = (la, b["label"])
     dev = device()
     t_start = time.perf_counter()
     with interactive_work(), user_errors():
-        res = E.interpolate(lambda lab: make_model_fn(model, None if lab is None else lab.to(dev), 1.0), s,
+        res = edits.interpolate(lambda lab: make_model_fn(model, None if lab is None else lab.to(dev), 1.0), s,
                             a["x0"].to(dev), b["x0"].to(dev), num=num, labels=labels, num_steps=n,
                             prediction_type=meta.prediction_type)
-    pred, conf = E.classify(res.images)
+    pred, conf = edits.classify(res.images)
     tiles = [_img(x, 3) for x in res.images]
     caps = [[f"alpha = {al:.2f}", f"{int(p)} · p = {float(c):.2f}"] for al, p, c in zip(res.alphas, pred, conf)]
-    row = captioned_row(tiles, caps, size=14)
+    row = render.captioned_row(tiles, caps, size=14)
     gif_frames = [np.concatenate([t, np.full((t.shape[0], 4), 255, np.uint8)], axis=1) for t in tiles]
     gif_frames = gif_frames + gif_frames[::-1]
     files = [_save_png(row, "interpolation"), _save_gif(gif_frames, "interpolation-morph")]
@@ -588,7 +586,7 @@ def _api_label(digit: str | int | None) -> str:
 
 def _seen_of(source, sketch, index, upload) -> tuple:
     d = get_digit(source, sketch, index, upload)
-    return _img(d["x0"]), f"{d['note']}.  \n{E.PREPROCESS_NOTE}"
+    return _img(d["x0"]), f"{d['note']}.  \n{edits.PREPROCESS_NOTE}"
 
 
 def with_seen(handler):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground import toy2d as T
+from playground import toy2d
 from playground.ui.classroom import as_bool, as_int, one_of
 from playground.ui.common import (FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain)
 from playground.ui.lab2d.plots import (ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS,
@@ -74,7 +74,7 @@ def build(page: Page) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             dataset = gr.Dropdown(DATASET_CHOICES, value="moons", label="Dataset", elem_id="lab2d-dataset")
-            n_points = gr.Slider(T.MIN_N, MAX_POINTS, value=T.DEFAULT_N, step=1, label="Number of points N",
+            n_points = gr.Slider(toy2d.MIN_N, MAX_POINTS, value=toy2d.DEFAULT_N, step=1, label="Number of points N",
                                  elem_id="lab2d-n")
             schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule (T = 1000)")
             with gr.Row():
@@ -89,7 +89,7 @@ def build(page: Page) -> None:
             numbers = gr.Markdown(elem_classes="numbers", elem_id="lab2d-numbers")
 
     gr.Markdown("### Train the network")
-    explain(f"A residual MLP ({T.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) learns the denoiser "
+    explain(f"A residual MLP ({toy2d.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) learns the denoiser "
             "with the project's training loss and schedule; it samples with its EMA weights. v-prediction is the "
             "default: with ε, the cosine schedule's last step divides the network's error by √ᾱ ≈ 0.0001.")
     with gr.Row(equal_height=False):
@@ -111,7 +111,7 @@ def build(page: Page) -> None:
             "every step, so their paths jitter. Tick **Ideal denoiser** to use the exact score of the N training points.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=290):
-            samplers = gr.CheckboxGroup(SAMPLER_CHOICES, value=list(T.SAMPLERS_2D), label="Samplers",
+            samplers = gr.CheckboxGroup(SAMPLER_CHOICES, value=list(toy2d.SAMPLERS_2D), label="Samplers",
                                         elem_id="lab2d-samplers")
             steps = gr.Slider(1, MAX_STEPS, value=min(100, MAX_STEPS), step=1, label="Steps", elem_id="lab2d-steps")
             eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM)")
@@ -149,7 +149,7 @@ def build(page: Page) -> None:
         study_md = gr.Markdown()
     with gr.Group(visible=False):  # the /lab2d endpoint's own inputs: plain types, so API callers get clear errors
         api_btn = gr.Button()
-        api_in = [gr.Textbox("moons"), gr.Number(T.DEFAULT_N), gr.Textbox("ddim"), gr.Number(100), gr.Number(0.0),
+        api_in = [gr.Textbox("moons"), gr.Number(toy2d.DEFAULT_N), gr.Textbox("ddim"), gr.Number(100), gr.Number(0.0),
                   gr.Textbox("learned"), gr.Number(0), gr.Textbox("cosine"), gr.Number(1000)]
         api_samples, api_data, api_info = gr.JSON(), gr.JSON(), gr.JSON()
 
@@ -197,7 +197,7 @@ def build(page: Page) -> None:
 
     page.components.update(lab2d_t=t)
     page.param("dataset", dataset, one_of([c for c in DATASET_CHOICES if c[1] != DRAWING]))
-    page.param("points", n_points, as_int(T.MIN_N, MAX_POINTS))
+    page.param("points", n_points, as_int(toy2d.MIN_N, MAX_POINTS))
     page.param("t", t, as_int(0, T_LAB - 1))
     page.param("schedule", schedule, one_of(SCHEDULE_CHOICES))
     page.param("steps", steps, as_int(1, MAX_STEPS))

@@ -15,16 +15,16 @@ import plotly.graph_objects as go
 import torch
 from gradio.components.plot import PlotData
 
-from playground import figures as F
-from playground import toy2d as T
+from playground import render
+from playground import toy2d
 from playground.ui.common import (LIMITS, _env_num, sketch_image, user_errors)
 
 
-MAX_POINTS = min(_env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), T.MAX_N)
+MAX_POINTS = min(_env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), toy2d.MAX_N)
 MAX_PARTICLES = _env_num("PLAYGROUND_LAB2D_MAX_PARTICLES", 5_000, 2_000)
 MAX_TRAIN_SECONDS = min(_env_num("PLAYGROUND_LAB2D_TRAIN_SECONDS", 30, 15, float), LIMITS.max_train_seconds)
 AUTO_TRAIN_SECONDS = min(_env_num("PLAYGROUND_LAB2D_AUTO_SECONDS", 15, 10, float), MAX_TRAIN_SECONDS)
-MAX_STEPS = min(LIMITS.max_steps, T.MAX_STEPS)
+MAX_STEPS = min(LIMITS.max_steps, toy2d.MAX_STEPS)
 
 T_LAB = 1000  # diffusion steps of every schedule in this tab
 TRAIN_STEPS = 2000  # a run ends here or at its time budget, whichever comes first (enough for every toy set)
@@ -41,8 +41,8 @@ ANIM_FRAMES = 40
 STUDY_STEPS = (10, 25, 50, 100)
 
 DRAWING = "drawing"
-DATASET_CHOICES = [(T.DATASET_LABELS[k], k) for k in T.DATASETS] + [("draw your own", DRAWING)]
-SAMPLER_CHOICES = [(T.SAMPLER_LABELS[k], k) for k in T.SAMPLERS_2D]
+DATASET_CHOICES = [(toy2d.DATASET_LABELS[k], k) for k in toy2d.DATASETS] + [("draw your own", DRAWING)]
+SAMPLER_CHOICES = [(toy2d.SAMPLER_LABELS[k], k) for k in toy2d.SAMPLERS_2D]
 OBJECTIVE_CHOICES = [("v (recommended)", "v"), ("ε", "eps"), ("x₀", "x0")]
 ARROW_CHOICES = [("exact", "exact"), ("learned", "learned"), ("both", "both")]
 GIF_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "pf_ode": "probability-flow ODE",
@@ -54,7 +54,7 @@ _FONT = dict(size=14)
 
 
 def _sched(schedule: str, ztsnr: bool):
-    return F.cached_schedule(schedule or "cosine", T_LAB, bool(ztsnr))
+    return render.cached_schedule(schedule or "cosine", T_LAB, bool(ztsnr))
 
 
 def _clamp_t(t) -> int:
@@ -86,7 +86,7 @@ def use_drawing(sketch) -> tuple[dict, str]:
     if img is None:
         raise gr.Error("The drawing is empty: draw a shape (a few strokes) on the canvas first.")
     with user_errors():
-        ds = T.drawing_dataset(img)
+        ds = toy2d.drawing_dataset(img)
     token = hashlib.blake2b(np.ascontiguousarray(img).tobytes(), digest_size=6).hexdigest()
     return {"ds": ds, "token": token}, DRAWING
 
@@ -95,7 +95,7 @@ def lab_data(dataset: str, n_points, seed, drawing: dict | None = None) -> dict:
     """The session's data: {"key", "label", "dataset" (Dataset2D), "x0" (N, 2), "eps" (N, 2), "sub", "dist"}.
 
     ε is one fixed noise draw, so moving t shows the same points dissolving (as in the Forward tab)."""
-    n = _count(n_points, "Number of points", T.MIN_N, MAX_POINTS, "PLAYGROUND_LAB2D_MAX_POINTS")
+    n = _count(n_points, "Number of points", toy2d.MIN_N, MAX_POINTS, "PLAYGROUND_LAB2D_MAX_POINTS")
     seed = _count(seed if seed is not None else 0, "Data seed", 0, 2**31 - 1)
     if dataset == DRAWING:
         if not drawing:
@@ -103,7 +103,7 @@ def lab_data(dataset: str, n_points, seed, drawing: dict | None = None) -> dict:
         ds, key = drawing["ds"], ("drawing", drawing["token"], n, seed)
     else:
         with user_errors():
-            ds = T.get_dataset(dataset)
+            ds = toy2d.get_dataset(dataset)
         key = (ds.name, n, seed)
     with user_errors():
         x0 = ds.sample(n, seed)
@@ -204,7 +204,7 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     ab = float(s.alpha_bar[t])
     a, sd = math.sqrt(ab), math.sqrt(1.0 - ab)
     x0, eps = state["x0"], state["eps"]
-    arr = T.exact_on_grid(x0, GRID, GRID, ab)  # log q_t, the score and E[x₀|x_t] in one pass over the data
+    arr = toy2d.exact_on_grid(x0, GRID, GRID, ab)  # log q_t, the score and E[x₀|x_t] in one pass over the data
     z = _heat_z(arr.log_density.numpy())
     gy, gx = np.meshgrid(GRID, GRID, indexing="ij")
     pts = np.stack([gx, gy], -1).reshape(-1, 2)
@@ -222,14 +222,14 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     if mdl is not None:
         den = mdl["den"]
         grid_t = torch.from_numpy(pts).float()
-        eps_learned = T.denoise(den, s, grid_t, t)[1]
+        eps_learned = toy2d.denoise(den, s, grid_t, t)[1]
         if arrows in ("learned", "both"):
             xs, ys = arrow_segments(pts, (-sd * eps_learned).double().numpy(), half)
             traces_score.append({"type": "scattergl", "mode": "lines", "x": _f4(xs), "y": _f4(ys), "name": "learned",
                                  "line": {"color": LEARNED_COLOR, "width": 1.2}, "hoverinfo": "skip"})
         x_sub = torch.from_numpy(cloud[state["sub"].numpy()])
-        e_exact = T.exact_quantities(x0, x_sub, ab).eps
-        e_learned = T.denoise(den, s, x_sub, t)[1]
+        e_exact = toy2d.exact_quantities(x0, x_sub, ab).eps
+        e_learned = toy2d.denoise(den, s, x_sub, t)[1]
         gap = float(((e_learned - e_exact) ** 2).sum(1).mean())
         ref = float((e_exact ** 2).sum(1).mean())
         gap_md = (f"**learned vs exact** at t = {t}: mean ‖ε̂_θ − ε̂*‖² = **{gap:.3f}** over {len(x_sub)} noised points "

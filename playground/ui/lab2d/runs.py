@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from playground import toy2d as T
+from playground import toy2d
 from playground.ui.common import (SCHEDULE_CHOICES, adapt_threads, interactive_work, out_path, user_errors)
 from playground.ui.lab2d.plots import (ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR,
                                        GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS,
@@ -47,16 +47,16 @@ def _loss_figure(loss: list[float]) -> dict:
 
 
 def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: str,
-           should_stop=None) -> Iterator[tuple[T.Toy2DTrainer, T.TrainEvent]]:
+           should_stop=None) -> Iterator[tuple[toy2d.Toy2DTrainer, toy2d.TrainEvent]]:
     s = _sched(schedule, ztsnr)
-    cfg = T.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
+    cfg = toy2d.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
     with user_errors():
-        trainer = T.Toy2DTrainer(state["x0"], s, cfg, T.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
+        trainer = toy2d.Toy2DTrainer(state["x0"], s, cfg, toy2d.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
     for ev in trainer.run(log_every=10, should_stop=should_stop):
         yield trainer, ev
 
 
-def _model_state(trainer: T.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
+def _model_state(trainer: toy2d.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
     return {"key": _model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
             "steps": trainer.step, "seconds": trainer.elapsed_s, "label": state["label"], "n": len(state["x0"])}
 
@@ -65,7 +65,7 @@ def _model_md(model: dict | None, state: dict | None, schedule: str, ztsnr: bool
     if not model:
         return "No model yet: press **Train** (or just sample: it trains first)."
     ok = _valid_model(model, state, schedule, ztsnr) is not None
-    what = (f"MLP ({T.ScoreMLP(T.MLPConfig()).num_params():,} parameters, {model['objective']}-prediction) trained "
+    what = (f"MLP ({toy2d.ScoreMLP(toy2d.MLPConfig()).num_params():,} parameters, {model['objective']}-prediction) trained "
             f"{model['steps']:,} steps in {model['seconds']:.1f} s on {model['label']} (N = {model['n']:,})")
     return what + ("." if ok else ", **for other settings**: train again for these.")
 
@@ -110,10 +110,10 @@ def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, p
 def _check_samplers(samplers) -> list[str]:
     if isinstance(samplers, str):
         samplers = [samplers]
-    chosen = [k for k in T.SAMPLERS_2D if k in set(samplers or [])]
-    unknown = [k for k in samplers or [] if k not in T.SAMPLERS_2D]
+    chosen = [k for k in toy2d.SAMPLERS_2D if k in set(samplers or [])]
+    unknown = [k for k in samplers or [] if k not in toy2d.SAMPLERS_2D]
     if unknown:
-        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; choose from {', '.join(T.SAMPLERS_2D)}")
+        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; choose from {', '.join(toy2d.SAMPLERS_2D)}")
     if not chosen:
         raise gr.Error("Tick at least one sampler.")
     return chosen
@@ -121,14 +121,14 @@ def _check_samplers(samplers) -> list[str]:
 
 def _run_samplers(state, den, s, samplers, steps, eta, particles, seed, progress=None, spacing="trailing"):
     """{sampler: (Trajectory, seconds)} from one x_T."""
-    x_T = T.start_noise(particles, seed)
+    x_T = toy2d.start_noise(particles, seed)
     out = {}
     for i, k in enumerate(samplers):
         if progress is not None:
-            progress((i, len(samplers)), desc=T.SAMPLER_LABELS[k])
+            progress((i, len(samplers)), desc=toy2d.SAMPLER_LABELS[k])
         t0 = time.perf_counter()
         with user_errors():
-            tr = T.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing=spacing)
+            tr = toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing=spacing)
         out[k] = (tr, time.perf_counter() - t0)
     return out
 
@@ -139,14 +139,14 @@ def _yardstick(state: dict, n: int) -> tuple[float, float]:
     One draw fluctuates by ~25% at n = 1,000, and so does a sample set: a single yardstick made the ratios jump."""
     cache = state.setdefault("ref_cache", {})
     if n not in cache:
-        d = [T.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"]) for k in range(4)]
+        d = [toy2d.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"]) for k in range(4)]
         cache[n] = (float(np.mean(d)), float(np.std(d)))
     return cache[n]
 
 
 def _distance_row(state: dict, samples: torch.Tensor) -> tuple[float, float]:
     """(energy distance to the data subset, the mean of the same for fresh data points: the yardstick)."""
-    return T.energy_distance(samples, state["dist"]), _yardstick(state, len(samples))[0]
+    return toy2d.energy_distance(samples, state["dist"]), _yardstick(state, len(samples))[0]
 
 
 def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10) -> tuple[dict, list[str]]:
@@ -185,7 +185,7 @@ def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
     """One panel per sampler: data, samples, the paths of PATHS particles. SVG traces, not WebGL: every WebGL
     subplot holds a GL context, and Chromium drops the oldest beyond ~16 (the tab's density plot went blank)."""
     ks = list(runs)
-    titles = [f"<b>{T.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)" for k in ks]
+    titles = [f"<b>{toy2d.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)" for k in ks]
     layout, sufs = _panels(titles, 340)
     data = state["dist"][:600].numpy()
     traces = []
@@ -220,7 +220,7 @@ def _anim_figure(runs: dict, state: dict, run_id: str) -> dict:
     data and layout only), so they travel in layout.meta and ANIM_JS registers them with Plotly.addFrames."""
     idx, parts = _anim_frames(runs)
     ks = list(parts)
-    layout, sufs = _panels([T.SAMPLER_LABELS[k] for k in ks], 320, top=60, bottom=90)
+    layout, sufs = _panels([toy2d.SAMPLER_LABELS[k] for k in ks], 320, top=60, bottom=90)
     data = state["dist"][:600].numpy()
     rnd = lambda a: np.round(a, 3).tolist()  # noqa: E731  (frames are plain lists: Plotly.addFrames takes them as is)
     traces = []
@@ -274,7 +274,7 @@ ANIM_JS = """
 def _summary_md(runs: dict, rows: dict, source: str, steps: int, particles: int, yard: tuple[float, float]) -> str:
     head = ("| sampler | score evaluations | time, s | energy distance D to the data | D ÷ data-vs-data |\n"
             "|---|---|---|---|---|\n")
-    body = "\n".join(f"| {T.SAMPLER_LABELS[k]} | {runs[k][0].nfe} | {runs[k][1]:.2f} | {rows[k][0]:.4f} | "
+    body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | {runs[k][0].nfe} | {runs[k][1]:.2f} | {rows[k][0]:.4f} | "
                      f"**{rows[k][0] / rows[k][1]:.2f}×** |" for k in runs)
     ref, spread = yard
     src = ("the **exact score** of the N training points (ideal denoiser)" if source == "exact"
@@ -296,14 +296,14 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
     seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
     with user_errors():
-        eta = T._finite(eta if eta is not None else 0.0, "η")
+        eta = toy2d._finite(eta if eta is not None else 0.0, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
     s = _sched(schedule, ztsnr)
     adapt_threads()
     with interactive_work():
         if ideal:
-            den, out_model = T.exact_denoiser(state["x0"], s), gr.skip()
+            den, out_model = toy2d.exact_denoiser(state["x0"], s), gr.skip()
         else:
             mdl = _ensure_model(state, model, schedule, ztsnr, progress)
             den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
@@ -408,11 +408,11 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
         mdl = _ensure_model(state, model, schedule, ztsnr, progress)
         x0 = state["x0"]
         res = {}
-        for name, den in (("exact", T.exact_denoiser(x0, s)), ("learned", mdl["den"])):
+        for name, den in (("exact", toy2d.exact_denoiser(x0, s)), ("learned", mdl["den"])):
             progress((len(res), 2), desc=f"DDIM with the {name} score")
             tr = _run_samplers(state, den, s, ["ddim"], steps, 0.0, particles, seed, spacing="linspace")["ddim"][0]
-            res[name] = T.nearest_distance(tr.samples, x0).numpy()
-    fresh = T.nearest_distance(state["dataset"].sample(particles, state["seed"] + 20_000), x0).numpy()
+            res[name] = toy2d.nearest_distance(tr.samples, x0).numpy()
+    fresh = toy2d.nearest_distance(state["dataset"].sample(particles, state["seed"] + 20_000), x0).numpy()
     edges = np.linspace(-5, 0.5, 45)
     centers = 10 ** ((edges[:-1] + edges[1:]) / 2)
     fig = go.Figure()
@@ -442,7 +442,7 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
 
 
 def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, ideal: bool, eta, particles, seed,
-              samplers=T.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=gr.Progress()):
+              samplers=toy2d.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=gr.Progress()):
     """Distance to the data for every sampler × number of steps → (heatmap figure, Markdown table, model)."""
     if not state:
         raise gr.Error("Pick a dataset first.")
@@ -455,7 +455,7 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
     out_model = gr.skip()
     with interactive_work():
         if ideal:
-            den = T.exact_denoiser(state["x0"], s)
+            den = toy2d.exact_denoiser(state["x0"], s)
         else:
             mdl = _ensure_model(state, model, schedule, ztsnr, progress)
             den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
@@ -468,10 +468,10 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
                 d, ref = _distance_row(state, runs[k][0].samples)
                 ratio[i, j] = d / ref
                 nfe[i, j] = runs[k][0].nfe
-                progress((j * len(ks) + i + 1, total), desc=f"{T.SAMPLER_LABELS[k]}, {n} steps")
+                progress((j * len(ks) + i + 1, total), desc=f"{toy2d.SAMPLER_LABELS[k]}, {n} steps")
     text = [[f"{ratio[i, j]:.2f}×" for j in range(len(steps_list))] for i in range(len(ks))]
     fig = go.Figure(go.Heatmap(z=np.log2(np.maximum(ratio, 1e-3)), x=[str(n) for n in steps_list],
-                               y=[T.SAMPLER_LABELS[k] for k in ks], text=text, texttemplate="%{text}",
+                               y=[toy2d.SAMPLER_LABELS[k] for k in ks], text=text, texttemplate="%{text}",
                                textfont=dict(size=16), colorscale="RdYlGn_r", zmin=0, zmax=3, showscale=False,
                                hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed")
@@ -479,7 +479,7 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
                       margin=dict(l=230, r=20, t=40, b=50),
                       title=f"energy distance to the data ÷ data-vs-data ({'exact score' if ideal else 'trained MLP'})")
     head = "| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list) + "\n"
-    body = "\n".join(f"| {T.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
+    body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
                                                               for j in range(len(steps_list))) + " |"
                      for i, k in enumerate(ks))
     md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} fresh data points; "
@@ -547,14 +547,14 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
     steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
     particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
     with user_errors():
-        eta = T._finite(eta, "η")
+        eta = toy2d._finite(eta, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
     s = _sched(schedule, False)
     adapt_threads()
     with interactive_work():
         if source == "exact":
-            den, trained = T.exact_denoiser(state["x0"], s), None
+            den, trained = toy2d.exact_denoiser(state["x0"], s), None
         else:
             mdl = _api_model(state, schedule, False)
             den, trained = mdl["den"], mdl["steps"]
@@ -574,4 +574,4 @@ def lab_init(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows
     try:
         return lab_load(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows)
     except gr.Error:
-        return lab_load("moons", T.DEFAULT_N, 0, None, model, schedule, ztsnr, t, arrows)
+        return lab_load("moons", toy2d.DEFAULT_N, 0, None, model, schedule, ztsnr, t, arrows)

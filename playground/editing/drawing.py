@@ -215,7 +215,7 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
 
 def heldout_digit(index: int, data_dir: str | None = None) -> tuple[torch.Tensor, int]:
     """A real held-out MNIST digit (never trained on): ((1, 1, 28, 28) in [−1, 1], its label)."""
-    from .data import load_mnist, to_model_range
+    from playground.mnist.data import load_mnist, to_model_range
 
     data = load_mnist(data_dir)
     n = len(data.heldout_images)

@@ -18,7 +18,7 @@ real-vs-real    the same numbers for n random held-out digits: the floor to comp
 
 Reproduce the shipped classifier (about 2 minutes on 2 CPU cores)::
 
-    python -m playground.quality --train-classifier --out checkpoints/mnist_classifier.pt
+    python -m playground.mnist.quality --train-classifier --out checkpoints/mnist_classifier.pt
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.checkpoint import CHECKPOINT_DIR, CheckpointError, atomic_torch_save
-from playground.data import MNISTSplits, load_mnist
+from playground.mnist.checkpoint import CHECKPOINT_DIR, CheckpointError, atomic_torch_save
+from playground.mnist.data import MNISTSplits, load_mnist
 
 __all__ = [
     "CLASSIFIER_PATH",
@@ -140,7 +140,7 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH) -> MNISTClassifier:
         model.load_state_dict(obj["state_dict"])
     except Exception as e:  # noqa: BLE001 - any failure means the same thing to the caller
         raise CheckpointError(f"cannot load the quality classifier {path}: {str(e)[:200]} "
-                              f"(recreate it with `python -m playground.quality --train-classifier`)") from None
+                              f"(recreate it with `python -m playground.mnist.quality --train-classifier`)") from None
     return model.eval().requires_grad_(False)
 
 
@@ -225,7 +225,7 @@ def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m playground.quality", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m playground.mnist.quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-classifier", action="store_true", help="train and save the quality classifier")
     ap.add_argument("--epochs", type=int, default=8)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from playground.model import UNet, UNetConfig
+from playground.mnist.model import UNet, UNetConfig
 
 __all__ = [
     "CheckpointError",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 FORMAT = "diffusion-playground/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "mnist_eps_cond.pt"  # the app's default model
 V_CHECKPOINT = CHECKPOINT_DIR / "mnist_v_cond.pt"  # same recipe, v-prediction
 

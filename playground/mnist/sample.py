@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from playground import samplers
-from playground.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model
-from playground.data import to_unit_range
-from playground.cuda_graphs import GraphedModelFn, cuda_graphs_ok
-from playground.device import bf16_autocast_ok, pick_device
-from playground.model import UNet
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model
+from playground.mnist.data import to_unit_range
+from playground.runtime.cuda_graphs import GraphedModelFn, cuda_graphs_ok
+from playground.runtime.device import bf16_autocast_ok, pick_device
+from playground.mnist.model import UNet
 from playground.schedules import make_schedule
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop", "generate", "main"]
@@ -57,7 +57,7 @@ def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, 
     """model_fn(x_t, t) for the samplers: CFG for conditional models, optional bf16 autocast.
 
     cuda_graph: on a CUDA device, replay each call from a CUDA graph (one capture per batch shape; see
-    playground/cuda_graphs.py). Ignored elsewhere."""
+    playground/runtime/cuda_graphs.py). Ignored elsewhere."""
     if model.config.conditional:
         fn = samplers.cfg_model_fn(model, labels, guidance, model.config.null_label)
     else:
@@ -138,6 +138,14 @@ def generate(model: UNet, meta: CheckpointMeta, *, num: int = 64, batch_size: in
     return torch.cat(out), labels
 
 
+def grid_image(x: torch.Tensor, ncol: int | None = None, scale: int = 2) -> np.ndarray:
+    """Digits (N, 1, H, W) in [−1, 1] → one uint8 grid for the CLI's PNG and GIF: grey gaps, ×scale pixels."""
+    from playground import render  # plotly and Pillow load only when an image is written
+
+    return render.image_grid(render.to_uint8(x[:, 0].detach().float().cpu().numpy()), ncol=ncol, pad=2 * scale,
+                             pad_value=128, scale=scale)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground.sample", description="Sample digits from a checkpoint.")
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
@@ -172,22 +180,18 @@ def main(argv: list[str] | None = None) -> int:
               clip_x0=args.clip_x0, bf16=args.bf16)
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".gif":
-        from playground.viz import image_grid, save_gif
+    from playground import render
 
-        frames = []
-        for st in generate_loop(model, meta, num=args.num, seed=args.seed, label=args.label, **kw):
-            frames.append(image_grid(to_unit_range(st.x_t), scale=2))
-        save_gif(frames, out)
+    if out.suffix.lower() == ".gif":
+        frames = [grid_image(st.x_t) for st in generate_loop(model, meta, num=args.num, seed=args.seed,
+                                                            label=args.label, **kw)]
+        render.write_gif(out, frames, duration_ms=100, hold_last_ms=1500)  # 10 frames/s, the last one held 1.5 s
     else:
         x0, _ = generate(model, meta, num=args.num, seed=args.seed, label=args.label, batch_size=args.batch_size, **kw)
-        images = to_unit_range(x0)  # (N, 1, 28, 28) in [0, 1]
         if out.suffix.lower() == ".npy":
-            np.save(out, images[:, 0].numpy().astype(np.float32))
+            np.save(out, to_unit_range(x0)[:, 0].numpy().astype(np.float32))  # (N, 28, 28) in [0, 1]
         else:
-            from playground.viz import save_png
-
-            save_png(images, out, nrow=10 if model.config.conditional and args.label is None else None)
+            render.save_png(out, grid_image(x0, ncol=10 if model.config.conditional and args.label is None else None))
     print(f"wrote {out} ({args.num} digits, {meta.prediction_type} model, {args.sampler} {args.steps} steps, "
           f"{time.perf_counter() - t0:.1f} s)")
     return 0

@@ -45,7 +45,7 @@ __all__ = [
     "batches",
 ]
 
-REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 N_HELDOUT = 2_000  # held-out digits drawn from the offline test split
 SPLIT_SEED = 0  # seed of the fixed permutation; changing it changes every baseline
 

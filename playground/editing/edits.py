@@ -1,5 +1,5 @@
 """Editing with a trained diffusion model: SDEdit, inpainting, DDIM inversion, latent interpolation.
-(Turning a drawing into a digit the model knows, and the inpainting masks: playground/drawing.py.)
+(Turning a drawing into a digit the model knows, and the inpainting masks: playground/editing/drawing.py.)
 
 Notation (code name → paper symbol):
 
@@ -47,10 +47,10 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .data import to_unit_range
-from .diffusion import model_output_to_x0_eps, normalize_prediction_type, q_sample
-from .samplers import ModelFn, StepOutput, ddim_step, ddpm_step, make_timesteps, normalize_sampler, sample_loop
-from .schedules import NoiseSchedule
+from playground.mnist.data import to_unit_range
+from playground.diffusion import model_output_to_x0_eps, normalize_prediction_type, q_sample
+from playground.samplers import ModelFn, StepOutput, ddim_step, ddpm_step, make_timesteps, normalize_sampler, sample_loop
+from playground.schedules import NoiseSchedule
 
 # The inputs of every edit (drawings → digits, masks) live in drawing.py; re-exported for the UI and tests.
 from .drawing import (ALL_INK, EMPTY_CANVAS, MASK_PRESETS, MNIST_BOX, MNIST_SIZE, PREPROCESS_NOTE,  # noqa: F401
@@ -595,10 +595,10 @@ def pixel_rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def classify(x: torch.Tensor, classifier_path=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The quality classifier's verdict on digits in model range (B, 1, 28, 28): (class (B,), p(class|x) (B,)).
 
-    Realism, in one number: the confidence of playground.quality's MNIST classifier (99.25% accurate on
+    Realism, in one number: the confidence of playground.mnist.quality's MNIST classifier (99.25% accurate on
     held-out digits); real digits score ≥ 0.9 98% of the time.
     """
-    from .quality import CLASSIFIER_PATH, load_classifier
+    from playground.mnist.quality import CLASSIFIER_PATH, load_classifier
 
     clf = load_classifier(str(classifier_path or CLASSIFIER_PATH))
     probs = clf(to_unit_range(x.detach().cpu())).softmax(1)

@@ -1,4 +1,7 @@
-"""Plotly figures and small image helpers for the app (no gradio here, no diffusion math).
+"""Rendering: the plotly charts, and images (grids, captioned rows, PNG and GIF files). No gradio, no diffusion math.
+
+One module for the app and the CLIs: the tabs' charts and digit grids, ``python -m playground.sample``'s
+PNG grid and trajectory GIF, and Draw & edit's captioned summaries all come from here.
 
 Figures are returned either as plotly ``go.Figure`` objects or, on the hot path of the forward tab,
 as plain JSON-ready dicts: building a ``go.Figure`` costs ~25 ms (validation), so the schedule
@@ -6,6 +9,7 @@ charts are built once per (schedule, T, zero-terminal-SNR) and cached as a dict;
 swaps the small "marker" traces (see :func:`schedule_figure_with_marker`).
 
 Notation: t (0-based timestep), alpha_bar = ᾱ_t, snr = ᾱ/(1−ᾱ), log_snr = log SNR, beta = β_t.
+Images are uint8 numpy arrays (H, W) or (H, W, 3); model-range [−1, 1] floats become uint8 with :func:`to_uint8`.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Sequence
 import imageio.v3 as iio
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from playground.schedules import SCHEDULES, make_schedule
@@ -36,6 +40,8 @@ __all__ = [
     "image_grid",
     "upscale",
     "hstack_with_gap",
+    "captioned_row",
+    "save_png",
     "write_gif",
 ]
 
@@ -281,3 +287,35 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_la
     else:
         iio.imwrite(path, np.stack(out), duration=[duration_ms] * (len(out) - 1) + [hold_last_ms], loop=0)
     return str(path)
+
+
+def save_png(path, image: np.ndarray) -> str:
+    """Write one uint8 image (H, W) or (H, W, 3) as a PNG; returns the path as a string."""
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
+    return str(path)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def captioned_row(images: list[np.ndarray], captions: list[list[str]], size: int = 15) -> np.ndarray:
+    """Equally sized tiles (uint8 gray or RGB) side by side on white, each with lines of text underneath: (H, W, 3)."""
+    font = _font(size)
+    h, w = images[0].shape[:2]
+    lines = max(len(c) for c in captions)
+    gap, pad = 8, 6
+    H = h + pad + lines * (size + 4) + pad
+    W = len(images) * w + (len(images) - 1) * gap
+    canvas = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (im, cap) in enumerate(zip(images, captions)):
+        x = i * (w + gap)
+        canvas.paste(Image.fromarray(im).convert("RGB"), (x, 0))
+        for k, line in enumerate(cap):
+            tw = draw.textlength(line, font=font)
+            draw.text((x + (w - tw) / 2, h + pad + k * (size + 4)), line, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)
