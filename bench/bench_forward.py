@@ -48,14 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     from gradio.data_classes import FileData
 
     import app
-    from playground.ui import common, forward
+    from playground.ui import forward
+    from playground.ui.images import load_image
 
     print(f"load average {os.getloadavg()[0]:.2f}; torch threads {__import__('torch').get_num_threads()}")
     rng = __import__("random").Random(0)
     ts = [rng.randrange(args.T) for _ in range(args.moves + 3)]
 
     # 1. the page: the payload, once per image / seed / schedule
-    state = forward.forward_state(common.load_image(args.image), 0, Path(args.image).name)
+    state = forward.forward_state(load_image(args.image), 0, Path(args.image).name)
     pay = []
     for _ in range(10):
         a = time.perf_counter()

@@ -172,7 +172,8 @@ def test_browser_blend_matches_the_server_image(session, live_app):
     """The canvas the browser draws equals the server's x_t (forward.forward_image) up to the int8 noise transport."""
     import numpy as np
 
-    from playground.ui import common, forward
+    from playground.ui import forward
+    from playground.ui.images import example_images, load_image
 
     page, _ = session
     _open_tab(page, "Forward")
@@ -180,8 +181,8 @@ def test_browser_blend_matches_the_server_image(session, live_app):
     page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '400'", timeout=30_000)
     rgb = np.array(page.evaluate("""() => { const c = document.querySelector('#xt-image canvas');
         return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"""), dtype=np.int16)
-    name, path = common.example_images()[0][1], common.example_images()[0][0]
-    state = forward.forward_state(common.load_image(path), 0, name)
+    name, path = example_images()[0][1], example_images()[0][0]
+    state = forward.forward_state(load_image(path), 0, name)
     server = forward.forward_image(state, "cosine", 1000, False, 400).astype(np.int16)  # (H, W, 3), k = 1 for photos
     browser = rgb.reshape(server.shape[0], server.shape[1], 4)[..., :3]
     diff = np.abs(browser - server)

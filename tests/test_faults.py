@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY_MODEL, make_tiny_checkpoint
-from playground.ui import common, sampling, training
+from playground.ui import sampling, training
+from playground.ui.models import device, list_checkpoints
 from playground.mnist.checkpoint import load_checkpoint, load_model
 from playground.mnist.data import load_mnist
 from playground.mnist.model import UNetConfig
@@ -36,7 +37,7 @@ def _tiny_cfg(**kw) -> TrainConfig:
 
 def _samples_ok(path: Path) -> None:
     """The checkpoint at `path` loads and gives finite samples through the app's own sampler."""
-    model, meta = load_model(path, common.device())  # where the app samples: CUDA / MPS / CPU
+    model, meta = load_model(path, device())  # where the app samples: CUDA / MPS / CPU
     x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
                           seed=0)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1.0 + 1e-6
@@ -163,7 +164,7 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     _samples_ok(path)
     assert tmp.exists()  # SIGKILL leaves the half-written temp file: the app must ignore it
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(ckdir))
-    assert [p for _, p in common.list_checkpoints()] == [str(path)]
+    assert [p for _, p in list_checkpoints()] == [str(path)]
     final = list(sampling.sample_compare(None, 3, 0.0, "trailing", True, "1", 2.0, 1, 0, False))[-1]
     assert "Done" in final[6]
 

@@ -19,7 +19,10 @@ import torch
 from PIL import Image
 
 from playground import render
-from playground.ui import common, forward, sampling, training
+from playground.ui import forward, limits, sampling, training
+from playground.ui.images import load_image
+from playground.ui.limits import LIMITS, Limits, interactive_work
+from playground.ui.models import default_checkpoint, get_model, list_checkpoints
 from playground.mnist.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from playground.diffusion import q_sample
 from playground.mnist.model import UNet, UNetConfig
@@ -62,11 +65,11 @@ def save(tmp_path: Path, name: str, im: Image.Image, **kw) -> str:
 def test_limits_table_documents_every_env_var():
     import inspect
 
-    src = inspect.getsource(common.Limits)
+    src = inspect.getsource(Limits)
     env_vars = set(__import__("re").findall(r'"(PLAYGROUND_[A-Z_]+)"', src))
-    assert len(env_vars) == len([f for f in common.Limits.__dataclass_fields__])
+    assert len(env_vars) == len([f for f in Limits.__dataclass_fields__])
     for var in env_vars:
-        assert var in common.__doc__, f"{var} missing from the limits table in common.py's docstring"
+        assert var in limits.__doc__, f"{var} missing from the limits table in limits.py's docstring"
 
 
 # --------------------------------------------------------------------------------------- uploads
@@ -74,38 +77,38 @@ def test_limits_table_documents_every_env_var():
 
 def test_load_image_modes(tmp_path):
     rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
-    x = common.load_image(save(tmp_path, "a.png", rgb))
+    x = load_image(save(tmp_path, "a.png", rgb))
     assert x.shape == (40, 60, 3) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
     np.testing.assert_allclose(x, np.asarray(rgb, np.float32) / 127.5 - 1, atol=1e-6)
 
-    gray = common.load_image(save(tmp_path, "g.png", rgb.convert("L")))
+    gray = load_image(save(tmp_path, "g.png", rgb.convert("L")))
     assert gray.shape == (40, 60, 1)  # grayscale stays one channel
 
     rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))  # fully transparent black -> white background
-    assert np.allclose(common.load_image(save(tmp_path, "t.png", rgba)), 1.0)
+    assert np.allclose(load_image(save(tmp_path, "t.png", rgba)), 1.0)
 
     pal = rgb.convert("P")
-    assert common.load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
+    assert load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
 
     a16 = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
     im16 = Image.fromarray(a16)  # a 16-bit grayscale PNG
-    x16 = common.load_image(save(tmp_path, "16.png", im16))
+    x16 = load_image(save(tmp_path, "16.png", im16))
     assert x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3) and x16.max() == pytest.approx(1, abs=1e-3)
 
     cmyk = rgb.convert("CMYK")
-    assert common.load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
+    assert load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
 
     frames = [Image.new("RGB", (16, 16), c) for c in ((255, 255, 255), (0, 0, 0))]
     gif = tmp_path / "anim.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert np.allclose(common.load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
+    assert np.allclose(load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
 
 
 def test_big_upload_is_downscaled_once(tmp_path):
     big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1500, 2000, 3), dtype=np.uint8))
     for name in ("big.jpg", "big.png"):
-        x = common.load_image(save(tmp_path, name, big))
-        assert max(x.shape[:2]) == common.LIMITS.work_side and x.shape[2] == 3
+        x = load_image(save(tmp_path, name, big))
+        assert max(x.shape[:2]) == LIMITS.work_side and x.shape[2] == 3
         assert x.shape[1] / x.shape[0] == pytest.approx(2000 / 1500, rel=0.02)
 
 
@@ -122,13 +125,13 @@ def test_bad_uploads_raise_clear_errors(tmp_path, monkeypatch):
              (str(tmp_path / "missing.png"), "Cannot find")]
     for path, words in cases:
         with pytest.raises(gr.Error, match=words):
-            common.load_image(path)
-    monkeypatch.setattr(common.LIMITS, "max_upload_pixels", 1000)
+            load_image(path)
+    monkeypatch.setattr(LIMITS, "max_upload_pixels", 1000)
     with pytest.raises(gr.Error, match="megapixels"):
-        common.load_image(str(good))
-    monkeypatch.setattr(common.LIMITS, "max_upload_bytes", 10)
+        load_image(str(good))
+    monkeypatch.setattr(LIMITS, "max_upload_bytes", 10)
     with pytest.raises(gr.Error, match="limit"):
-        common.load_image(str(good))
+        load_image(str(good))
 
 
 # --------------------------------------------------------------------------------------- forward tab
@@ -233,26 +236,26 @@ def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
 
 
 def test_checkpoint_listing_and_allowlist(ckpt_dir, tmp_path):
-    choices = common.list_checkpoints()
+    choices = list_checkpoints()
     assert len(choices) == 1 and "ε-prediction" in choices[0][0]
     (ckpt_dir / "junk.pt").write_bytes(b"not a checkpoint")
-    assert len(common.list_checkpoints()) == 1  # unreadable files are left out
+    assert len(list_checkpoints()) == 1  # unreadable files are left out
     outside = make_tiny_checkpoint(tmp_path / "elsewhere")
     with pytest.raises(gr.Error, match="Unknown checkpoint"):
-        common.get_model(str(outside))
-    assert common.get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
+        get_model(str(outside))
+    assert get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
 
 
 def test_timesteps_md_shows_the_list_that_runs(ckpt_dir):
     assert "t = 980, 960" in sampling.timesteps_md(None, 50, "leading")
     assert "t = 999, 979" in sampling.timesteps_md(None, 50, "trailing")
-    md = sampling.timesteps_md(common.default_checkpoint(), 5, "leading")
+    md = sampling.timesteps_md(default_checkpoint(), 5, "leading")
     assert "T = 50" in md and "t = 40, 30, 20, 10, 0" in md
 
 
 def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
     monkeypatch.setattr(sampling, "STREAM_EVERY_S", 0.0)
-    path = common.default_checkpoint()
+    path = default_checkpoint()
     outs = list(sampling.sample_compare(path, 50, 1.0, "leading", True, "mixed 0–9", 2.0, 4, 123, True))
     assert len(outs) == 50  # one frame per step (49 streamed + the final one)
     first, last = outs[0], outs[-1]
@@ -286,7 +289,7 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
     seen = []
     monkeypatch.setattr(sampling, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
                         or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
-    grid, fig, md = sampling.sample_study(common.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
+    grid, fig, md = sampling.sample_study(default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
                                     progress=NO_PROGRESS)
     assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
@@ -317,7 +320,7 @@ def test_train_runs_saves_and_feeds_the_sampling_tab(ckpt_dir):
     assert meta.steps == 3 and meta.T == 100 and tuple(model.config.channels) == (16, 32, 64)
     assert path in [v for _, v in dropdown.choices] and dropdown.value == path
     assert preview is not None and preview.shape[1] > preview.shape[0]  # one row of 10 digits
-    assert common.get_model(path, models)[1].steps == 3
+    assert get_model(path, models)[1].steps == 3
     assert training._job["job"] is None and not training._train_lock.locked()
 
 
@@ -341,9 +344,9 @@ def test_train_stop_unload_and_busy(ckpt_dir):
 
 
 def test_preset_values_respect_limits(monkeypatch):
-    monkeypatch.setattr(common.LIMITS, "max_train_seconds", 42.0)
+    monkeypatch.setattr(LIMITS, "max_train_seconds", 42.0)
     steps, budget, batch, lr, preview_every = training.preset_values("shipped")
-    assert budget == 42.0 and steps <= common.LIMITS.max_train_steps and batch == 128
+    assert budget == 42.0 and steps <= LIMITS.max_train_steps and batch == 128
 
 
 def test_presets_are_named_for_the_device_in_use():
@@ -365,7 +368,7 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
     next(gen)  # "Loading…"
     assert "Training" in next(gen)[0]  # the model is built and stepping (first step's status)
     try:
-        with common.interactive_work():
+        with interactive_work():
             box = {}
             th = threading.Thread(target=lambda: box.setdefault("out", next(gen)), daemon=True)
             th.start()
@@ -461,7 +464,7 @@ def test_var_v_formula_in_the_theory_holds_on_mnist():
 
 
 def test_one_step_hint_when_leading_or_linspace_runs_its_only_step_at_t0(ckpt_dir):
-    path = common.default_checkpoint()  # tiny model, T = 50
+    path = default_checkpoint()  # tiny model, T = 50
     for spacing in ("leading", "linspace"):
         md = sampling.timesteps_md(path, 1, spacing)
         assert "t = 0 →" in md and "nearly x_T" in md and "trailing spacing" in md

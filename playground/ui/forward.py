@@ -21,8 +21,10 @@ from playground import render
 from playground.diffusion import q_chain, q_sample
 from playground.schedules import SCHEDULES
 from playground.ui.classroom import as_bool, as_int, one_of
-from playground.ui.common import (FAST, LIMITS, PRIVATE, SCHEDULE_CHOICES, Page, clamp_T, display_scale, example_images,
-                                  explain, load_image, out_path)
+from playground.ui.files import out_path
+from playground.ui.images import display_scale, example_images, load_image
+from playground.ui.limits import LIMITS, clamp_T
+from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "forward"
 TAB_TITLE = "Forward noising"

@@ -25,10 +25,11 @@ from playground.schedules import SCHEDULES
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.ui import zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
-from playground.ui.common import (FAST, LIMITS, PRIVATE, DIGIT_CHOICES, SPACING_CHOICES, Page, adapt_threads,
-                                  checkpoint_dir, checkpoint_dropdown, checkpoint_label, default_checkpoint, device,
-                                  digit_grid, explain, get_model, interactive_work,
-                                  list_checkpoints, meta_of, out_path)
+from playground.ui.files import out_path
+from playground.ui.images import digit_grid
+from playground.ui.limits import LIMITS, adapt_threads, interactive_work
+from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint_label, default_checkpoint, device, get_model, list_checkpoints, meta_of
+from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, SPACING_CHOICES, Page, explain
 
 TAB_ID = "sample"
 TAB_TITLE = "Sampling: DDPM vs DDIM"

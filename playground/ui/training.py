@@ -1,7 +1,7 @@
 """Tab 3, training: the in-app MNIST trainer with a live loss curve, loss by t bucket and a sample grid.
 
 One training job per server (a second Start gets "busy" at once); it pauses between steps while anyone
-samples (common.interactive_busy), and stops when its browser tab closes.
+samples (interactive_busy), and stops when its browser tab closes.
 Layout and wiring in :func:`build`; the handlers are plain functions (tests call them without a server).
 Public endpoint: ``/train`` (:func:`train_run`).
 """
@@ -22,8 +22,10 @@ from playground import render
 from playground.schedules import SCHEDULES
 from playground.ui import zerogpu
 from playground.ui.classroom import one_of
-from playground.ui.common import (FAST, LIMITS, ON_SPACE, adapt_threads, SCHEDULE_CHOICES, Page, checkpoint_dir, checkpoint_dropdown,
-                                  checkpoint_label, device, explain, interactive_busy, out_path, session_id)
+from playground.ui.files import out_path
+from playground.ui.limits import LIMITS, ON_SPACE, adapt_threads, interactive_busy
+from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint_label, device
+from playground.ui.page import FAST, SCHEDULE_CHOICES, Page, explain, session_id
 
 TAB_ID = "train"
 TAB_TITLE = "Train on MNIST"

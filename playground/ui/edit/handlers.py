@@ -21,8 +21,11 @@ from playground.mnist.data import to_unit_range
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.samplers import normalize_sampler
 from playground.ui import zerogpu
-from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image, user_errors,
-                                  interactive_work, load_image, out_path)
+from playground.ui.files import out_path
+from playground.ui.images import load_image, sketch_image
+from playground.ui.limits import LIMITS, interactive_work
+from playground.ui.models import default_checkpoint, device, get_model
+from playground.ui.page import user_errors
 
 
 

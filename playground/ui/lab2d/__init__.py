@@ -30,7 +30,7 @@ import gradio as gr
 
 from playground import toy2d
 from playground.ui.classroom import as_bool, as_int, one_of
-from playground.ui.common import (FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain)
+from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
 from playground.ui.lab2d.plots import (ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS,
                                        MAX_TRAIN_SECONDS, OBJECTIVE_CHOICES, PATHS, SAMPLER_CHOICES, TRAIN_STEPS,
                                        T_LAB, lab_load, lab_render, use_drawing)

@@ -17,13 +17,15 @@ from gradio.components.plot import PlotData
 
 from playground import render
 from playground import toy2d
-from playground.ui.common import (LIMITS, _env_num, sketch_image, user_errors)
+from playground.ui.images import sketch_image
+from playground.ui.limits import LIMITS, env_num
+from playground.ui.page import user_errors
 
 
-MAX_POINTS = min(_env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), toy2d.MAX_N)
-MAX_PARTICLES = _env_num("PLAYGROUND_LAB2D_MAX_PARTICLES", 5_000, 2_000)
-MAX_TRAIN_SECONDS = min(_env_num("PLAYGROUND_LAB2D_TRAIN_SECONDS", 30, 15, float), LIMITS.max_train_seconds)
-AUTO_TRAIN_SECONDS = min(_env_num("PLAYGROUND_LAB2D_AUTO_SECONDS", 15, 10, float), MAX_TRAIN_SECONDS)
+MAX_POINTS = min(env_num("PLAYGROUND_LAB2D_MAX_POINTS", 10_000, 5_000), toy2d.MAX_N)
+MAX_PARTICLES = env_num("PLAYGROUND_LAB2D_MAX_PARTICLES", 5_000, 2_000)
+MAX_TRAIN_SECONDS = min(env_num("PLAYGROUND_LAB2D_TRAIN_SECONDS", 30, 15, float), LIMITS.max_train_seconds)
+AUTO_TRAIN_SECONDS = min(env_num("PLAYGROUND_LAB2D_AUTO_SECONDS", 15, 10, float), MAX_TRAIN_SECONDS)
 MAX_STEPS = min(LIMITS.max_steps, toy2d.MAX_STEPS)
 
 T_LAB = 1000  # diffusion steps of every schedule in this tab

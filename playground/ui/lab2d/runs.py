@@ -18,7 +18,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from playground import toy2d
-from playground.ui.common import (SCHEDULE_CHOICES, adapt_threads, interactive_work, out_path, user_errors)
+from playground.ui.files import out_path
+from playground.ui.limits import adapt_threads, interactive_work
+from playground.ui.page import SCHEDULE_CHOICES, user_errors
 from playground.ui.lab2d.plots import (ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR,
                                        GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS,
                                        PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW, _FONT, _count, _f4, _model_key,
