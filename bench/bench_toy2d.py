@@ -177,11 +177,11 @@ def bench_slider(args) -> None:
     """The t.change event of the tab through Gradio's own process_api (preprocess, handler, postprocess)."""
     import app
     from gradio.state_holder import SessionState
-    from playground.ui.lab2d import plots, runs
+    from playground.ui.lab2d import config, runs, session, view
 
     torch.set_num_threads(args.threads)
     print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; {args.threads} thread(s); {load()}")
-    state = plots.lab_data("moons", args.points, 0)
+    state = session.lab_data("moons", args.points, 0)
     model = None
     for _, _, model in runs.lab_train(state, "cosine", False, 3, "v"):
         pass
@@ -205,7 +205,7 @@ def bench_slider(args) -> None:
                 server.append(time.perf_counter() - a)
                 cpu.append(time.process_time() - c)
             a = time.perf_counter()
-            plots.lab_render(state, mdl, "cosine", False, t, arrows)
+            view.lab_render(state, mdl, "cosine", False, t, arrows)
             if i >= 3:
                 handler.append(time.perf_counter() - a)
         assert out["data"][0] is not None
@@ -216,7 +216,7 @@ def bench_slider(args) -> None:
               f"\n  t < 20 (grid points far from all data recomputed directly): server {statistics.median(small) * 1e3:.1f} ms,"
               f" CPU {statistics.median(small_cpu) * 1e3:.1f} ms")
     x0 = state["x0"]
-    for name, fn_ in (("exact_on_grid 32×32 (density + score)", lambda ab: toy2d.exact_on_grid(x0, plots.GRID, plots.GRID, ab)),
+    for name, fn_ in (("exact_on_grid 32×32 (density + score)", lambda ab: toy2d.exact_on_grid(x0, config.GRID, config.GRID, ab)),
                       ("exact_quantities, 1024 points direct", lambda ab: toy2d.exact_quantities(x0, torch.randn(1024, 2), ab))):
         times = []
         for t in ts[:20]:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from .data import (  # noqa: F401
     DATASET_LABELS, DATASETS, DEFAULT_N, GAUSSIAN_COV, GAUSSIAN_MEAN, MAX_N, MAX_STEPS, MIN_N, SAMPLER_LABELS,
-    SAMPLERS_2D, Dataset2D, _finite, drawing_dataset, get_dataset, ink_mask, make_dataset)
+    SAMPLERS_2D, Dataset2D, as_finite, drawing_dataset, get_dataset, ink_mask, make_dataset)
 from .exact import (  # noqa: F401
     Denoiser, ExactQ, denoise, exact_denoiser, exact_log_density, exact_on_grid, exact_quantities, exact_score,
     gaussian_denoiser, gaussian_marginal, gaussian_score, ideal_denoiser, ideal_eps, model_denoiser)

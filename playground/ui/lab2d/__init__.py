@@ -31,10 +31,10 @@ import gradio as gr
 from playground import toy2d
 from playground.ui.classroom import as_bool, as_int, one_of
 from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
-from playground.ui.lab2d.plots import (ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS,
-                                       MAX_TRAIN_SECONDS, OBJECTIVE_CHOICES, PATHS, SAMPLER_CHOICES, TRAIN_STEPS,
-                                       T_LAB, lab_load, lab_render, use_drawing)
-from playground.ui.lab2d.runs import (ANIM_JS, _model_md, lab2d_api, lab_gif, lab_init, lab_memorize, lab_sample,
+from playground.ui.lab2d.config import ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS, MAX_TRAIN_SECONDS, OBJECTIVE_CHOICES, PATHS, SAMPLER_CHOICES, TRAIN_STEPS, T_LAB
+from playground.ui.lab2d.session import use_drawing
+from playground.ui.lab2d.view import lab_load, lab_render
+from playground.ui.lab2d.runs import (ANIM_JS, describe_model, lab2d_api, lab_gif, lab_init, lab_memorize, lab_sample,
                                       lab_study, lab_train)
 
 TAB_ID = "lab2d"
@@ -100,7 +100,7 @@ def build(page: Page) -> None:
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary", elem_id="lab2d-train")
                 stop_btn = gr.Button("■ Stop", variant="stop")
-            model_md = gr.Markdown(_model_md(None, None, "cosine", False), elem_id="lab2d-model")
+            model_md = gr.Markdown(describe_model(None, None, "cosine", False), elem_id="lab2d-model")
         with gr.Column(scale=8):
             loss_plot = gr.Plot(show_label=False, elem_id="lab2d-loss")
             train_status = gr.Markdown(elem_classes="status", elem_id="lab2d-train-status")
@@ -162,35 +162,35 @@ def build(page: Page) -> None:
     dataset.change(lambda d: gr.Row(visible=d == DRAWING), dataset, draw_group, **FAST)
     for comp in (dataset, data_seed):
         comp.change(lab_load, load_in, [state, *view], trigger_mode="always_last", **FAST).then(
-            _model_md, status_in, model_md, **FAST)
+            describe_model, status_in, model_md, **FAST)
     n_points.release(lab_load, load_in, [state, *view], trigger_mode="always_last", **FAST).then(
-        _model_md, status_in, model_md, **FAST)
+        describe_model, status_in, model_md, **FAST)
     use_draw.click(use_drawing, sketch, [drawing, dataset], show_progress_on=[use_draw], **PRIVATE).success(
-        lab_load, load_in, [state, *view], **PRIVATE).then(_model_md, status_in, model_md, **FAST)
+        lab_load, load_in, [state, *view], **PRIVATE).then(describe_model, status_in, model_md, **FAST)
     for comp in (schedule, ztsnr, arrows):
-        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(_model_md, status_in, model_md,
+        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(describe_model, status_in, model_md,
                                                                                           **FAST)
     t.change(lab_render, render_in, view, trigger_mode="always_last", **FAST)
 
     train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective], [loss_plot, train_status, model],
                                   show_progress_on=[train_status], **heavy, **PRIVATE)
-    train_event.then(lab_render, render_in, view, **FAST).then(_model_md, status_in, model_md, **FAST)
+    train_event.then(lab_render, render_in, view, **FAST).then(describe_model, status_in, model_md, **FAST)
     stop_btn.click(None, None, None, cancels=[train_event], **PRIVATE).then(
-        lab_render, render_in, view, **FAST).then(_model_md, status_in, model_md, **FAST)
+        lab_render, render_in, view, **FAST).then(describe_model, status_in, model_md, **FAST)
 
     sample_in = [state, model, schedule, ztsnr, samplers, steps, eta, ideal, particles, sample_seed]
     sample_event = sample_btn.click(lab_sample, sample_in, [paths_plot, anim_plot, summary, run, model],
                                     show_progress_on=[summary, paths_plot], **heavy, **PRIVATE)
-    sample_event.then(_model_md, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+    sample_event.then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
     gif_btn.click(lab_gif, run, gif_img, **heavy, **PRIVATE)
     mem_btn.click(lab_memorize, [state, model, schedule, ztsnr, particles, sample_seed], [mem_plot, mem_md, model],
-                  **heavy, **PRIVATE).then(_model_md, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+                  **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
     few_btn.click(lambda: 200, None, n_points, **FAST).then(lab_load, load_in, [state, *view], **FAST).then(
-        _model_md, status_in, model_md, **FAST)
+        describe_model, status_in, model_md, **FAST)
     study_btn.click(lab_study, [state, model, schedule, ztsnr, ideal, eta, particles, sample_seed, samplers],
-                    [study_plot, study_md, model], **heavy, **PRIVATE).then(_model_md, status_in, model_md, **FAST).then(
+                    [study_plot, study_md, model], **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
         lab_render, render_in, view, **FAST)
     api_btn.click(lab2d_api, api_in, [api_samples, api_data, api_info], api_name="lab2d", **heavy)
     page.on_load(lambda loaded: loaded.then(lab_init, load_in, [state, *view], **PRIVATE))

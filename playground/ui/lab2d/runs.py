@@ -21,10 +21,9 @@ from playground import toy2d
 from playground.ui.files import out_path
 from playground.ui.limits import adapt_threads, interactive_work
 from playground.ui.page import SCHEDULE_CHOICES, user_errors
-from playground.ui.lab2d.plots import (ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR,
-                                       GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS,
-                                       PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW, _FONT, _count, _f4, _model_key,
-                                       _plot, _sched, _valid_model, lab_data, lab_load)
+from playground.ui.lab2d.config import ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR, FONT, GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS, PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW
+from playground.ui.lab2d.session import lab_data, lab_schedule, model_key, valid_model, whole_number
+from playground.ui.lab2d.view import f4, lab_load, plot_data
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -37,11 +36,11 @@ def _loss_figure(loss: list[float]) -> dict:
     steps = np.arange(1, len(y) + 1, dtype=np.float32)
     k = min(50, len(y))
     mean = np.convolve(y, np.ones(k) / k, mode="valid") if k else y
-    return {"data": [{"type": "scatter", "mode": "lines", "x": _f4(steps), "y": _f4(y), "name": "batch loss",
+    return {"data": [{"type": "scatter", "mode": "lines", "x": f4(steps), "y": f4(y), "name": "batch loss",
                       "line": {"color": "#9ecae1", "width": 1.5}},
-                     {"type": "scatter", "mode": "lines", "x": _f4(steps[k - 1:]), "y": _f4(mean),
+                     {"type": "scatter", "mode": "lines", "x": f4(steps[k - 1:]), "y": f4(mean),
                       "name": f"mean of last {k}", "line": {"color": "#08519c", "width": 3}}],
-            "layout": {"height": 300, "font": _FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
+            "layout": {"height": 300, "font": FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
                        "title": {"text": "training loss (streams while it trains)", "x": 0.01},
                        "xaxis": {"title": {"text": "step"}, "gridcolor": "#eee"},
                        "yaxis": {"type": "log", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
@@ -50,7 +49,7 @@ def _loss_figure(loss: list[float]) -> dict:
 
 def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: str,
            should_stop=None) -> Iterator[tuple[toy2d.Toy2DTrainer, toy2d.TrainEvent]]:
-    s = _sched(schedule, ztsnr)
+    s = lab_schedule(schedule, ztsnr)
     cfg = toy2d.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
     with user_errors():
         trainer = toy2d.Toy2DTrainer(state["x0"], s, cfg, toy2d.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
@@ -59,14 +58,14 @@ def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: s
 
 
 def _model_state(trainer: toy2d.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
-    return {"key": _model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
+    return {"key": model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
             "steps": trainer.step, "seconds": trainer.elapsed_s, "label": state["label"], "n": len(state["x0"])}
 
 
-def _model_md(model: dict | None, state: dict | None, schedule: str, ztsnr: bool) -> str:
+def describe_model(model: dict | None, state: dict | None, schedule: str, ztsnr: bool) -> str:
     if not model:
         return "No model yet: press **Train** (or just sample: it trains first)."
-    ok = _valid_model(model, state, schedule, ztsnr) is not None
+    ok = valid_model(model, state, schedule, ztsnr) is not None
     what = (f"MLP ({toy2d.ScoreMLP(toy2d.MLPConfig()).num_params():,} parameters, {model['objective']}-prediction) trained "
             f"{model['steps']:,} steps in {model['seconds']:.1f} s on {model['label']} (N = {model['n']:,})")
     return what + ("." if ok else ", **for other settings**: train again for these.")
@@ -88,13 +87,13 @@ def lab_train(state: dict | None, schedule: str, ztsnr: bool, seconds, objective
                 last = now
                 status = (f"step **{ev.step:,}** · {ev.elapsed_s:.1f} of {seconds:.0f} s · loss {ev.loss_avg:.4f}"
                           + (" · **done**" if ev.done else ""))
-                yield (_plot(_loss_figure(trainer.losses)), status,
+                yield (plot_data(_loss_figure(trainer.losses)), status,
                        _model_state(trainer, state, schedule, ztsnr, objective))
 
 
 def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, progress=None) -> dict:
     """The session's model if it matches the settings, else a fresh one trained for AUTO_TRAIN_SECONDS."""
-    mdl = _valid_model(model, state, schedule, ztsnr)
+    mdl = valid_model(model, state, schedule, ztsnr)
     if mdl is not None:
         return mdl
     objective = (model or {}).get("objective", "v")
@@ -159,7 +158,7 @@ def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10)
     nrow = math.ceil(n / ncol)
     height = row_height * nrow + top + bottom
     layout = {"height": height, "margin": {"l": 10, "r": 10, "t": top, "b": bottom}, "showlegend": False,
-              "plot_bgcolor": "white", "paper_bgcolor": "white", "font": _FONT, "hovermode": False, "annotations": []}
+              "plot_bgcolor": "white", "paper_bgcolor": "white", "font": FONT, "hovermode": False, "annotations": []}
     title_h = 42 / height  # paper units for two lines of title
     sufs = []
     for i, title in enumerate(titles):
@@ -194,17 +193,17 @@ def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
     for k, suf in zip(ks, sufs):
         xs = runs[k][0].xs.numpy()
         fin = xs[-1][:800]
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(data[:, 0]), "y": _f4(data[:, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
                                 "marker": {"size": 3, "color": "#bbbbbb"}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(fin[:, 0]), "y": _f4(fin[:, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
                                 "marker": {"size": 3, "color": COLORS[k], "opacity": 0.45}}))
         p = xs[:, :PATHS, :]  # (n+1, P, 2)
         for j in range(p.shape[1]):  # one colour per particle, the same in every panel: follow it across samplers
-            traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": _f4(p[:, j, 0]), "y": _f4(p[:, j, 1]),
+            traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
                                     "opacity": 0.75, "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(p[0, :, 0]), "y": _f4(p[0, :, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
                                 "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(p[-1, :, 0]), "y": _f4(p[-1, :, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
                                 "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
                                            "line": {"color": "#222", "width": 1}}}))
     return {"data": traces, "layout": layout}
@@ -294,14 +293,14 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     if not state:
         raise gr.Error("Pick a dataset first.")
     ks = _check_samplers(samplers)
-    steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    steps = whole_number(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
     with user_errors():
-        eta = toy2d._finite(eta if eta is not None else 0.0, "η")
+        eta = toy2d.as_finite(eta if eta is not None else 0.0, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
-    s = _sched(schedule, ztsnr)
+    s = lab_schedule(schedule, ztsnr)
     adapt_threads()
     with interactive_work():
         if ideal:
@@ -315,7 +314,7 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     idx, parts = _anim_frames(runs)
     run = {"frames": idx, "parts": parts, "data": state["dist"][:800].numpy(), "steps": steps,
            "ts": [next(iter(runs.values()))[0].ts[min(i, steps)] for i in idx]}
-    return (_plot(_paths_figure(runs, state, steps, rows)), _plot(_anim_figure(runs, state, run_id)),
+    return (plot_data(_paths_figure(runs, state, steps, rows)), plot_data(_anim_figure(runs, state, run_id)),
             _summary_md(runs, rows, "exact" if ideal else "learned", steps, particles, _yardstick(state, particles)),
             run, out_model)
 
@@ -401,9 +400,9 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
     Returns (histogram figure of each sample's distance to its nearest training point, Markdown, model)."""
     if not state:
         raise gr.Error("Pick a dataset first.")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
-    s = _sched(schedule, ztsnr)
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    s = lab_schedule(schedule, ztsnr)
     steps = min(100, MAX_STEPS)
     adapt_threads()
     with interactive_work():
@@ -426,7 +425,7 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
     fig.update_xaxes(type="log", title="distance from each sample to its nearest training point (the first bin "
                                       "holds everything ≤ 10⁻⁵, exact hits included)", exponentformat="power")
     fig.update_yaxes(title="share of samples")
-    fig.update_layout(template="plotly_white", height=360, font=_FONT, margin=dict(l=60, r=20, t=40, b=60),
+    fig.update_layout(template="plotly_white", height=360, font=FONT, margin=dict(l=60, r=20, t=40, b=60),
                       legend=dict(orientation="h", y=1.12, x=0), title=None)
     med = {k: float(np.median(v)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]), ("fresh", fresh))}
     hits = {k: float(np.mean(v < 1e-5)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]))}
@@ -437,7 +436,7 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
           "every particle **on a training point** (memorization). The network cannot represent such a spiky field, "
           "so its samples fall *between* the points, like fresh data: it generalizes. Fewer points make it plainer.")
     out_model = mdl if mdl is not model else gr.skip()
-    return _plot(fig), md, out_model
+    return plot_data(fig), md, out_model
 
 
 # --- study: distance for each sampler × steps -----------------------------------------------------------------------
@@ -449,10 +448,10 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
     if not state:
         raise gr.Error("Pick a dataset first.")
     ks = _check_samplers(samplers)
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
     steps_list = [int(n) for n in steps_list if 1 <= int(n) <= MAX_STEPS]
-    s = _sched(schedule, ztsnr)
+    s = lab_schedule(schedule, ztsnr)
     adapt_threads()
     out_model = gr.skip()
     with interactive_work():
@@ -477,7 +476,7 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
                                textfont=dict(size=16), colorscale="RdYlGn_r", zmin=0, zmax=3, showscale=False,
                                hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(template="plotly_white", height=90 + 52 * len(ks), font=_FONT, xaxis_title="steps",
+    fig.update_layout(template="plotly_white", height=90 + 52 * len(ks), font=FONT, xaxis_title="steps",
                       margin=dict(l=230, r=20, t=40, b=50),
                       title=f"energy distance to the data ÷ data-vs-data ({'exact score' if ideal else 'trained MLP'})")
     head = "| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list) + "\n"
@@ -486,7 +485,7 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
                      for i, k in enumerate(ks))
     md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} fresh data points; "
           "green is good. In brackets: score evaluations (Heun uses two per step, Langevin L per level).\n\n" + head + body)
-    return _plot(fig), md, out_model
+    return plot_data(fig), md, out_model
 
 
 # --- the public endpoint ---------------------------------------------------------------------------------------------
@@ -499,7 +498,7 @@ _API_KEY_LOCKS: dict[tuple, threading.Lock] = {}
 def _api_model(state: dict, schedule: str, ztsnr: bool):
     """A trained MLP for these settings: from the small server-side cache, or trained once (AUTO_TRAIN_SECONDS).
     Concurrent calls with the same settings wait for one training instead of each running their own."""
-    key = _model_key(state, schedule, ztsnr)
+    key = model_key(state, schedule, ztsnr)
     with _API_LOCK:
         lock = _API_KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -546,13 +545,13 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         raise gr.Error("The API takes a named dataset; drawings live in the browser tab.")
     ks = _check_samplers([str(sampler).strip().lower()])
     state = lab_data(dataset, n_points, seed)
-    steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    steps = whole_number(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
     with user_errors():
-        eta = toy2d._finite(eta, "η")
+        eta = toy2d.as_finite(eta, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
-    s = _sched(schedule, False)
+    s = lab_schedule(schedule, False)
     adapt_threads()
     with interactive_work():
         if source == "exact":
