@@ -36,6 +36,26 @@ would cost more CPU than the server it measures). Its own CPU time is reported n
 """
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 RESULTS = """
 BEFORE figures: git commit 0ceecc2 (the forward path before the slider blend moved into the browser). The
 working tree had the lead's uncommitted changes at the time, so the app ran from a clean export of the commit:
@@ -97,25 +117,6 @@ AFTER (2026-11-22, the browser blends x_t; /forward reuses the decoded image and
 | page slider in Chromium p50 / p95      |                |                | 127 / 226 ms   | 148 / 234 ms (180 / 321 ms before two sampling jobs ran on one thread each) |
 """
 
-import argparse
-import http.client
-import json
-import math
-import os
-import random
-import resource
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-import urllib.parse
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "assets" / "examples" / "astronaut.png"

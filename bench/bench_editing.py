@@ -123,7 +123,7 @@ def rows(model, s, reps: int) -> list[tuple[str, int | str, float]]:
         ("SDEdit strip, 8 strengths 0.2 … 0.9, steps ∝ t0 (N = 50), w = 1.5", sum(edits.strip_steps(t, 50, s.T) for t in strip_t0),
          median_time(lambda: list(edits.sdedit_strip(fn15, s, x0, strip_t0, seed=0, num_steps=50)), reps)),
         ("interpolation: 2 inversions + 8 decodes, 50 steps each, w = 0", 150,
-         median_time(lambda: edits.interpolate(lambda l: make_model_fn(model, l, 0.0), s, x0, xb, num=8, num_steps=50), reps)),
+         median_time(lambda: edits.interpolate(lambda label: make_model_fn(model, label, 0.0), s, x0, xb, num=8, num_steps=50), reps)),
     ]
     return out
 
@@ -133,7 +133,8 @@ def fmt(sec: float) -> str:
 
 
 def profile(model, s) -> None:
-    from torch.profiler import ProfilerActivity, profile as tprofile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as tprofile
 
     x0 = edits.prepare_digit(stroke(400), background="white").x0
     fn = make_model_fn(model, torch.tensor([3]), 1.5)

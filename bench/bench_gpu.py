@@ -28,8 +28,8 @@ from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: 
 from playground.mnist.data import batches, load_mnist, to_unit_range  # noqa: E402
 from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
 from playground.mnist.sample import generate, make_model_fn  # noqa: E402
-from playground.schedules import make_schedule  # noqa: E402
 from playground.mnist.train import TrainConfig, Trainer  # noqa: E402
+from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """
 Measured 2026-11-22 on one NVIDIA H100 80GB HBM3 (16 CPU cores), torch 2.11.0+cu130, the lent device machine.
@@ -98,7 +98,8 @@ def speed(args) -> None:
 
 
 def profile(args) -> None:
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
 
     for name, graph in (("eager", False), ("CUDA graph", True)):
         tr = _trainer(128, cuda_graph=graph)
@@ -202,7 +203,7 @@ def sampling(args) -> None:
         for n in (64, 1000):
             fn = make(n)
 
-            def run():
+            def run(fn=fn, n=n):
                 with torch.no_grad():
                     samplers.sample(fn, sched, (n, 1, 28, 28), sampler="ddim", num_steps=50,
                                     generator=torch.Generator().manual_seed(0), device="cuda")

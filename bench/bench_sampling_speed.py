@@ -138,7 +138,7 @@ def main() -> None:
     with torch.inference_mode():
         for r in range(args.reps):
             for k, fn in rows.items():
-                times[k].append(timed(lambda: fn(r)))
+                times[k].append(timed(lambda fn=fn, r=r: fn(r)))
             print(f"  rep {r + 1}/{args.reps} done ({load()})", flush=True)
         t_ref = statistics.median(next(iter(times.values())))
         for k, ts in times.items():
@@ -150,7 +150,7 @@ def main() -> None:
             sweep = {bs: [] for bs in sizes}
             for r in range(args.reps):
                 for bs in sizes:
-                    sweep[bs].append(timed(lambda: generate(ours, meta, seed=r, **{**cli, "num": 500, "batch_size": bs})))
+                    sweep[bs].append(timed(lambda r=r, bs=bs: generate(ours, meta, seed=r, **{**cli, "num": 500, "batch_size": bs})))
             for bs, ts in sweep.items():
                 sec = statistics.median(ts)
                 print(f"  batch {bs:4d}: {sec:7.2f} s, {sec / 500 * 1e3:6.1f} ms per digit", flush=True)

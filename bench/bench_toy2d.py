@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playground import toy2d  # noqa: E402
+from playground.samplers import run_to_end  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """
@@ -175,16 +176,15 @@ def pct(xs: list[float], q: float) -> float:
 
 def bench_slider(args) -> None:
     """The t.change event of the tab through Gradio's own process_api (preprocess, handler, postprocess)."""
-    import app
     from gradio.state_holder import SessionState
+
+    import app
     from playground.ui.lab2d import config, runs, session, view
 
     torch.set_num_threads(args.threads)
     print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; {args.threads} thread(s); {load()}")
     state = session.lab_data("moons", args.points, 0)
-    model = None
-    for _, _, model in runs.lab_train(state, "cosine", False, 3, "v"):
-        pass
+    _, _, model = run_to_end(runs.lab_train(state, "cosine", False, 3, "v"))
     demo = app.demo
     fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "lab_render"
               and any(getattr(demo.blocks.get(t[0]), "elem_id", None) == "lab2d-t" for t in f.targets))

@@ -22,7 +22,6 @@ noise scheduling", arXiv:2301.10972), and zero-terminal-SNR rescaling
 from __future__ import annotations
 
 import dataclasses
-
 import math
 from dataclasses import dataclass, field
 

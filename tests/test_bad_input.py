@@ -22,9 +22,9 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import LIVE_LIMITS, ROOT, TINY_T, make_tiny_checkpoint
 from PIL import Image
 
-from conftest import LIVE_LIMITS, ROOT, TINY_T, make_tiny_checkpoint
 from playground.ui import forward, limits, sampling, training
 from playground.ui.images import load_image
 from playground.ui.limits import LIMITS

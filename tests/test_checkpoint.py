@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from playground.mnist import checkpoint as C
 from playground.mnist.model import UNet, UNetConfig
-
-from conftest import TINY_MODEL
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")

@@ -14,13 +14,13 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, make_tiny_checkpoint
+
 from playground.ui import classroom, forward, limits, sampling
+from playground.ui.classroom import apply_links, as_bool, as_float, as_int, one_of
 from playground.ui.images import example_images, load_image
 from playground.ui.limits import LIMITS, adapt_threads, interactive_work
 from playground.ui.models import get_model, list_checkpoints
-from playground.ui.classroom import apply_links, as_bool, as_float, as_int, one_of
 from playground.ui.page import Param
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import LIVE_LIMITS
+from PIL import Image
 
 N_FORWARD_CLIENTS, FORWARD_REQS = 5, 4  # 5 clients × 4 requests
 N_SAMPLE_CLIENTS, SAMPLE_REQS = 3, 2  # 3 clients × 2 requests
@@ -202,8 +201,8 @@ def test_a_paused_sampling_stream_leaves_grad_mode_alone(tmp_path, monkeypatch, 
     `yield` must leave that thread's grad mode as it found it, or a training step that runs on the
     same thread next fails in backward() ('element 0 of tensors does not require grad')."""
     import torch
-
     from conftest import make_tiny_checkpoint
+
     from playground.ui import sampling
 
     d = tmp_path / "ck"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.runtime import distributed
 from playground.mnist.checkpoint import load_checkpoint
+from playground.runtime import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--preset", "shipped", "--steps", "8", "--batch-size", "32", "--lr", "3e-3", "--warmup-steps", "1",

@@ -14,9 +14,9 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, TINY_T
 from PIL import Image, ImageDraw
 
-from conftest import ROOT, TINY_T
 from playground.editing import edits
 from playground.ui.edit import handlers as U
 

@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 from PIL import Image, ImageDraw
 
-from conftest import TINY_MODEL
-from playground.editing import drawing
-from playground.editing import edits
+from playground.diffusion import q_sample, q_step
+from playground.editing import drawing, edits
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model
 from playground.mnist.data import load_mnist, to_model_range
-from playground.diffusion import q_sample, q_step
 from playground.mnist.model import UNet, UNetConfig
 from playground.mnist.sample import make_model_fn
 from playground.samplers import ddim_step, make_timesteps, sample_loop

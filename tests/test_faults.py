@@ -17,14 +17,14 @@ from pathlib import Path
 import gradio as gr
 import pytest
 import torch
-
 from conftest import ROOT, TINY_MODEL, make_tiny_checkpoint
-from playground.ui import sampling, training
-from playground.ui.models import device, list_checkpoints
+
 from playground.mnist.checkpoint import load_checkpoint, load_model
 from playground.mnist.data import load_mnist
 from playground.mnist.model import UNetConfig
 from playground.mnist.train import TrainConfig, Trainer
+from playground.ui import sampling, training
+from playground.ui.models import device, list_checkpoints
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,14 +3,13 @@ upsampling, and CUDA-graph replays of the sampler's model call (CUDA-only tests 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_tiny_checkpoint
 
 from playground import diffusion
 from playground.mnist.checkpoint import load_model
 from playground.mnist.model import _upsample_nearest
 from playground.mnist.sample import generate, make_model_fn
 from playground.schedules import make_schedule
-
-from conftest import make_tiny_checkpoint
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 

@@ -3,10 +3,9 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from playground.mnist.model import UNet, UNetConfig, timestep_embedding
-
-from conftest import TINY_MODEL
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")

@@ -246,7 +246,8 @@ def test_denoise_reads_every_prediction_type():
         x0_hat, eps = toy2d.denoise(exact, LINEAR, x, t)
         ab = float(LINEAR.alpha_bar[t])
         as_eps = toy2d.Denoiser(lambda x_, t_: toy2d.denoise(exact, LINEAR, x_, int(t_[0]))[1], "eps", "eps")
-        as_v = toy2d.Denoiser(lambda x_, t_: math.sqrt(ab) * eps - math.sqrt(1 - ab) * x0_hat, "v", "v")
+        as_v = toy2d.Denoiser(lambda x_, t_, ab=ab, eps=eps, x0_hat=x0_hat: math.sqrt(ab) * eps - math.sqrt(1 - ab) * x0_hat,
+                              "v", "v")
         for den in (as_eps, as_v):
             a, e = toy2d.denoise(den, LINEAR, x, t)
             assert torch.allclose(e, eps, atol=1e-4) and torch.allclose(a, x0_hat, atol=1e-3 if t == 999 else 1e-4)

@@ -5,15 +5,14 @@ import threading
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from playground import diffusion
 from playground.mnist.checkpoint import load_checkpoint, load_model
 from playground.mnist.data import load_mnist
 from playground.mnist.model import UNetConfig
+from playground.mnist.train import N_BUCKETS, PRESETS, TrainConfig, Trainer
 from playground.schedules import make_schedule
-from playground.mnist.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
-
-from conftest import TINY_MODEL
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -234,8 +233,8 @@ def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
     for sec_per_step in (0.1, 0.25):  # a fast and a 2.5x slower machine (a fake clock: the test is deterministic)
         tr = Trainer(cfg(steps=100_000, time_budget_s=3.0, warmup_frac=0.2, lr=1e-3), data=data)
         now = [0.0]
-        tr.clock = lambda: now[0]
-        tr.callbacks.append(lambda e: now.__setitem__(0, now[0] + sec_per_step))  # one event per step (log_every=1)
+        tr.clock = lambda now=now: now[0]
+        tr.callbacks.append(lambda e, now=now, dt=sec_per_step: now.__setitem__(0, now[0] + dt))  # one event per step (log_every=1)
         events = [e for e in tr.run() if e.kind == "step"]
         last = events[-1]
         reached[sec_per_step] = last.step

@@ -19,13 +19,13 @@ import torch
 from PIL import Image
 
 from playground import render
+from playground.diffusion import q_sample
+from playground.mnist.checkpoint import CheckpointMeta, load_model, save_checkpoint
+from playground.mnist.model import UNet, UNetConfig
 from playground.ui import forward, limits, sampling, training
 from playground.ui.images import load_image
 from playground.ui.limits import LIMITS, Limits, interactive_work
 from playground.ui.models import default_checkpoint, get_model, list_checkpoints
-from playground.mnist.checkpoint import CheckpointMeta, load_model, save_checkpoint
-from playground.diffusion import q_sample
-from playground.mnist.model import UNet, UNetConfig
 
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and immune to a busy machine
 
@@ -382,9 +382,8 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
 
 
 def test_theory_links_switch_tab_and_set_the_control():
-    from playground import theory
-
     from app import page
+    from playground import theory
     from playground.ui import theory as theory_ui
 
     def show(sec_key, *inputs):
@@ -446,8 +445,8 @@ def test_theory_text_fixes_from_the_review():
 
 def test_var_v_formula_in_the_theory_holds_on_mnist():
     """The v-variance formula the theory states, checked numerically on real digits: Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
-    from playground.mnist.data import load_mnist
     from playground.diffusion import get_v
+    from playground.mnist.data import load_mnist
     from playground.schedules import make_schedule
 
     x0 = load_mnist().train_x0()[:2000]  # (N, 1, 28, 28) in [−1, 1]

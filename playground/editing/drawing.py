@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
 __all__ = ["MNIST_SIZE", "MNIST_BOX", "PREPROCESS_NOTE", "EMPTY_CANVAS", "ALL_INK", "MASK_PRESETS", "PreparedDigit",
            "prepare_digit", "heldout_digit", "preset_keep_mask", "keep_mask_from_brush"]
 

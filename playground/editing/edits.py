@@ -47,14 +47,34 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from playground.mnist.data import to_unit_range
 from playground.diffusion import model_output_to_x0_eps, normalize_prediction_type, q_sample
-from playground.samplers import ModelFn, StepOutput, ddim_step, ddpm_step, make_timesteps, normalize_sampler, sample_loop
+from playground.mnist.data import to_unit_range
+from playground.samplers import (
+    ModelFn,
+    StepOutput,
+    ddim_step,
+    ddpm_step,
+    make_timesteps,
+    normalize_sampler,
+    run_to_end,
+    sample_loop,
+)
 from playground.schedules import NoiseSchedule
 
 # The inputs of every edit (drawings → digits, masks) live in drawing.py; re-exported for the UI and tests.
-from .drawing import (ALL_INK, EMPTY_CANVAS, MASK_PRESETS, MNIST_BOX, MNIST_SIZE, PREPROCESS_NOTE,  # noqa: F401
-                      PreparedDigit, heldout_digit, keep_mask_from_brush, preset_keep_mask, prepare_digit)
+from .drawing import (  # noqa: F401
+    ALL_INK,
+    EMPTY_CANVAS,
+    MASK_PRESETS,
+    MNIST_BOX,
+    MNIST_SIZE,
+    PREPROCESS_NOTE,
+    PreparedDigit,
+    heldout_digit,
+    keep_mask_from_brush,
+    prepare_digit,
+    preset_keep_mask,
+)
 
 __all__ = [
     "MNIST_SIZE",
@@ -218,9 +238,7 @@ def sdedit_loop(
 
 def sdedit(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, t0: int, **kwargs) -> torch.Tensor:
     """Run :func:`sdedit_loop` to the end; returns the edit (B, 1, 28, 28). Same arguments."""
-    state = None
-    for state in sdedit_loop(model_fn, s, x0, t0, **kwargs):
-        pass
+    state = run_to_end(sdedit_loop(model_fn, s, x0, t0, **kwargs))
     return state.x_t
 
 
@@ -365,9 +383,7 @@ def inpaint_loop(
 
 def inpaint(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, **kwargs) -> torch.Tensor:
     """Run :func:`inpaint_loop` to the end; returns (B, 1, 28, 28). Same arguments."""
-    state = None
-    for state in inpaint_loop(model_fn, s, x0, keep, **kwargs):
-        pass
+    state = run_to_end(inpaint_loop(model_fn, s, x0, keep, **kwargs))
     return state.x_t
 
 
@@ -428,9 +444,7 @@ def ddim_invert_loop(
 
 def ddim_invert(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, **kwargs) -> torch.Tensor:
     """The latent x_T of x0 (B, 1, 28, 28). Same arguments as :func:`ddim_invert_loop`."""
-    state = None
-    for state in ddim_invert_loop(model_fn, s, x0, **kwargs):
-        pass
+    state = run_to_end(ddim_invert_loop(model_fn, s, x0, **kwargs))
     return state.x_t
 
 
@@ -448,9 +462,7 @@ def ddim_reconstruct_loop(
 
 def ddim_reconstruct(model_fn: ModelFn, s: NoiseSchedule, latent: torch.Tensor, **kwargs) -> torch.Tensor:
     """x̂_0 (B, 1, 28, 28) decoded from the latent; same arguments as :func:`ddim_reconstruct_loop`."""
-    state = None
-    for state in ddim_reconstruct_loop(model_fn, s, latent, **kwargs):
-        pass
+    state = run_to_end(ddim_reconstruct_loop(model_fn, s, latent, **kwargs))
     return state.x_t
 
 

@@ -33,9 +33,9 @@ import torch
 from playground import samplers
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model
 from playground.mnist.data import to_unit_range
+from playground.mnist.model import UNet
 from playground.runtime.cuda_graphs import GraphedModelFn, cuda_graphs_ok
 from playground.runtime.device import bf16_autocast_ok, pick_device
-from playground.mnist.model import UNet
 from playground.schedules import make_schedule
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop", "generate", "main"]
@@ -131,9 +131,7 @@ def generate(model: UNet, meta: CheckpointMeta, *, num: int = 64, batch_size: in
     for b, start in enumerate(range(0, num, batch_size)):
         n = min(batch_size, num - start)
         lab = None if labels is None else labels[start : start + n]
-        state = None
-        for state in generate_loop(model, meta, num=n, seed=seed + b, label=lab, **kw):
-            pass
+        state = samplers.run_to_end(generate_loop(model, meta, num=n, seed=seed + b, label=lab, **kw))
         out.append(state.x_t.cpu())
     return torch.cat(out), labels
 

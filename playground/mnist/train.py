@@ -45,14 +45,14 @@ from typing import Callable, Iterator
 import torch
 
 from playground import diffusion, samplers
-from playground.runtime import distributed
-from playground.runtime.cuda_graphs import GraphedTrainStep, cuda_graphs_ok
 from playground.mnist.checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
 from playground.mnist.data import MNISTSplits, batches, load_mnist, to_unit_range
-from playground.runtime.device import bf16_autocast_ok, pick_device
 from playground.mnist.loss_stats import N_BUCKETS, LossStats  # noqa: F401  (N_BUCKETS: re-exported)
 from playground.mnist.model import UNet, UNetConfig
 from playground.mnist.sample import make_model_fn
+from playground.runtime import distributed
+from playground.runtime.cuda_graphs import GraphedTrainStep, cuda_graphs_ok
+from playground.runtime.device import bf16_autocast_ok, pick_device
 from playground.schedules import make_schedule
 
 __all__ = ["TrainConfig", "TrainEvent", "Trainer", "PRESETS", "train", "main"]

@@ -12,9 +12,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-
-
-
 DEFAULT_N = 2000  # points in a dataset by default
 MIN_N = 8  # fewer points than this is not a distribution worth drawing
 MAX_N = 10_000  # the cap: the exact score costs N·M per evaluation

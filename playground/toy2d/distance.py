@@ -9,10 +9,8 @@ import math
 import torch
 
 from ..schedules import NoiseSchedule
-
 from .data import Dataset2D, as_count, as_points
 from .exact import Denoiser, denoise
-
 
 # --- 6. distances ------------------------------------------------------------------------------------
 

@@ -16,9 +16,7 @@ import torch.nn as nn
 from ..diffusion import normalize_prediction_type
 from ..samplers import ALPHA_BAR_FLOOR
 from ..schedules import NoiseSchedule
-
 from .data import as_alpha_bar, as_finite, as_points
-
 
 # --- 2. exact quantities of the noised empirical distribution --------------------------------------
 

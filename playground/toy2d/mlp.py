@@ -12,14 +12,12 @@ from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 
-from ..runtime.device import pick_device
 from ..diffusion import normalize_prediction_type, training_loss
 from ..mnist.model import timestep_embedding
+from ..runtime.device import pick_device
 from ..schedules import NoiseSchedule
-
-from .data import as_count, as_finite, seeded_generator, as_points
+from .data import as_count, as_finite, as_points, seeded_generator
 from .exact import Denoiser, model_denoiser
-
 
 # --- 4. the MLP denoiser and its trainer -----------------------------------------------------------
 

@@ -14,10 +14,17 @@ import torch
 
 from ..samplers import make_timesteps, sample_loop
 from ..schedules import NoiseSchedule
-
-from .data import MAX_STEPS, SAMPLERS_2D, SAMPLER_LABELS, SAMPLER_ALIASES, as_count, as_finite, seeded_generator, as_points
-from .exact import Denoiser, log_alpha_bar_table, alpha_bar_at, denoise
-
+from .data import (
+    MAX_STEPS,
+    SAMPLER_ALIASES,
+    SAMPLER_LABELS,
+    SAMPLERS_2D,
+    as_count,
+    as_finite,
+    as_points,
+    seeded_generator,
+)
+from .exact import Denoiser, alpha_bar_at, denoise, log_alpha_bar_table
 
 # --- 5. particle samplers ----------------------------------------------------------------------------
 

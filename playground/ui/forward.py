@@ -19,12 +19,13 @@ from gradio.components.plot import PlotData
 
 from playground import render
 from playground.diffusion import q_chain, q_sample
+from playground.samplers import run_to_end
 from playground.schedules import SCHEDULES
 from playground.ui.classroom import as_bool, as_int, one_of
 from playground.ui.files import out_path
 from playground.ui.images import display_scale, example_images, load_image
 from playground.ui.limits import LIMITS, clamp_T
-from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
+from playground.ui.page import FAST, PRIVATE, PROGRESS, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "forward"
 TAB_TITLE = "Forward noising"
@@ -239,7 +240,7 @@ def play_toggle(playing, t: int, T: int):
 
 
 def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, draws: int | None = None,
-                progress=gr.Progress()):
+                progress=PROGRESS):
     """Closed form vs step-by-step chain: K draws of x_t each way, compare per-pixel mean and std.
 
     Runs on a ≤24-pixel copy of the image so that K·(t+1) chain steps stay cheap.
@@ -262,9 +263,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     chunk = max(1, 32_000 // x0s.numel())
     parts = []
     for c0 in range(0, K, chunk):
-        x = None
-        for x in q_chain(s, x0b[c0:c0 + chunk], t, generator=g):
-            pass
+        x = run_to_end(q_chain(s, x0b[c0:c0 + chunk], t, generator=g))
         parts.append(x)  # after steps 0 … t: distributed as q(x_t | x_0)
         progress((min(c0 + chunk, K), K), desc="running the chain")
     chain = torch.cat(parts)
@@ -291,7 +290,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     return md, fig
 
 
-def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40, progress=gr.Progress()) -> str:
+def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40, progress=PROGRESS) -> str:
     """Export x_0 → x_{T−1} as an animated GIF (same noise throughout). Returns the file path."""
     if not state:
         raise gr.Error("Load an image first.")

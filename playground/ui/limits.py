@@ -52,7 +52,7 @@ def env_num(name: str, local: float, space: float, cast=int):
     try:
         return cast(float(raw))
     except ValueError:
-        warnings.warn(f"{name}={raw!r} is not a number; using the default")
+        warnings.warn(f"{name}={raw!r} is not a number; using the default", stacklevel=2)
         return cast(space if ON_SPACE else local)
 
 

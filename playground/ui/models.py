@@ -10,7 +10,13 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from playground.mnist.checkpoint import CHECKPOINT_DIR, DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint, load_model
+from playground.mnist.checkpoint import (
+    CHECKPOINT_DIR,
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+)
 from playground.runtime.device import pick_device
 
 device_lock = threading.Lock()

@@ -18,6 +18,8 @@ from playground import render
 
 PRIVATE = dict(api_visibility="private")  # widget wiring, not part of the public API
 FAST = dict(api_visibility="private", show_progress="hidden", queue=False)  # cheap, per-move events
+# A handler's ``progress=PROGRESS`` parameter: Gradio finds it by this default and passes the event's own tracker.
+PROGRESS = gr.Progress()
 
 # dropdown choices more than one tab offers
 SCHEDULE_CHOICES = [(render.SCHEDULE_LABELS[s], s) for s in ("linear", "cosine", "scaled_linear", "sigmoid")]

@@ -18,18 +18,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from playground import render
-from playground import samplers
+from playground import render, samplers
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
-from playground.schedules import SCHEDULES
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
+from playground.schedules import SCHEDULES
 from playground.ui import zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
 from playground.ui.files import out_path
 from playground.ui.images import digit_grid
 from playground.ui.limits import LIMITS, adapt_threads, interactive_work
-from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint_label, default_checkpoint, device, get_model, list_checkpoints, meta_of
-from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, SPACING_CHOICES, Page, explain
+from playground.ui.models import (
+    checkpoint_dir,
+    checkpoint_dropdown,
+    checkpoint_label,
+    default_checkpoint,
+    device,
+    get_model,
+    list_checkpoints,
+    meta_of,
+)
+from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, PROGRESS, SPACING_CHOICES, Page, explain
 
 TAB_ID = "sample"
 TAB_TITLE = "Sampling: DDPM vs DDIM"
@@ -161,7 +169,7 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                 t_last_yield = now
                 yield outputs(i, False)
         files = []
-        for k, name in PANELS:
+        for k, _ in PANELS:
             if k not in kinds:
                 continue
             p = out_path(f"{k}-{steps}steps-seed{seed}", ".png")
@@ -202,7 +210,7 @@ STUDY_STEPS = (10, 20, 50, 100)
 
 @zerogpu.gpu(zerogpu.STUDY_S)
 def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10, spacing: str = "trailing",
-                 session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=gr.Progress()):
+                 session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=PROGRESS):
     """DDIM over η × steps from one seed. Returns (grid image, heatmap figure or None, Markdown)."""
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
@@ -248,7 +256,7 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
 def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10, eta: float = 0.0,
-                  progress=gr.Progress()):
+                  progress=PROGRESS):
     """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM). Returns (ε image, v image, Markdown)."""
     out, notes = [], []
     paths = [(DEFAULT_CHECKPOINT, "ε"), (V_CHECKPOINT, "v")]

@@ -114,7 +114,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     Yields / returns:
         (status Markdown, loss figure, loss-by-t figure, sample grid, checkpoint file, session models, model dropdown).
     """
-    from playground.mnist.train import Trainer, TrainConfig
+    from playground.mnist.train import TrainConfig, Trainer
 
     session = session_id(request)
     skip = gr.skip()

@@ -12,13 +12,30 @@ import gradio as gr
 
 from playground.mnist.sample import DEFAULT_GUIDANCE
 from playground.ui.classroom import as_float, as_int, one_of
+from playground.ui.edit.handlers import (
+    CANVAS,
+    DRIFT_GUIDANCE,
+    LABEL_AUTO,
+    LABEL_CHOICES,
+    LABEL_NONE,
+    MASK_CHOICES,
+    SAMPLER_CHOICES,
+    drift_run,
+    inpaint_api,
+    inpaint_run,
+    interpolate_run,
+    invert_api,
+    invert_run,
+    preview,
+    random_index,
+    sdedit_api,
+    sdedit_run,
+    sdedit_strip_run,
+    with_seen,
+)
 from playground.ui.limits import LIMITS
 from playground.ui.models import default_checkpoint, list_checkpoints
 from playground.ui.page import FAST, PRIVATE, Page, explain
-from playground.ui.edit.handlers import (CANVAS, DRIFT_GUIDANCE, LABEL_AUTO, LABEL_CHOICES, LABEL_NONE, MASK_CHOICES,
-                                         SAMPLER_CHOICES, drift_run, inpaint_api, inpaint_run, interpolate_run, invert_api,
-                                         invert_run, preview, random_index, sdedit_api, sdedit_run, sdedit_strip_run,
-                                         with_seen)
 
 TAB_ID = "edit"
 TAB_TITLE = "Draw & edit"

@@ -14,21 +14,17 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from playground.editing import edits
 from playground import render
+from playground.editing import edits
 from playground.mnist.data import to_unit_range
-
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
-from playground.samplers import normalize_sampler
+from playground.samplers import normalize_sampler, run_to_end
 from playground.ui import zerogpu
 from playground.ui.files import out_path
 from playground.ui.images import load_image, sketch_image
 from playground.ui.limits import LIMITS, interactive_work
 from playground.ui.models import default_checkpoint, device, get_model
-from playground.ui.page import user_errors
-
-
-
+from playground.ui.page import PROGRESS, user_errors
 
 SOURCES = ("draw", "mnist", "upload")
 LABEL_AUTO, LABEL_NONE = "auto (classifier's guess)", "none (unconditional)"
@@ -291,9 +287,7 @@ def sdedit_api(image: str, strength: float = 0.5, sampler: str = "ddim", steps: 
          numbers: {"t0", "T", "steps", "distance_to_input", "predicted_digit", "confidence", "label", ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _sdedit_job(d, strength, sampler, steps, _api_label(digit), guidance, seed, checkpoint, None):
-        pass
+    last = run_to_end(_sdedit_job(d, strength, sampler, steps, _api_label(digit), guidance, seed, checkpoint, None))
     return last[1]["files"], last[1]["numbers"]
 
 
@@ -410,10 +404,8 @@ def inpaint_api(image: str, mask: str = "top half", digit: str = "auto", guidanc
                    "confidence", "distance_to_input", "model_calls", ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit), guidance, seed,
-                             checkpoint, None, mask_file=mask_image or None):
-        pass
+    last = run_to_end(_inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit), guidance, seed,
+                                   checkpoint, None, mask_file=mask_image or None))
     return last[1]["files"], last[1]["numbers"]
 
 
@@ -487,15 +479,13 @@ def invert_api(image: str, steps: int = 50, digit: str = "auto", guidance: float
          numbers: {"rmse" (reconstruction error, [0, 1] pixels), "max_abs_error", "latent_std", "latent_mean", "steps", ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _invert_job(d, steps, _api_label(digit), guidance, checkpoint, None):
-        pass
+    last = run_to_end(_invert_job(d, steps, _api_label(digit), guidance, checkpoint, None))
     return last[1]["files"], last[1]["numbers"]
 
 
 @zerogpu.gpu(zerogpu.STUDY_S)
 def drift_run(source, sketch, index, upload, label_choice, path=None, session_models=None, steps_list=DRIFT_STEPS,
-              guidances=DRIFT_GUIDANCE, progress=gr.Progress()):
+              guidances=DRIFT_GUIDANCE, progress=PROGRESS):
     """Round-trip error against steps for several guidance scales. Returns (figure, Markdown table)."""
     digit = get_digit(source, sketch, index, upload)
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, 1.0)

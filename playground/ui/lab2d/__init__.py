@@ -25,17 +25,38 @@ Sampling steps are capped by PLAYGROUND_MAX_STEPS, as in the Sampling tab.
 """
 from __future__ import annotations
 
-
 import gradio as gr
 
 from playground import toy2d
 from playground.ui.classroom import as_bool, as_int, one_of
-from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
-from playground.ui.lab2d.config import ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS, MAX_TRAIN_SECONDS, OBJECTIVE_CHOICES, PATHS, SAMPLER_CHOICES, TRAIN_STEPS, T_LAB
+from playground.ui.lab2d.config import (
+    ARROW_CHOICES,
+    DATASET_CHOICES,
+    DRAWING,
+    MAX_PARTICLES,
+    MAX_POINTS,
+    MAX_STEPS,
+    MAX_TRAIN_SECONDS,
+    OBJECTIVE_CHOICES,
+    PATHS,
+    SAMPLER_CHOICES,
+    T_LAB,
+    TRAIN_STEPS,
+)
+from playground.ui.lab2d.runs import (
+    ANIM_JS,
+    describe_model,
+    lab2d_api,
+    lab_gif,
+    lab_init,
+    lab_memorize,
+    lab_sample,
+    lab_study,
+    lab_train,
+)
 from playground.ui.lab2d.session import use_drawing
 from playground.ui.lab2d.view import lab_load, lab_render
-from playground.ui.lab2d.runs import (ANIM_JS, describe_model, lab2d_api, lab_gif, lab_init, lab_memorize, lab_sample,
-                                      lab_study, lab_train)
+from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "lab2d"
 TAB_TITLE = "2-D lab"

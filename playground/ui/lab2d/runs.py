@@ -19,12 +19,29 @@ from PIL import Image, ImageDraw, ImageFont
 
 from playground import toy2d
 from playground.ui.files import out_path
-from playground.ui.limits import adapt_threads, interactive_work
-from playground.ui.page import SCHEDULE_CHOICES, user_errors
-from playground.ui.lab2d.config import ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR, FONT, GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS, PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW
+from playground.ui.lab2d.config import (
+    ANIM_FRAMES,
+    ANIM_PARTICLES,
+    AUTO_TRAIN_SECONDS,
+    COLORS,
+    DRAWING,
+    EXACT_COLOR,
+    FONT,
+    GIF_LABELS,
+    LEARNED_COLOR,
+    MAX_PARTICLES,
+    MAX_STEPS,
+    MAX_TRAIN_SECONDS,
+    PATH_COLORS,
+    PATHS,
+    STUDY_STEPS,
+    TRAIN_STEPS,
+    VIEW,
+)
 from playground.ui.lab2d.session import lab_data, lab_schedule, model_key, valid_model, whole_number
 from playground.ui.lab2d.view import f4, lab_load, plot_data
-
+from playground.ui.limits import adapt_threads, interactive_work
+from playground.ui.page import PROGRESS, SCHEDULE_CHOICES, user_errors
 
 # --- training -----------------------------------------------------------------------------------------------
 
@@ -98,7 +115,7 @@ def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, p
         return mdl
     objective = (model or {}).get("objective", "v")
     trainer = None
-    for trainer, ev in _train(state, schedule, ztsnr, AUTO_TRAIN_SECONDS, objective):
+    for trainer, ev in _train(state, schedule, ztsnr, AUTO_TRAIN_SECONDS, objective):  # noqa: B007 (used after)
         if progress is not None:
             progress((min(ev.elapsed_s, AUTO_TRAIN_SECONDS), AUTO_TRAIN_SECONDS), desc="no model yet: training first",
                      unit="s")
@@ -286,7 +303,7 @@ def _summary_md(runs: dict, rows: dict, source: str, steps: int, particles: int,
 
 
 def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta, ideal: bool,
-               particles, seed, progress=gr.Progress()):
+               particles, seed, progress=PROGRESS):
     """Run the chosen samplers from one x_T → (paths figure, animation figure, summary Markdown, run, model).
 
     With the learned score and no model for these settings, trains one first (AUTO_TRAIN_SECONDS)."""
@@ -337,7 +354,7 @@ def _hex(c: str) -> tuple[int, int, int]:
     return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def lab_gif(run: dict | None, progress=gr.Progress()) -> str:
+def lab_gif(run: dict | None, progress=PROGRESS) -> str:
     """The last sampling run as an animated GIF: one panel per sampler, one frame per shown step.
 
     Frames are drawn straight into palette indices (white, panel, data grey, black, one colour per sampler), so
@@ -394,7 +411,7 @@ def _log_hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, particles, seed,
-                 progress=gr.Progress()):
+                 progress=PROGRESS):
     """DDIM (η = 0, 100 steps, linspace spacing: it ends at t = 0) with the exact score and with the MLP, from one x_T.
 
     Returns (histogram figure of each sample's distance to its nearest training point, Markdown, model)."""
@@ -443,7 +460,7 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
 
 
 def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, ideal: bool, eta, particles, seed,
-              samplers=toy2d.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=gr.Progress()):
+              samplers=toy2d.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=PROGRESS):
     """Distance to the data for every sampler × number of steps → (heatmap figure, Markdown table, model)."""
     if not state:
         raise gr.Error("Pick a dataset first.")

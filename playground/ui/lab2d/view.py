@@ -19,7 +19,6 @@ from playground import toy2d
 from playground.ui.lab2d.config import CELL, CLOUD_COLOR, DRAWING, EXACT_COLOR, FONT, GRID, LEARNED_COLOR, VIEW
 from playground.ui.lab2d.session import clamp_t, lab_data, lab_schedule, valid_model
 
-
 # --- plotly figures, built as plain dicts on the hot path -----------------------------------------------
 
 
