@@ -77,9 +77,10 @@ def quick_curve(args) -> None:
         for m, _ in todo:  # the run ended before the mark (step limit): the final state counts
             snaps.append((m, copy.deepcopy(tr.ema).float().eval(), tr.meta(), tr.step / max(tr.wall_time_s, 1e-9),
                           load0, _load()))
-        print(f"preset {args.preset}, {'planned for ' + str(cfg.steps) + ' steps' if rate else f'budget {budget:.0f} s'}: "
-              f"{tr.step} steps in {tr.wall_time_s:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU; "
-              f"data: {tr.data.source}; load avg (1/5/15 min) {load0} at start, {_load()} at end", flush=True)
+        print(f"preset {args.preset}, "
+              f"{'planned for ' + str(cfg.steps) + ' steps' if rate else f'budget {budget:.0f} s'}: {tr.step} steps "
+              f"in {tr.wall_time_s:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU; data: {tr.data.source}; load "
+              f"avg (1/5/15 min) {load0} at start, {_load()} at end", flush=True)
     real = real_baseline(args.num)
     print(real.row("real held-out"))
     for g in args.guidance:
@@ -100,7 +101,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bf16", default=DEFAULT_BF16, choices=["auto", "on", "off"],
                     help=f"bf16 autocast while sampling (default: the CLI's, {DEFAULT_BF16})")
-    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"sampling batch (default: the CLI's, {DEFAULT_BATCH})")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                    help=f"sampling batch (default: the CLI's, {DEFAULT_BATCH})")
     ap.add_argument("--png", help="also save a 10x10 grid of the first 100 samples")
     ap.add_argument("--quick-curve", action="store_true", help="quality against training time of --preset")
     ap.add_argument("--preset", default="quick", help="with --quick-curve: the training preset (default quick)")
@@ -113,8 +115,8 @@ def main() -> None:
                     "(older spelling of --steps-per-s)")
     args = ap.parse_args()
     args.guidance = [float(g) for g in args.guidance.split(",")]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.sampler}-{args.steps}, n={args.num}, seed {args.seed}, "
-          f"bf16 {args.bf16}, sampling batch {args.batch_size}; load avg {_load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.sampler}-{args.steps}, n={args.num}, "
+          f"seed {args.seed}, bf16 {args.bf16}, sampling batch {args.batch_size}; load avg {_load()}")
     if args.quick_curve:
         return quick_curve(args)
     model, meta = load_model(args.checkpoint)

@@ -117,11 +117,13 @@ def speed(args) -> None:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - t0)
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default")
-    print(f"torch {torch.__version__}, {args.threads} thread(s), oneDNN ISA cap {isa}; median of {args.reps}; load {load()}")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), oneDNN ISA cap {isa}; median of "
+          f"{args.reps}; load {load()}")
     print(f"{'recipe':14s} {'params':>7s} {'batch':>5s} | {'CPU s/step':>10s} {'wall s/step':>11s} {'img/CPU-s':>9s}")
     for (name, bs), (tr, _, cpu, wall) in runs.items():
         c = statistics.median(cpu)
-        print(f"{name:14s} {tr.model.num_params()/1e6:6.2f}M {bs:5d} | {c:10.3f} {statistics.median(wall):11.3f} {bs / c:9.0f}")
+        print(f"{name:14s} {tr.model.num_params()/1e6:6.2f}M {bs:5d} | {c:10.3f} "
+              f"{statistics.median(wall):11.3f} {bs / c:9.0f}")
 
 
 def rate(args) -> None:
@@ -139,9 +141,9 @@ def rate(args) -> None:
             tr = Trainer(cfg, data=data)
             for _ in tr.run():
                 pass
-            print(f"  {name:10s} rep {r + 1}: {tr.step:4d} steps in {tr.wall_time_s:5.1f} s = {tr.step / tr.wall_time_s:5.2f} "
-                  f"steps/s (batch {cfg.batch_size}, {'p2' if cfg.model.patch_size == 2 else 'full-res'} UNet) | "
-                  f"load {l0} -> {load()}", flush=True)
+            print(f"  {name:10s} rep {r + 1}: {tr.step:4d} steps in {tr.wall_time_s:5.1f} s = "
+                  f"{tr.step / tr.wall_time_s:5.2f} steps/s (batch {cfg.batch_size}, "
+                  f"{'p2' if cfg.model.patch_size == 2 else 'full-res'} UNet) | load {l0} -> {load()}", flush=True)
 
 
 def quality(args) -> None:
@@ -168,7 +170,8 @@ def quality(args) -> None:
             snaps[(tr.step, "ema")] = copy.deepcopy(tr.ema).float().eval()
             if args.save_dir:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-                torch.save({"config": tr.model.config.to_dict(), "ema": tr.ema.state_dict(), "meta": tr.meta().__dict__},
+                torch.save({"config": tr.model.config.to_dict(), "ema": tr.ema.state_dict(),
+                            "meta": tr.meta().__dict__},
                            Path(args.save_dir) / f"{args.recipe}-{args.tag or 'run'}-{tr.step}.pt")
             snaps.update({(tr.step, f"ema ramp {r:g}"): copy.deepcopy(m).float().eval() for r, m in extra.items()})
             if 0 in ramps:
@@ -182,8 +185,10 @@ def quality(args) -> None:
         x0, labels = generate(model, meta, num=args.num, guidance=args.guidance, bf16="on", seed=0,
                               batch_size=args.sample_batch)
         rep = evaluate(to_unit_range(x0), labels)
-        row = dict(recipe=args.recipe, tag=args.tag, set=over and args.set, step=step, weights=kind, n=args.num, confident=rep.confident,
-                   coverage=rep.coverage, frechet=rep.frechet, fd_ratio=rep.frechet / real.frechet, train_cpu_s=train_cpu)
+        row = dict(recipe=args.recipe, tag=args.tag, set=over and args.set, step=step, weights=kind, n=args.num,
+                   confident=rep.confident,
+                   coverage=rep.coverage, frechet=rep.frechet, fd_ratio=rep.frechet / real.frechet,
+                   train_cpu_s=train_cpu)
         print(f"  step {step:5d} {kind:14s}: confident {rep.confident:6.1%} | digits {rep.coverage:2d}/10 | "
               f"Fréchet {rep.frechet:7.2f} = {rep.frechet / real.frechet:5.2f}x real | label agreement "
               f"{rep.label_agreement:.1%}", flush=True)

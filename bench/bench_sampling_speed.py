@@ -107,8 +107,8 @@ def main() -> None:
     n_ref = sum(p.numel() for p in ref.parameters())
     labels = torch.arange(64) % 10
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default (AMX where present)")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN ISA cap: {isa}; 64 images, DDIM 50 steps; "
-          f"median of {args.reps}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN ISA cap: {isa}; 64 images, "
+          f"DDIM 50 steps; median of {args.reps}")
     print(f"load average at the start: {load()}")
     name = f"ours {tuple(ours.config.channels)}, {ours.num_params()/1e6:.2f}M"
     cli = dict(num=64, guidance=DEFAULT_GUIDANCE, bf16=DEFAULT_BF16, batch_size=DEFAULT_BATCH)
@@ -150,7 +150,9 @@ def main() -> None:
             sweep = {bs: [] for bs in sizes}
             for r in range(args.reps):
                 for bs in sizes:
-                    sweep[bs].append(timed(lambda r=r, bs=bs: generate(ours, meta, seed=r, **{**cli, "num": 500, "batch_size": bs})))
+                    sweep[bs].append(timed(lambda r=r,
+                                           bs=bs: generate(ours, meta, seed=r,
+                                                           **{**cli, "num": 500, "batch_size": bs})))
             for bs, ts in sweep.items():
                 sec = statistics.median(ts)
                 print(f"  batch {bs:4d}: {sec:7.2f} s, {sec / 500 * 1e3:6.1f} ms per digit", flush=True)

@@ -182,7 +182,8 @@ def bench_slider(args) -> None:
     from playground.ui.lab2d import config, runs, session, view
 
     torch.set_num_threads(args.threads)
-    print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; {args.threads} thread(s); {load()}")
+    print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; "
+          f"{args.threads} thread(s); {load()}")
     state = session.lab_data("moons", args.points, 0)
     _, _, model = run_to_end(runs.lab_train(state, "cosine", False, 3, "v"))
     demo = app.demo
@@ -199,7 +200,8 @@ def bench_slider(args) -> None:
         server, cpu, handler = [], [], []
         for i, t in enumerate(ts):
             a, c = time.perf_counter(), time.process_time()
-            out = loop.run_until_complete(demo.process_api(block_fn=fn, inputs=[None, None, "cosine", False, t, arrows],
+            out = loop.run_until_complete(demo.process_api(block_fn=fn,
+                                                           inputs=[None, None, "cosine", False, t, arrows],
                                                            state=sess))
             if i >= 3:
                 server.append(time.perf_counter() - a)
@@ -211,13 +213,16 @@ def bench_slider(args) -> None:
         assert out["data"][0] is not None
         small = [s for s, t in zip(server, ts[3:]) if t < 20]
         small_cpu = [c for c, t in zip(cpu, ts[3:]) if t < 20]
-        print(f"{label}:\n  server path median {statistics.median(server) * 1e3:.1f} ms, p90 {pct(server, 0.9) * 1e3:.1f} ms"
-              f" (its CPU time {statistics.median(cpu) * 1e3:.1f} ms); handler alone {statistics.median(handler) * 1e3:.1f} ms"
-              f"\n  t < 20 (grid points far from all data recomputed directly): server {statistics.median(small) * 1e3:.1f} ms,"
-              f" CPU {statistics.median(small_cpu) * 1e3:.1f} ms")
+        print(f"{label}:\n  server path median {statistics.median(server) * 1e3:.1f} ms, p90 "
+              f"{pct(server, 0.9) * 1e3:.1f} ms (its CPU time {statistics.median(cpu) * 1e3:.1f} ms); handler alone "
+              f"{statistics.median(handler) * 1e3:.1f} ms\n  t < 20 (grid points far from all data recomputed "
+              f"directly): server {statistics.median(small) * 1e3:.1f} ms, CPU "
+              f"{statistics.median(small_cpu) * 1e3:.1f} ms")
     x0 = state["x0"]
-    for name, fn_ in (("exact_on_grid 32×32 (density + score)", lambda ab: toy2d.exact_on_grid(x0, config.GRID, config.GRID, ab)),
-                      ("exact_quantities, 1024 points direct", lambda ab: toy2d.exact_quantities(x0, torch.randn(1024, 2), ab))):
+    for name, fn_ in (("exact_on_grid 32×32 (density + score)",
+                       lambda ab: toy2d.exact_on_grid(x0, config.GRID, config.GRID, ab)),
+                      ("exact_quantities, 1024 points direct",
+                       lambda ab: toy2d.exact_quantities(x0, torch.randn(1024, 2), ab))):
         times = []
         for t in ts[:20]:
             ab = float(make_schedule("cosine").alpha_bar[t])
@@ -250,7 +255,8 @@ def bench_train(args) -> None:
                 pass
             cpu = time.process_time() - c
             den = tr.denoiser()
-            r = [toy2d.energy_distance(toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=100, seed=1).samples, x0) / ref
+            r = [toy2d.energy_distance(toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=100, seed=1).samples,
+                                       x0) / ref
                  for k in ("ddim", "ddpm")]
             print(f"{name:14s} {budget:6.1f}s {tr.step:6d} {cpu:6.1f}  {r[0]:5.2f}× {r[1]:5.2f}×", flush=True)
     print(f"after: {load()}")
@@ -266,7 +272,8 @@ def bench_samplers(args) -> None:
     x_T = toy2d.start_noise(args.particles, seed=1)
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        print(f"\n## samplers: {args.particles:,} particles × {args.steps} steps, cosine; {threads} thread(s); {load()}")
+        print(f"\n## samplers: {args.particles:,} particles × {args.steps} steps, cosine; {threads} "
+              f"thread(s); {load()}")
         print(f"{'sampler':32s} {'evals':>6s} {'learned MLP':>18s} {'exact, N = 2,000':>20s}")
         for k in toy2d.SAMPLERS_2D:
             row = []

@@ -92,7 +92,8 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     curves = (("ᾱ<sub>t</sub>", ab, "#444"), ("√ᾱ<sub>t</sub> signal", np.sqrt(ab), "#1f77b4"),
               ("√(1−ᾱ<sub>t</sub>) noise", np.sqrt(1 - ab), "#ff7f0e"))
     for label, y, color in curves:
-        fig.add_trace(go.Scatter(x=x, y=_r(y[idx]), name=label, line=dict(color=color, width=3), showlegend=False), 1, 1)
+        fig.add_trace(go.Scatter(x=x, y=_r(y[idx]), name=label, line=dict(color=color, width=3),
+                                 showlegend=False), 1, 1)
     # direct labels instead of a legend: readable from the back of a lecture hall
     for (label, y, color), frac, shift in zip(curves, (0.18, 0.55, 0.82), (-14, 14, -14)):
         i = int(frac * (T - 1))
@@ -100,9 +101,11 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
                            font=dict(color=color, size=15), row=1, col=1)
     snr = s.snr.numpy()
     snr_plot = np.where(snr > 0, snr, np.nan)  # SNR = 0 (zero terminal SNR) has no place on a log axis
-    fig.add_trace(go.Scatter(x=x, y=_r(snr_plot[idx]), name="SNR(t)", line=dict(color=COLORS.get(s.name, "#333"), width=3),
+    fig.add_trace(go.Scatter(x=x, y=_r(snr_plot[idx]), name="SNR(t)",
+                             line=dict(color=COLORS.get(s.name, "#333"), width=3),
                              showlegend=False), 1, 2)
-    fig.add_trace(go.Scatter(x=x, y=_r(s.betas.numpy()[idx]), name="β<sub>t</sub>", line=dict(color="#8c564b", width=3),
+    fig.add_trace(go.Scatter(x=x, y=_r(s.betas.numpy()[idx]), name="β<sub>t</sub>",
+                             line=dict(color="#8c564b", width=3),
                              showlegend=False), 2, 1)
     for other in SCHEDULES:
         o = cached_schedule(other, T, zero_terminal_snr)
@@ -130,7 +133,8 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     fig.update_yaxes(title_text="log SNR", row=2, col=2)
     fig.update_layout(
         height=620, margin=dict(l=60, r=20, t=50, b=50), font=_FONT, template="plotly_white",
-        legend=dict(x=0.56, y=0.02, xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.8)", font=dict(size=14)),
+        legend=dict(x=0.56, y=0.02, xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.8)",
+                    font=dict(size=14)),
         hovermode="closest", uirevision="schedule",
     )
     for ann in fig.layout.annotations[:4]:  # the subplot titles
@@ -192,8 +196,10 @@ def chain_histogram(z_closed: np.ndarray, z_chain: np.ndarray, t: int) -> go.Fig
 def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[float]) -> go.Figure:
     """Training loss per logged step, and its running mean (log y)."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1.5)))
-    fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines", line=dict(color="#08519c", width=3)))
+    fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines",
+                             line=dict(color="#9ecae1", width=1.5)))
+    fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines",
+                             line=dict(color="#08519c", width=3)))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="training loss",
                       xaxis_title="step", margin=dict(l=60, r=20, t=50, b=80),
                       legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"), uirevision="loss")

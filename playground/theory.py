@@ -247,8 +247,10 @@ Invert two digits with DDIM, walk the arc, decode each point: $\alpha=0$ and $\a
 SECTIONS += [
     Section("edit_sdedit", "SDEdit", EDIT_SDEDIT, "edit", "Show me: SDEdit at strength 0.5", "edit_sdedit"),
     Section("edit_inpaint", "Inpainting", EDIT_INPAINT, "edit", "Show me: regenerate the left half", "edit_inpaint"),
-    Section("edit_invert", "DDIM inversion", EDIT_INVERT, "edit", "Show me: invert a digit and decode it", "edit_invert"),
-    Section("edit_interp", "Latent interpolation", EDIT_INTERP, "edit", "Show me: interpolate two digits", "edit_interp"),
+    Section("edit_invert", "DDIM inversion", EDIT_INVERT, "edit", "Show me: invert a digit and decode it",
+            "edit_invert"),
+    Section("edit_interp", "Latent interpolation", EDIT_INTERP, "edit", "Show me: interpolate two digits",
+            "edit_interp"),
 ]
 
 # --- 2-D lab (playground/toy2d.py, tab "lab2d"): the score, PF-ODE vs SDE, Langevin, memorization -----------------
@@ -319,7 +321,8 @@ it generalizes, because it is *not* a perfect minimiser of the training loss.
 """
 
 SECTIONS += [
-    Section("lab2d_score", "The score", LAB2D_SCORE, "lab2d", "Show me: exact and learned score at t = 300", "lab2d_score"),
+    Section("lab2d_score", "The score", LAB2D_SCORE, "lab2d", "Show me: exact and learned score at t = 300",
+            "lab2d_score"),
     Section("lab2d_sde", "PF-ODE vs SDE", LAB2D_SDE, "lab2d", "Show me: ODE, SDE, DDIM and DDPM paths", "lab2d_pfode"),
     Section("lab2d_langevin", "Langevin", LAB2D_LANGEVIN, "lab2d", "Show me: Langevin against the SDE and ODE",
             "lab2d_langevin"),

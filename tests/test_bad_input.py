@@ -174,7 +174,8 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
         "base = rss(); t0 = time.perf_counter(); x = load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
         "print(x.shape, dt, rss() - base, *x[0, 0])\n"
     )
-    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(path)], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -253,7 +254,8 @@ def ckpt_env(tmp_path, monkeypatch) -> Path:
 
 
 def _sample(path, steps=4, eta=0.0, n=2, seed=0, show_dpm=False, **kw):
-    outs = list(sampling.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"), True, kw.get("digit", "3"),
+    outs = list(sampling.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"),
+                                        True, kw.get("digit", "3"),
                                   kw.get("guidance", 2.0), n, seed, show_dpm))
     return outs
 
@@ -315,7 +317,8 @@ def _write_bad_checkpoint(path: Path, kind: str, marker: Path) -> None:
         path.with_suffix(".tmpgood").unlink()
         path.write_bytes(good[: len(good) // 3])
     elif kind == "other_model":  # a valid torch state_dict of some other nn.Module
-        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).state_dict(), path)
+        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).state_dict(),
+                   path)
     elif kind == "other_weights":  # our wrapper and config, but the weights of a different network
         from playground.mnist.checkpoint import CheckpointMeta
         from playground.mnist.model import UNetConfig
@@ -394,7 +397,8 @@ def file_of(x) -> str:
 def _train(monkeypatch, **kw):
     from playground.mnist.data import load_mnist
 
-    args = dict(preset="tiny", objective="eps", schedule="linear", T=50, zero_terminal_snr=False, batch_size=8, lr=2e-3,
+    args = dict(preset="tiny", objective="eps", schedule="linear", T=50, zero_terminal_snr=False,
+                batch_size=8, lr=2e-3,
                 steps=2, time_budget_s=30, conditional=True, model_size="small (16, 32, 64)", preview_every=0)
     args.update(kw)
     monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
@@ -436,7 +440,8 @@ def test_training_T_2_works(monkeypatch):
 
 
 def test_limits_come_from_env_vars_and_are_documented():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
            "PLAYGROUND_MAX_STEPS": "7", "PLAYGROUND_MAX_TRAIN_SECONDS": "9", "PLAYGROUND_MAX_TRAIN_STEPS": "11",
            "PLAYGROUND_MAX_UPLOAD_PIXELS": "1000"}
     env.pop("SPACE_ID", None)
@@ -445,8 +450,8 @@ def test_limits_come_from_env_vars_and_are_documented():
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["123", "3", "7", "9.0", "11", "1000"], out.stderr[-2000:]
     doc = limits.__doc__
-    for name in ("PLAYGROUND_MAX_UPLOAD_BYTES", "PLAYGROUND_MAX_UPLOAD_PIXELS", "PLAYGROUND_MAX_IMAGES", "PLAYGROUND_MAX_STEPS",
-                 "PLAYGROUND_MAX_TRAIN_SECONDS", "PLAYGROUND_MAX_TRAIN_STEPS"):
+    for name in ("PLAYGROUND_MAX_UPLOAD_BYTES", "PLAYGROUND_MAX_UPLOAD_PIXELS", "PLAYGROUND_MAX_IMAGES",
+                 "PLAYGROUND_MAX_STEPS", "PLAYGROUND_MAX_TRAIN_SECONDS", "PLAYGROUND_MAX_TRAIN_STEPS"):
         assert name in doc
 
 
@@ -506,7 +511,8 @@ def test_client_upload_over_the_byte_cap_is_refused(client, tmp_path):
     import httpx
 
     with open(big, "rb") as fh:
-        r = httpx.post(client.src.rstrip("/") + "/gradio_api/upload", files={"files": ("big.bmp", fh, "image/bmp")}, timeout=60)
+        r = httpx.post(client.src.rstrip("/") + "/gradio_api/upload",
+                       files={"files": ("big.bmp", fh, "image/bmp")}, timeout=60)
     assert r.status_code == 413 and "maximum" in r.text.lower(), (r.status_code, r.text[:300])
     _assert_serving(client, tmp_path)
 

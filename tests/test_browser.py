@@ -21,7 +21,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: scripts/ensure_system.sh)")
+                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: "
+                                f"scripts/ensure_system.sh)")
 
 # Console noise that is not the app's fault. Keep this list short, each entry with its reason.
 BENIGN = [
@@ -33,11 +34,13 @@ BENIGN = [
 
 
 # x_t is drawn by the browser on a canvas (playground/ui/js/forward_blend.js); it records the t it drew.
-CANVAS_DRAWN = "() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1 && c.dataset.t; }"
+CANVAS_DRAWN = ("() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1 "
+                "&& c.dataset.t; }")
 
 
 def _canvas_t(page) -> str | None:
-    return page.evaluate("() => { const c = document.querySelector('#xt-image canvas'); return c ? c.dataset.t : null; }")
+    return page.evaluate("() => { const c = document.querySelector('#xt-image canvas'); return c ? "
+                         "c.dataset.t : null; }")
 
 
 def _canvas_pixels(page) -> list[int]:
@@ -226,14 +229,16 @@ def test_deep_link_opens_the_tab_with_its_values_and_notes_bad_ones(session, liv
         assert not page.locator("#deeplink-note").is_visible()
         # the copy-link button rebuilds a link to this view
         page.locator("#copy-link").click()
-        page.wait_for_function("() => /steps=10/.test(document.querySelector('#view-link textarea, #view-link input').value)",
+        page.wait_for_function("() => /steps=10/.test(document.querySelector('#view-link textarea, "
+                               "#view-link input').value)",
                                timeout=10_000)
         link = page.locator("#view-link textarea, #view-link input").first.input_value()
         assert "tab=sample" in link and "eta=1" in link and "seed=3" in link and "spacing=leading" in link
         # forward link with an example, a schedule and t, plus bad and unknown settings: a note, never an error page
         page.goto(live_app.url + "?tab=forward&image=rocket&schedule=linear&t=600&eta=0.5&T=abc&bogus=1",
                   wait_until="domcontentloaded")
-        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && c.dataset.t === '600'; }",
+        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && "
+                               "c.dataset.t === '600'; }",
                                timeout=90_000)
         page.wait_for_function("() => /rocket/.test(document.body.innerText)", timeout=30_000)
         note = page.locator("#deeplink-note").inner_text()

@@ -222,8 +222,8 @@ def test_with_spaces_installed_the_app_imports_without_touching_cuda():
             "from playground.ui import zerogpu, sampling\n"
             "assert not torch.cuda.is_initialized(), 'CUDA initialised at import'\n"
             "assert zerogpu.spaces is spaces and not zerogpu.on_zerogpu()\n"
-            "assert sampling.sample_compare.__name__ == 'sample_compare' and not hasattr(sampling.sample_compare, 'zerogpu')\n"
-            "print('ok')")
+            "assert sampling.sample_compare.__name__ == 'sample_compare' and not "
+            "hasattr(sampling.sample_compare, 'zerogpu')\nprint('ok')")
     env = {k: v for k, v in os.environ.items() if k not in ("SPACES_ZERO_GPU", "SPACE_ID")}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

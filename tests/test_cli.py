@@ -36,7 +36,8 @@ def test_train_cli_writes_a_loadable_checkpoint(tiny_ckpt):
 
 
 def test_sample_cli_npy_png_gif(tiny_ckpt, tmp_path):
-    run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--out", str(tmp_path / "a.npy"))
+    run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--out",
+        str(tmp_path / "a.npy"))
     a = np.load(tmp_path / "a.npy")
     assert a.shape == (12, 28, 28) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
     run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--sampler", "dpm++",
@@ -60,7 +61,9 @@ def test_write_gif_writes_one_frame_per_step(tmp_path):
 
 
 def test_sample_cli_rejects_bad_arguments(tiny_ckpt, tmp_path):
-    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "euler", "--out", str(tmp_path / "x.npy"), ok=False)
+    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "euler", "--out",
+            str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "unknown sampler" in p.stderr
-    p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.npy"), ok=False)
+    p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out",
+            str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "Checkpoint not found" in p.stderr

@@ -22,7 +22,8 @@ N_SAMPLE_CLIENTS, SAMPLE_REQS = 3, 2  # 3 clients × 2 requests
 N_TRAIN_CLIENTS = 2  # one trains, the other must get "busy" (one job per server)
 N_CLIENTS = N_FORWARD_CLIENTS + N_SAMPLE_CLIENTS + N_TRAIN_CLIENTS  # 10
 TRAIN_ARGS = dict(preset="tiny", objective="eps", schedule="linear", t=50, zero_terminal_snr=False, batch_size=16,
-                  lr=2e-3, steps=40, time_budget_s=6, conditional=True, model_size="small (16, 32, 64)", preview_every=0)
+                  lr=2e-3, steps=40, time_budget_s=6, conditional=True, model_size="small (16, 32, 64)",
+                  preview_every=0)
 
 
 def _pixels(path) -> np.ndarray:

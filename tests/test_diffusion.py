@@ -158,7 +158,8 @@ def test_eps_x0_v_conversions_round_trip(name, t, seed):
     x_t = q_sample(s, x0, tt, eps)
     v = get_v(s, x0, eps, tt)
     # v = √ᾱ·ε − √(1−ᾱ)·x_0 (Salimans & Ho), against numpy
-    np.testing.assert_allclose(v.numpy(), math.sqrt(ab) * eps.numpy() - math.sqrt(1 - ab) * x0.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v.numpy(), math.sqrt(ab) * eps.numpy() - math.sqrt(1 - ab) * x0.numpy(),
+                               rtol=1e-10, atol=1e-12)
     # Each parameterization recovers the truth. x_0 from ε divides by √ᾱ: scale the tolerance.
     tol = 1e-10 / math.sqrt(ab)
     torch.testing.assert_close(predict_x0_from_eps(s, x_t, tt, eps), x0, rtol=0, atol=tol)
@@ -190,7 +191,8 @@ def test_v_is_zero_terminal_snr_safe():
 
 
 def test_prediction_type_names():
-    assert [normalize_prediction_type(n) for n in ("epsilon", "sample", "v_prediction", "EPS", "x_0", "v-prediction")] == [
+    assert [normalize_prediction_type(n) for n in ("epsilon", "sample", "v_prediction", "EPS", "x_0",
+                                                   "v-prediction")] == [
         "eps", "x0", "v", "eps", "x0", "v"]
     with pytest.raises(ValueError, match="unknown prediction type 'score'"):
         normalize_prediction_type("score")

@@ -179,7 +179,8 @@ def test_invert_handler_and_drift():
     assert m and 0 <= float(m.group(1)) < 1 and "latent std" in numbers
     assert "20 DDIM steps up" in status and len(files) == 2
     assert Image.open(files[1]).n_frames == 40  # 20 up + 20 down
-    fig, md = U.drift_run("mnist", None, 0, None, "7", steps_list=(5, 10), guidances=(1.0, 3.0), progress=lambda *a, **k: None)
+    fig, md = U.drift_run("mnist", None, 0, None, "7", steps_list=(5, 10), guidances=(1.0, 3.0),
+                          progress=lambda *a, **k: None)
     assert len(fig.data) == 2 and list(fig.data[0].x) == [5, 10]
     assert "| 5 |" in md and "| 10 |" in md and "w = 3" in md
 
@@ -254,7 +255,8 @@ def test_endpoints_refuse_bad_input_clearly(client, tmp_path):
     seven = tmp_path / "seven.png"
     Image.fromarray(drawing(mode="L")).save(seven)
     with pytest.raises(Exception, match="unknown mask"):
-        client.predict(handle_file(str(seven)), "diagonal", "auto", 1.0, "ddpm", 10, 1, 10, 0, None, "", api_name="/inpaint")
+        client.predict(handle_file(str(seven)), "diagonal", "auto", 1.0, "ddpm", 10, 1, 10, 0, None, "",
+                       api_name="/inpaint")
     with pytest.raises(Exception, match="digit must be"):
         client.predict(handle_file(str(seven)), 10, "twelve", 1.0, "", api_name="/invert")
 

@@ -249,7 +249,8 @@ def test_sdedit_noises_the_input_with_the_forward_process(tiny):
     """The first frame is q(x_{t0−1} | x0) with ε = the generator's first draw; the run ends on clean."""
     s = make_schedule("linear", 100)
     x0 = torch.rand(1, 1, 28, 28, generator=gen(1)) * 2 - 1
-    states = list(edits.sdedit_loop(make_model_fn(tiny, torch.tensor([3]), 1.0), s, x0, 40, generator=gen(7), num_steps=10))
+    states = list(edits.sdedit_loop(make_model_fn(tiny, torch.tensor([3]), 1.0), s, x0, 40, generator=gen(7),
+                                    num_steps=10))
     eps = torch.randn(x0.shape, generator=gen(7))
     assert states[0].phase == "noise" and states[0].t == 39
     assert torch.equal(states[0].x_t, q_sample(s, x0, torch.tensor(39), eps))
@@ -342,7 +343,8 @@ def test_q_jump_is_the_one_step_kernel_composed():
     x = torch.randn(4, 1, 8, 8, generator=gen(1), dtype=torch.float64)
     z = torch.randn(4, 1, 8, 8, generator=gen(2), dtype=torch.float64)
     torch.testing.assert_close(edits.q_jump(s, x, 499, 500, z), q_step(s, x, torch.tensor(500), z), rtol=0, atol=1e-12)
-    torch.testing.assert_close(edits.q_jump(s, x, -1, 300, z), q_sample(s, x, torch.tensor(300), z), rtol=0, atol=1e-12)
+    torch.testing.assert_close(edits.q_jump(s, x, -1, 300, z), q_sample(s, x, torch.tensor(300), z),
+                               rtol=0, atol=1e-12)
     # two jumps a→b→c have the mean and variance of one a→c: √(ᾱ_c/ᾱ_a) and 1 − ᾱ_c/ᾱ_a
     ab = s.alpha_bar.tolist()  # plain floats: pytest.approx compares numbers, not 0-d tensors
     r1, r2 = ab[400] / ab[100], ab[800] / ab[400]

@@ -38,7 +38,8 @@ def _tiny_cfg(**kw) -> TrainConfig:
 def _samples_ok(path: Path) -> None:
     """The checkpoint at `path` loads and gives finite samples through the app's own sampler."""
     model, meta = load_model(path, device())  # where the app samples: CUDA / MPS / CPU
-    x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
+    x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4",
+                                guidance=2.0, n=2,
                           seed=0)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1.0 + 1e-6
 
@@ -76,7 +77,8 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
 
     def run():
         try:
-            for o in training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True, "small (16, 32, 64)", 0,
+            for o in training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True,
+                                        "small (16, 32, 64)", 0,
                                   data=load_mnist()):
                 outs.append(o)
                 if "step" in str(o[0]):
@@ -140,7 +142,10 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     ckdir = tmp_path / "checkpoints"
     path = make_tiny_checkpoint(ckdir / "mnist_eps_cond.pt")
     before = path.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT,
+                            env={**os.environ,
+                                 "PYTHONPATH": os.pathsep.join(filter(None,
+                                                                      [str(ROOT), os.environ.get("PYTHONPATH")]))},
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "saving"

@@ -25,7 +25,8 @@ def test_schedule_tables_move_to_the_device_bit_for_bit(device):
     on_dev = diffusion.q_sample(d, x0.to(device), t.to(device), eps.to(device))
     torch.testing.assert_close(on_dev.cpu(), diffusion.q_sample(s, x0, t, eps), rtol=1e-6, atol=1e-6)
     loss_dev = diffusion.training_loss(d, x0.to(device), x0.to(device) * 0, eps.to(device), t.to(device), "v", 5.0)
-    torch.testing.assert_close(loss_dev.cpu(), diffusion.training_loss(s, x0, x0 * 0, eps, t, "v", 5.0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss_dev.cpu(), diffusion.training_loss(s, x0, x0 * 0, eps, t, "v", 5.0),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

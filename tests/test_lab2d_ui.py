@@ -57,7 +57,8 @@ def trained(training):
 def decode(spec) -> np.ndarray:
     """plotly.js typed-array spec (or a plain list) → numpy."""
     if isinstance(spec, dict) and "bdata" in spec:  # ours are f4; plotly's own go.Figure JSON writes f8
-        return np.frombuffer(base64.b64decode(spec["bdata"]), dtype={"f4": np.float32, "f8": np.float64}[spec["dtype"]])
+        return np.frombuffer(base64.b64decode(spec["bdata"]),
+                             dtype={"f4": np.float32, "f8": np.float64}[spec["dtype"]])
     return np.asarray(spec, dtype=np.float64)
 
 
@@ -186,7 +187,8 @@ def test_training_streams_its_loss_and_the_loss_falls(training):
 
 
 def test_sample_every_sampler_with_the_exact_score(moons):
-    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(toy2d.SAMPLERS_2D), 20, 0.0, True, 200, 0,
+    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(toy2d.SAMPLERS_2D), 20,
+                                                  0.0, True, 200, 0,
                                                 progress=NoProgress())
     assert not (isinstance(model, dict) and "den" in model)  # the exact score trains nothing: the model stays
     for k in toy2d.SAMPLERS_2D:
@@ -208,7 +210,8 @@ def test_sample_every_sampler_with_the_exact_score(moons):
 
 
 def test_sample_with_the_learned_model_trains_first_when_needed(moons):
-    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, ["ddim", "sde"], 30, 0.0, False, 300, 1,
+    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, ["ddim", "sde"], 30, 0.0,
+                                                  False, 300, 1,
                                                 progress=NoProgress())
     assert isinstance(model, dict) and model["steps"] == 60 and "trained MLP" in md
 
@@ -315,8 +318,10 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         page.locator("#lab2d-train").click()
         page.wait_for_function("() => /done/.test(document.querySelector('#lab2d-train-status').innerText)",
                                timeout=120_000)
-        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)", timeout=30_000)
-        page.wait_for_function("() => /learned/.test((document.querySelector('#lab2d-score .gtitle') || {}).textContent)",
+        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)",
+                               timeout=30_000)
+        page.wait_for_function("() => /learned/.test((document.querySelector('#lab2d-score .gtitle') || "
+                               "{}).textContent)",
                                timeout=30_000)
         set_number("lab2d-steps", 20)
         page.locator("#lab2d-sample").click()

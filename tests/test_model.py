@@ -29,7 +29,8 @@ def test_fresh_model_outputs_zero_and_has_the_right_shape():
 
 
 @pytest.mark.parametrize("cfg", [TINY, dataclasses.replace(TINY, num_classes=None, attention=False),
-                                 dataclasses.replace(TINY, channels=(8, 16, 16), num_res_blocks=2, norm_full_res=True)])
+                                 dataclasses.replace(TINY, channels=(8, 16, 16), num_res_blocks=2,
+                                                     norm_full_res=True)])
 def test_shapes_for_several_configs(cfg):
     model = _randomize(UNet(cfg))
     x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))

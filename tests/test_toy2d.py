@@ -172,7 +172,8 @@ def test_exact_quantities_far_from_the_data_at_small_sigma(alpha_bar):
     far = torch.tensor([[3.0, 3.0], [-3.0, 0.5], [0.0, 2.5], [0.5, -0.5]])
     x = torch.cat([near, far, near[:5]])
     var = 1 - alpha_bar
-    comps = torch.distributions.MultivariateNormal(math.sqrt(alpha_bar) * x0.double(), var * torch.eye(2, dtype=torch.float64))
+    comps = torch.distributions.MultivariateNormal(math.sqrt(alpha_bar) * x0.double(),
+                                                   var * torch.eye(2, dtype=torch.float64))
     logp = comps.log_prob(x.double()[:, None, :])  # (M, N)
     brute_logq = torch.logsumexp(logp, 1) - math.log(500)
     brute_x0 = torch.softmax(logp, 1) @ x0.double()
@@ -182,7 +183,8 @@ def test_exact_quantities_far_from_the_data_at_small_sigma(alpha_bar):
         scale = ((x * x).sum(1) + alpha_bar * (x0 * x0).sum(1).max()).double() / (2 * var)
         assert float(((q.log_density.double() - brute_logq).abs() / scale).max()) < 5e-7
         assert float((q.x0_hat.double() - brute_x0).abs().max()) < 2e-3
-    assert torch.equal(toy2d.exact_quantities(x0.double(), x.double(), alpha_bar).log_density.isfinite(), torch.ones(49, dtype=torch.bool))
+    assert torch.equal(toy2d.exact_quantities(x0.double(), x.double(), alpha_bar).log_density.isfinite(),
+                       torch.ones(49, dtype=torch.bool))
 
 
 def test_one_data_point_is_tweedie_in_closed_form():
@@ -190,7 +192,8 @@ def test_one_data_point_is_tweedie_in_closed_form():
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     ab = 0.6
     q = toy2d.exact_quantities(p, x, ab)
-    assert torch.allclose(q.x0_hat, p.expand(10, 2)) and torch.allclose(toy2d.ideal_denoiser(p, x, ab), p.expand(10, 2))
+    assert torch.allclose(q.x0_hat, p.expand(10, 2)) and torch.allclose(toy2d.ideal_denoiser(p, x, ab),
+                                                                        p.expand(10, 2))
     assert torch.allclose(q.score, -(x - math.sqrt(ab) * p) / (1 - ab))
     assert torch.allclose(toy2d.ideal_eps(p, x, ab), (x - math.sqrt(ab) * p) / math.sqrt(1 - ab))  # the ε that was added
 
@@ -246,8 +249,8 @@ def test_denoise_reads_every_prediction_type():
         x0_hat, eps = toy2d.denoise(exact, LINEAR, x, t)
         ab = float(LINEAR.alpha_bar[t])
         as_eps = toy2d.Denoiser(lambda x_, t_: toy2d.denoise(exact, LINEAR, x_, int(t_[0]))[1], "eps", "eps")
-        as_v = toy2d.Denoiser(lambda x_, t_, ab=ab, eps=eps, x0_hat=x0_hat: math.sqrt(ab) * eps - math.sqrt(1 - ab) * x0_hat,
-                              "v", "v")
+        as_v = toy2d.Denoiser(lambda x_, t_, ab=ab, eps=eps,
+                              x0_hat=x0_hat: math.sqrt(ab) * eps - math.sqrt(1 - ab) * x0_hat, "v", "v")
         for den in (as_eps, as_v):
             a, e = toy2d.denoise(den, LINEAR, x, t)
             assert torch.allclose(e, eps, atol=1e-4) and torch.allclose(a, x0_hat, atol=1e-3 if t == 999 else 1e-4)
@@ -483,7 +486,8 @@ def test_every_objective_trains_towards_the_ideal_denoiser_and_streams_its_loss(
 
     x0 = toy2d.make_dataset("gaussians8", 1000)
     cfg = toy2d.MLPConfig(hidden=64, depth=2, prediction_type=pred)
-    tr = toy2d.Toy2DTrainer(x0, LINEAR, toy2d.TrainConfig2D(steps=300, time_budget_s=None, batch_size=256), cfg, device=device)
+    tr = toy2d.Toy2DTrainer(x0, LINEAR, toy2d.TrainConfig2D(steps=300, time_budget_s=None, batch_size=256), cfg,
+                            device=device)
     g = torch.Generator().manual_seed(11)
     xb = x0[torch.randint(0, 1000, (3000,), generator=g)]
     tb = torch.randint(0, 1000, (3000,), generator=g)
@@ -532,7 +536,8 @@ def test_trained_mlp_samples_within_twice_the_data_distance():
         assert toy2d.energy_distance(smp, x0) < 2 * ref, sampler
     # and the learned ε̂ is close to the ideal one where the data is (loss above the optimum at t = 200)
     ab = float(COSINE.alpha_bar[200])
-    x_t = math.sqrt(ab) * x0[:500] + math.sqrt(1 - ab) * torch.randn(500, 2, generator=torch.Generator().manual_seed(3))
+    x_t = math.sqrt(ab) * x0[:500] + math.sqrt(1 - ab) * torch.randn(500, 2,
+                                                                     generator=torch.Generator().manual_seed(3))
     untrained = toy2d.model_denoiser(toy2d.ScoreMLP(toy2d.MLPConfig()))
     exact = toy2d.exact_denoiser(x0, COSINE)
     assert toy2d.eps_gap(den, exact, COSINE, x_t, 200) < 0.2 * toy2d.eps_gap(untrained, exact, COSINE, x_t, 200)

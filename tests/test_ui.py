@@ -36,11 +36,12 @@ def make_tiny_checkpoint(folder: Path, name: str = "mnist_eps_cond.pt", predicti
                          conditional: bool = True) -> Path:
     """A (8, 16, 16) UNet with random weights; the output conv is re-initialised so outputs are not zero."""
     torch.manual_seed(0)
-    cfg = UNetConfig(channels=(8, 16, 16), time_dim=32, attention=False, groups=4, num_classes=10 if conditional else None)
+    cfg = UNetConfig(channels=(8, 16, 16), time_dim=32, attention=False, groups=4,
+                     num_classes=10 if conditional else None)
     model = UNet(cfg)
     torch.nn.init.normal_(model.out.weight, std=0.05)
-    meta = CheckpointMeta(prediction_type=prediction_type, schedule="linear", T=T, steps=0, data="random weights (test)",
-                          conditional=conditional)
+    meta = CheckpointMeta(prediction_type=prediction_type, schedule="linear", T=T, steps=0,
+                          data="random weights (test)", conditional=conditional)
     return save_checkpoint(folder / name, ema_state=model.state_dict(), config=cfg, meta=meta)
 
 
@@ -289,7 +290,8 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
     seen = []
     monkeypatch.setattr(sampling, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
                         or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
-    grid, fig, md = sampling.sample_study(default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
+    grid, fig, md = sampling.sample_study(default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0),
+                                          steps_list=(2, 4),
                                     progress=NO_PROGRESS)
     assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
@@ -413,7 +415,8 @@ def test_theory_states_the_formulas_course_notes_get_wrong():
     assert r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon" in text["forward"]
     assert r"\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}" in text["forward"]
     # DDIM: σ_t(η) and the direction term
-    assert (r"\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}"
+    assert (r"\sigma_t(\eta) = "
+            r"\eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}"
             in text["ddim"])
     assert r"\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}" in text["ddim"] and "980" in text["ddim"]
     # v-prediction both ways

@@ -30,7 +30,8 @@ MAX_COVERAGE = 0.6  # more than this share of the canvas is ink (MNIST's most is
 PREPROCESS_NOTE = ("Like MNIST itself: the stroke's bounding box is scaled to fit 20×20 pixels (aspect kept, "
                    "anti-aliased), then placed in a 28×28 field so that its centre of mass sits at the centre.")
 
-EMPTY_CANVAS = ("The canvas is empty: there is no stroke to turn into a digit. Draw a digit (dark on light or light on dark) "
+EMPTY_CANVAS = ("The canvas is empty: there is no stroke to turn into a digit. Draw a digit (dark on light or "
+                "light on dark) "
           "or upload an image of one.")
 ALL_INK = ("The canvas is almost all ink: there is no background to tell the stroke from. Clear it and draw a digit "
             "as a single stroke, or upload an image with a plain background.")
@@ -69,7 +70,8 @@ def _gray_alpha(image) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int], 
 
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
-    if isinstance(image, Image.Image) and image.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La", "CMYK", "YCbCr"):
+    if isinstance(image, Image.Image) and image.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La",
+                                                         "CMYK", "YCbCr"):
         pil = image
         has_alpha = pil.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (pil.mode == "P" and "transparency" in pil.info)
         pil = pil.convert("RGBA" if has_alpha else "L")

@@ -344,10 +344,12 @@ def inpaint_loop(
     if kind not in ("ddpm", "ddim"):
         raise ValueError(f"inpainting runs DDPM or DDIM steps, not {sampler!r}")
     if not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:] or keep.shape[0] not in (1, x0.shape[0]):
-        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got {getattr(keep, 'shape', keep)}")
+        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got "
+                         f"{getattr(keep, 'shape', keep)}")
     known = keep.to(x0.device) > 0.5  # binary: a pixel is either kept exactly or generated
     if bool(known.all()):
-        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the region to regenerate.")
+        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the "
+                         "region to regenerate.")
     pred = normalize_prediction_type(prediction_type)
     pairs = make_timesteps(s.T, _check_steps(num_steps, s.T), spacing)
     levels = [t for t, _ in pairs] + [-1]  # the timestep x is at, at each position
@@ -391,7 +393,8 @@ def inpaint(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, keep: torch.T
 
 
 def ddim_inverse_step(
-    s: NoiseSchedule, x_t: torch.Tensor, t: int, t_next: int, model_output: torch.Tensor, *, prediction_type: str = "eps"
+    s: NoiseSchedule, x_t: torch.Tensor, t: int, t_next: int, model_output: torch.Tensor, *,
+    prediction_type: str = "eps"
 ) -> StepOutput:
     """One DDIM inversion step x_t → x_{t_next}, t_next > t (t = −1: x_t is clean).
 

@@ -145,7 +145,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"(truncated, corrupt, or it needs unsafe unpickling, which is refused). Detail: {msg[:300]}"
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a readable torch file but not a Diffusion Playground checkpoint (expected format {FORMAT!r}).")
+        raise CheckpointError(f"{path} is a readable torch file but not a Diffusion Playground checkpoint (expected "
+                              f"format {FORMAT!r}).")
     for key in ("config", "meta", "ema"):
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint is missing its {key!r} section.")

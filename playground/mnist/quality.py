@@ -126,7 +126,8 @@ def accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor)
 
 
 def save_classifier(model: MNISTClassifier, path: str | Path, heldout_accuracy: float, data_source: str) -> None:
-    atomic_torch_save({"format": CLASSIFIER_FORMAT, "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
+    atomic_torch_save({"format": CLASSIFIER_FORMAT,
+                       "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
                        "meta": {"heldout_accuracy": heldout_accuracy, "data": data_source}}, path)
 
 
@@ -192,8 +193,8 @@ class QualityReport:
 
 
 @torch.no_grad()
-def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classifier_path: str | Path = CLASSIFIER_PATH,
-             data_dir: str | None = None) -> QualityReport:
+def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *,
+             classifier_path: str | Path = CLASSIFIER_PATH, data_dir: str | None = None) -> QualityReport:
     """Score digits in [0, 1], (N, 1, 28, 28). labels: the classes asked for (conditional sampling), optional."""
     clf = load_classifier(str(classifier_path))
     x = _as_images(images).cpu()
@@ -203,7 +204,8 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classi
     counts = torch.bincount(pred, minlength=10)
     p = counts.double() / counts.sum()
     entropy = abs(float(-(p[p > 0] * p[p > 0].log2()).sum()))  # abs: no '-0.00'
-    mu_r, cov_r = _reference_stats(str(classifier_path), str(Path(data_dir).resolve()) if data_dir else str(load_mnist().data_dir))
+    mu_r, cov_r = _reference_stats(str(classifier_path),
+                                   str(Path(data_dir).resolve()) if data_dir else str(load_mnist().data_dir))
     mu, cov = _gauss(feats)
     return QualityReport(
         n=len(x), confident=float((conf >= CONFIDENCE).float().mean()), coverage=int((counts > 0).sum()),
@@ -216,7 +218,8 @@ def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSI
     """The same scores for n random held-out digits (n is capped at the 2,000 held-out)."""
     data = load_mnist(data_dir)
     idx = torch.randperm(len(data.heldout_images), generator=torch.Generator().manual_seed(seed))[:n]
-    return evaluate(data.heldout_images[idx].float().unsqueeze(1) / 255.0, classifier_path=classifier_path, data_dir=data_dir)
+    return evaluate(data.heldout_images[idx].float().unsqueeze(1) / 255.0, classifier_path=classifier_path,
+                    data_dir=data_dir)
 
 
 def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0, **kw) -> dict[str, QualityReport]:
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         save_classifier(model, args.out, acc, data.source)
         print(f"held-out accuracy {acc:.4f}; trained in {time.perf_counter() - t0:.0f} s; wrote {args.out}")
         load_classifier.cache_clear()
-    print(real_baseline(args.baseline, classifier_path=args.out, data_dir=args.data_dir).row(f"real held-out (n={args.baseline})"))
+    print(real_baseline(args.baseline, classifier_path=args.out, data_dir=args.data_dir).row(f"real held-out "
+                                                                                             f"(n={args.baseline})"))
     return 0
 
 

@@ -38,7 +38,8 @@ from playground.runtime.cuda_graphs import GraphedModelFn, cuda_graphs_ok
 from playground.runtime.device import bf16_autocast_ok, pick_device
 from playground.schedules import make_schedule
 
-__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop", "generate", "main"]
+__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop",
+           "generate", "main"]
 
 DEFAULT_GUIDANCE = 1.5  # CFG scale of the CLI: 99% confident, Fréchet 1.17x real on the default checkpoint (w=2 at step 2,500: 2.4x)
 # CLI: bf16 autocast on a CPU with native bf16, where its quality was measured equal to fp32 (500 digits, DDIM-50,
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip-x0", action="store_true", help="clip predicted x0 to [-1, 1] each step")
     ap.add_argument("--bf16", default=DEFAULT_BF16, choices=["auto", "on", "off"],
                     help=f"bf16 autocast; auto = where the hardware has native bf16 (default {DEFAULT_BF16})")
-    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"digits per batch (default {DEFAULT_BATCH})")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                    help=f"digits per batch (default {DEFAULT_BATCH})")
     ap.add_argument("--device")
     ap.add_argument("--out", default="samples.png", help=".npy | .png | .gif")
     args = ap.parse_args(argv)

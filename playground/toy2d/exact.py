@@ -276,7 +276,8 @@ def gaussian_denoiser(mu, cov, s: NoiseSchedule) -> Denoiser:
 
 def model_denoiser(model: nn.Module, prediction_type: str | None = None) -> Denoiser:
     """Wrap a trained ScoreMLP (or any model(x, t) → (M, 2)); eval mode, no gradients."""
-    pred = normalize_prediction_type(prediction_type or getattr(getattr(model, "config", None), "prediction_type", "eps"))
+    pred = normalize_prediction_type(prediction_type or getattr(getattr(model, "config", None),
+                                                                "prediction_type", "eps"))
     model = model.eval()
     param = next(model.parameters(), None)
 

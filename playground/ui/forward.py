@@ -178,7 +178,8 @@ def forward_load(path: str | None, seed: int | float | None, schedule: str, T: i
     return state, x0_img, img, _eps_image(state), md, fig, strip, cap, info
 
 
-def forward_reseed(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, seed: int | None = None):
+def forward_reseed(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int,
+                   seed: int | None = None):
     """Draw a new ε (a random seed, or the one given); returns (state, seed, x_t, ε, strip, strip caption)."""
     if not state:
         raise gr.Error("Load an image first.")
@@ -274,15 +275,18 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     z = {}
     for name, xs in (("closed form", closed), (f"chain ({t + 1} steps)", chain)):
         m, sd = xs.mean(0), xs.std(0)
-        rows.append(f"| {name} | {float((m - mean_th).abs().mean()):.4f} | {float(sd.mean()):.4f} | {float((sd - std_th).abs().mean()):.4f} |")
+        rows.append(f"| {name} | {float((m - mean_th).abs().mean()):.4f} | {float(sd.mean()):.4f} | "
+                    f"{float((sd - std_th).abs().mean()):.4f} |")
         z[name] = ((xs - mean_th) / max(std_th, 1e-12)).flatten().numpy() if std_th > 0 else np.zeros(1)
     mc = std_th / math.sqrt(K)
     md = (
         f"**{K} draws** per route of a {x0s.shape[2]}×{x0s.shape[1]} copy, t = {t}. "
         f"Theory: mean √ᾱ·x₀ with √ᾱ = {math.sqrt(ab):.4f}, std √(1−ᾱ) = **{std_th:.4f}**.\n\n"
-        "| route | mean abs. error of per-pixel mean | average per-pixel std | mean abs. error of std |\n|---|---|---|---|\n"
+        "| route | mean abs. error of per-pixel mean | average per-pixel std | mean abs. error of std "
+          "|\n|---|---|---|---|\n"
         + "\n".join(rows)
-        + f"\n\nMonte-Carlo error expected from {K} draws: about {mc * 0.8:.4f} for the mean, {std_th / math.sqrt(2 * K) * 0.8:.4f} "
+        + f"\n\nMonte-Carlo error expected from {K} draws: about {mc * 0.8:.4f} for the mean, "
+          f"{std_th / math.sqrt(2 * K) * 0.8:.4f} "
         "for the std. Both routes land within it: the chain of one-step kernels √α·x + √β·ε "
         "has exactly the closed form's distribution."
     )
@@ -290,7 +294,8 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     return md, fig
 
 
-def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40, progress=PROGRESS) -> str:
+def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40,
+                progress=PROGRESS) -> str:
     """Export x_0 → x_{T−1} as an animated GIF (same noise throughout). Returns the file path."""
     if not state:
         raise gr.Error("Load an image first.")
@@ -399,13 +404,17 @@ def build(page: Page) -> None:
             with gr.Row():
                 schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2,
                                        elem_id="forward-schedule")
-                ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
-            T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)")
-            t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider", info="drag: x_t updates live")
+                ztsnr = gr.Checkbox(False, label="Zero terminal SNR",
+                                    info="rescale so ᾱ = 0 at the last step", scale=2)
+            T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10,
+                          label="T (number of diffusion steps)")
+            t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider",
+                          info="drag: x_t updates live")
             with gr.Row():
                 play = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
                 reseed = gr.Button("New noise ε")
-            seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample",
+            seed = gr.Number(0, label="Noise seed", precision=0,
+                             info="Enter a seed and press Enter to reuse a noise sample",
                              elem_classes="hide-when-presenting")
             info = gr.Markdown(elem_classes="explain")
         with gr.Column(scale=5, min_width=380):
@@ -418,15 +427,16 @@ def build(page: Page) -> None:
             payload = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
             xt_img = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
         with gr.Column(scale=2, min_width=200):
-            x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False, elem_classes="pixelated",
-                              buttons=[])
+            x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False,
+                              elem_classes="pixelated", buttons=[])
             eps_img = gr.Image(label="ε (the fixed noise sample)", format="jpeg", height=200, interactive=False,
                                elem_classes="pixelated", buttons=[])
     gr.Markdown("### The schedule: red markers follow t")
-    explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their squares add up to 1 "
-            "(variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** SNR(t) = ᾱ/(1−ᾱ) on a log axis. "
-            "**Bottom left:** β_t, the variance each single step adds. **Bottom right:** every schedule on the common "
-            "log-SNR axis: cosine keeps more signal in the middle, linear destroys it early.")
+    explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their "
+            "squares add up to 1 (variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** "
+            "SNR(t) = ᾱ/(1−ᾱ) on a log axis. **Bottom left:** β_t, the variance each single step adds. **Bottom "
+            "right:** every schedule on the common log-SNR axis: cosine keeps more signal in the middle, linear "
+            "destroys it early.")
     plot = gr.Plot(show_label=False, elem_id="schedule-plot")
     strip = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
                      elem_classes="pixelated", buttons=["download"])
@@ -469,9 +479,10 @@ def build(page: Page) -> None:
     timer.tick(play_tick, [t, T, playing], [t, timer, play, playing], **FAST)
     chain_btn.click(chain_check, sched_in, [chain_md, chain_plot], **heavy, **PRIVATE)
     gif_btn.click(forward_gif, [fwd, schedule, T, ztsnr], gif_file, **heavy, **PRIVATE)
-    api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats], api_name="forward", **heavy)
-    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t], [t, *fwd_out],
-                                            **PRIVATE).then(**send_payload))
+    api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats],
+                      api_name="forward", **heavy)
+    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t],
+                                            [t, *fwd_out], **PRIVATE).then(**send_payload))
 
     page.components.update(forward_state=fwd, forward_t=t, forward_T=T)
     page.param("image", image_name, one_of([name for _, name in example_images()]))

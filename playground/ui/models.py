@@ -52,7 +52,8 @@ def meta_of(path: str | Path):
 def checkpoint_label(path: Path, meta: dict, prefix: str = "") -> str:
     kind = {"eps": "ε", "v": "v", "x0": "x₀"}.get(meta.get("prediction_type"), meta.get("prediction_type"))
     cond = "class-conditional" if meta.get("conditional") else "unconditional"
-    return f"{prefix}{path.stem} — {kind}-prediction, {meta.get('schedule')} T={meta.get('T')}, {cond}, {meta.get('steps')} steps"
+    return (f"{prefix}{path.stem} — {kind}-prediction, {meta.get('schedule')} T={meta.get('T')}, {cond}, "
+            f"{meta.get('steps')} steps")
 
 
 def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]]:

@@ -73,7 +73,8 @@ class Page:
     params: list = field(default_factory=list)
     load_steps: list[Callable[[Any], Any]] = field(default_factory=list)
 
-    def param(self, name: str, component, parse: Callable[[str], Any], update: Callable[[Any], Any] | None = None) -> None:
+    def param(self, name: str, component, parse: Callable[[str], Any],
+              update: Callable[[Any], Any] | None = None) -> None:
         """A deep-link setting of the current tab: ``?tab=<id>&<name>=<raw>`` sets ``component`` to parse(raw)."""
         if any(p.tab == self.current_tab and p.name == name for p in self.params):
             raise ValueError(f"deep-link setting {name!r} of tab {self.current_tab!r} is registered twice")

@@ -55,7 +55,8 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     ts = [t for t, _ in pairs]
     shown = ", ".join(map(str, ts)) if len(ts) <= 60 else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:]))
     if meta and meta.get("zero_terminal_snr") and meta.get("prediction_type") == "eps" and ts[0] == T - 1:
-        note = "  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). Prefer v-prediction."
+        note = ("  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). "
+                "Prefer v-prediction.")
     if len(ts) == 1 and ts[0] < T // 2:
         note += (f"  \n⚠ With one step, {spacing} spacing runs it at t = {ts[0]}, where the model expects an almost "
                  "clean image, but it gets pure noise: the output is nearly x_T. Use trailing spacing or more steps.")
@@ -86,7 +87,8 @@ STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step alwa
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
 def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
-                   n_images: int, seed: int, show_dpm: bool = True, session_models: dict | None = None) -> Iterator[tuple]:
+                   n_images: int, seed: int, show_dpm: bool = True,
+                   session_models: dict | None = None) -> Iterator[tuple]:
     """Public endpoint `sample` (a generator: it streams while it runs).
 
     DDPM, DDIM(η) and optionally DPM-Solver++(2M) from the same seed: one x_T and one noise per step, shared.
@@ -102,8 +104,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     """
     path = path or default_checkpoint(session_models)
     if path is None:  # nothing to sample with yet: say so in the status line, no error badges
-        yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset takes 5 minutes), "
-                             f"or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
+        yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset "
+                             f"takes 5 minutes), or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
         return
     model, meta = get_model(path, session_models)
     s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
@@ -125,7 +127,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the zero-terminal-SNR warning is shown in the timestep list instead
         for k in kinds:
-            loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs, eta=eta if k == "ddim" else 0.0,
+            loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs,
+                                            eta=eta if k == "ddim" else 0.0,
                                             prediction_type=meta.prediction_type, clip_x0=bool(clip_x0),
                                             generator=torch.Generator().manual_seed(seed), device=dev)
     elapsed = {k: 0.0 for k in kinds}
@@ -163,7 +166,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                     latest[k] = next(loops[k])
                 elapsed[k] += time.perf_counter() - t0
                 if i % every == 0 or i == steps or i == 1:
-                    frames[k].append(np.concatenate([digit_grid(latest[k].x_t, 2), digit_grid(latest[k].x0_pred, 2)], axis=1))
+                    frames[k].append(np.concatenate([digit_grid(latest[k].x_t, 2),
+                                                     digit_grid(latest[k].x0_pred, 2)], axis=1))
             now = time.perf_counter()
             if i < steps and now - t_last_yield >= STREAM_EVERY_S:
                 t_last_yield = now
@@ -181,15 +185,15 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     yield outputs(steps, True, files)
 
 
-def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str, guidance: float, n: int,
-                seed: int, clip_x0: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str,
+                guidance: float, n: int, seed: int, clip_x0: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One complete sampling run; returns (x0 (n, 1, 28, 28) in [−1, 1], labels)."""
     s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     fn, labels = _model_fn(model, meta, digit, guidance, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x = samplers.sample(fn, s, (n, 1, 28, 28), sampler=sampler, num_steps=min(steps, s.T), spacing=spacing, eta=eta,
-                            prediction_type=meta.prediction_type, clip_x0=clip_x0,
+        x = samplers.sample(fn, s, (n, 1, 28, 28), sampler=sampler, num_steps=min(steps, s.T),
+                            spacing=spacing, eta=eta, prediction_type=meta.prediction_type, clip_x0=clip_x0,
                             generator=torch.Generator().manual_seed(int(seed)), device=device())
     return x, labels
 
@@ -209,7 +213,8 @@ STUDY_STEPS = (10, 20, 50, 100)
 
 
 @zerogpu.gpu(zerogpu.STUDY_S)
-def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10, spacing: str = "trailing",
+def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10,
+                 spacing: str = "trailing",
                  session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=PROGRESS):
     """DDIM over η × steps from one seed. Returns (grid image, heatmap figure or None, Markdown)."""
     path = path or default_checkpoint(session_models)
@@ -238,9 +243,9 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     grid = np.concatenate([np.pad(r, ((0, 10), (0, 0)), constant_values=255) for r in rows], axis=0)
     grid = render.upscale(grid, 2)
     fig = None
-    md = (f"Rows: η = {', '.join(f'{e:g}' for e in etas)} (top to bottom). Columns: {', '.join(map(str, steps_list))} DDIM steps "
-          f"({spacing} spacing). Same seed ({seed}), same x_T in every cell; {n} images per cell. "
-          f"Took {time.perf_counter() - t0:.1f} s.")
+    md = (f"Rows: η = {', '.join(f'{e:g}' for e in etas)} (top to bottom). Columns: "
+          f"{', '.join(map(str, steps_list))} DDIM steps ({spacing} spacing). Same seed ({seed}), same x_T in every "
+          f"cell; {n} images per cell. Took {time.perf_counter() - t0:.1f} s.")
     if np.isfinite(metric).any():
         use_agree = np.isfinite(agree).any()
         text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)] for rc, ra in zip(metric, agree)]
@@ -255,8 +260,8 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
 
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
-def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10, eta: float = 0.0,
-                  progress=PROGRESS):
+def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10,
+                  eta: float = 0.0, progress=PROGRESS):
     """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM). Returns (ε image, v image, Markdown)."""
     out, notes = [], []
     paths = [(DEFAULT_CHECKPOINT, "ε"), (V_CHECKPOINT, "v")]
@@ -272,15 +277,17 @@ def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: i
                 notes.append(f"**{name}-prediction:** checkpoint {p.name} not found.")
                 continue
             model, meta = get_model(str(p))
-            x, labels = run_sampler(model, meta, sampler="ddim", steps=int(steps), eta=float(eta), spacing=spacing, digit=digit,
-                                    guidance=guidance, n=n, seed=seed)
+            x, labels = run_sampler(model, meta, sampler="ddim", steps=int(steps), eta=float(eta),
+                                    spacing=spacing, digit=digit, guidance=guidance, n=n, seed=seed)
             out.append(digit_grid(x))
             q = _quality(x, labels)
             qtxt = ""
             if q is not None:
                 qtxt = f" · confident {q.confident:.0%}" + (f" · label agreement {q.label_agreement:.0%}" if q.label_agreement is not None else "")
-            notes.append(f"**{name}-prediction** ({p.name}: {meta.schedule}, T={meta.T}, {meta.steps} training steps){qtxt}")
-    md = "  \n".join(notes) + f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the same x_T for both."
+            notes.append(f"**{name}-prediction** ({p.name}: {meta.schedule}, T={meta.T}, {meta.steps} "
+                         f"training steps){qtxt}")
+    md = "  \n".join(notes) + (f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the "
+                               f"same x_T for both.")
     return out[0], out[1], md
 
 
@@ -309,14 +316,16 @@ def upload_checkpoint(file: str | None, session_models: dict | None = None):
     except Exception as e:  # noqa: BLE001 - any other failure of a foreign file is the file's fault, said plainly
         raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint ({str(e)[:200]}).") from None
     if int(meta.T) < 2 or meta.schedule not in SCHEDULES:
-        raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one this app knows.")
+        raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one "
+                       f"this app knows.")
     dest = out_path(f"uploaded-{src.stem[:40]}", ".pt")
     shutil.copyfile(src, dest)
     models = dict(session_models or {})
     label = checkpoint_label(dest, dataclasses.asdict(meta), prefix="uploaded: ")
     models[label] = str(dest)
     md = (f"✓ **{src.name}** loaded: {meta.prediction_type}-prediction, {meta.schedule} T = {meta.T}, "
-          f"{meta.steps} training steps, {model.num_params() / 1e6:.2f} M parameters. Only this browser session sees it.")
+          f"{meta.steps} training steps, {model.num_params() / 1e6:.2f} M parameters. Only this browser "
+          f"session sees it.")
     return md, models, checkpoint_dropdown(models, str(dest))
 
 
@@ -353,15 +362,16 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 
 def build(page: Page) -> None:
     """The Sampling tab's components and events (called inside ``with gr.Tab(...)``)."""
-    explain("All panels start from the **same x_T** with the **same seed**, and DDPM and DDIM get the same noise at every "
-            "step. Top row: x_t as it is denoised. Bottom row: the network's prediction x̂₀ at that step.")
+    explain("All panels start from the **same x_T** with the **same seed**, and DDPM and DDIM get the same "
+            "noise at every step. Top row: x_t as it is denoised. Bottom row: the network's prediction "
+            "x̂₀ at that step.")
     no_model = gr.Markdown(visible=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             ckpt = gr.Dropdown(list_checkpoints(), value=default_checkpoint(), label="Model (checkpoint)",
                                info="shipped models, plus any you train in tab 3", allow_custom_value=True)
-            steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps",
-                              elem_id="sample-steps")
+            steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1,
+                              label="Sampling steps", elem_id="sample-steps")
             eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
                             info="0 = deterministic DDIM, 1 = as random as DDPM")
             spacing = gr.Radio(SPACING_CHOICES, value="trailing", label="Timestep spacing")
@@ -380,10 +390,11 @@ def build(page: Page) -> None:
                 sample_btn = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
                 sample_stop = gr.Button("■ Stop", variant="stop")
             with gr.Accordion("Bring your own model (.pt)", open=False, elem_classes="hide-when-presenting"):
-                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, say). It is loaded "
-                        f"weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} MB, and listed for "
-                        "this browser session only.")
-                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100, elem_id="ckpt-upload")
+                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, "
+                        f"say). It is loaded weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} "
+                        f"MB, and listed for this browser session only.")
+                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100,
+                                      elem_id="ckpt-upload")
                 ckpt_upload_md = gr.Markdown()
         with gr.Column(scale=8):
             ts_md = gr.Markdown(elem_classes="explain")
@@ -413,19 +424,21 @@ def build(page: Page) -> None:
                                  format="png", height=420)
             study_plot = gr.Plot(show_label=False)
     with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False) as epsv_acc:
-        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the steps, spacing, "
-                "digit, guidance and η chosen above.")
+        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the "
+                "steps, spacing, digit, guidance and η chosen above.")
         epsv_btn = gr.Button("Compare ε vs v")
         epsv_md = gr.Markdown()
         with gr.Row():
-            eps_out = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated", format="png", height=300)
-            v_out = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated", format="png", height=300)
+            eps_out = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated",
+                               format="png", height=300)
+            v_out = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated",
+                             format="png", height=300)
 
     heavy = dict(concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency)
     models = page.session_models
     sample_inputs = [ckpt, steps, eta, spacing, clip, digit, guidance, n_images, sample_seed, show_dpm, models]
-    sample_event = sample_btn.click(sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files], api_name="sample",
-                                    show_progress_on=[sample_status], **heavy)
+    sample_event = sample_btn.click(sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files],
+                                    api_name="sample", show_progress_on=[sample_status], **heavy)
     sample_event.then(lambda: gr.File(visible=True), None, sample_files, **FAST)  # reveal the downloads
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     for comp in (ckpt, steps, spacing):
@@ -434,8 +447,8 @@ def build(page: Page) -> None:
                                             **PRIVATE))
     study_btn.click(sample_study, [ckpt, digit, guidance, sample_seed, n_images, spacing, models],
                     [study_img, study_plot, study_md], **heavy, **PRIVATE)
-    epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta], [eps_out, v_out, epsv_md],
-                   **heavy, **PRIVATE)
+    epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta],
+                   [eps_out, v_out, epsv_md], **heavy, **PRIVATE)
 
     ckpt_upload.upload(upload_checkpoint, [ckpt_upload, models], [ckpt_upload_md, models, ckpt], **PRIVATE)
     page.components.update(sample_ckpt=ckpt)

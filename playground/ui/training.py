@@ -51,7 +51,8 @@ def preset_choices(device_type: str) -> tuple[list[tuple[str, str]], str]:
     """The preset radio's (label, name) choices and default, named for what each does on this device."""
     if device_type == "cuda":
         return [("gpu: the shipped checkpoint's quality in about 10 s", "gpu"), ("tiny: 1-minute run", "tiny"),
-                ("quick: 5 minutes (made for a CPU)", "quick"), ("longer: the shipped recipe (about 20 s)", "shipped")], "gpu"
+                ("quick: 5 minutes (made for a CPU)", "quick"),
+                ("longer: the shipped recipe (about 20 s)", "shipped")], "gpu"
     return [("quick: 5-minute CPU demo", "quick"), ("tiny: 1-minute run", "tiny"),
             ("longer: the shipped recipe", "shipped"), ("gpu: the GPU recipe (slow on a CPU)", "gpu")], "quick"
 
@@ -120,9 +121,11 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     skip = gr.skip()
     _check_train_settings(objective, schedule, T, batch_size, lr)
     if float(time_budget_s or 0) > LIMITS.max_train_seconds:
-        gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job (PLAYGROUND_MAX_TRAIN_SECONDS).")
+        gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job "
+                   f"(PLAYGROUND_MAX_TRAIN_SECONDS).")
     if int(steps or 0) > LIMITS.max_train_steps:
-        gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job (PLAYGROUND_MAX_TRAIN_STEPS).")
+        gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job "
+                   f"(PLAYGROUND_MAX_TRAIN_STEPS).")
     adapt_threads()
     if not _train_lock.acquire(blocking=False):
         yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
@@ -195,7 +198,8 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         models = dict(session_models or {})
         label = checkpoint_label(Path(path), dataclasses.asdict(trainer.meta()), prefix="this session: ")
         models[label] = str(path)
-        md = _train_md(ev, cfg, source, trainer, True, paused) + f"  \n✓ {ev.message}. Pick it in the Sampling tab.{saved_note}"
+        md = _train_md(ev, cfg, source, trainer, True, paused) + (f"  \n✓ {ev.message}. Pick it in the Sampling "
+                                                                  f"tab.{saved_note}")
         yield (md, _loss_fig(steps_log, loss_log, mean_log), render.bucket_figure(ev.bucket_loss, cfg.T), preview,
                gr.DownloadButton(value=str(path), visible=True), models, checkpoint_dropdown(models, str(path)))
     finally:
@@ -265,7 +269,8 @@ def build(page: Page) -> None:
         with gr.Column(scale=3, min_width=300):
             choices, default = preset_choices(device().type)
             init = preset_values(default)  # the advanced widgets start at the default preset's values
-            preset = gr.Radio(choices, value=default, label="Preset", info=f"named for this server's device: {device()}")
+            preset = gr.Radio(choices, value=default, label="Preset",
+                              info=f"named for this server's device: {device()}")
             with gr.Accordion("Advanced settings", open=False):
                 objective = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
                                      value="eps", label="Objective: what the network predicts")
@@ -301,9 +306,11 @@ def build(page: Page) -> None:
 
     # One job per server: a second Start gets "busy" at once (the lock lives in train_run).
     preset.change(preset_values, preset, [tr_steps, budget, batch, lr, preview_every], **FAST)
-    train_btn.click(train_run, [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
+    train_btn.click(train_run,
+                    [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
                                 model_size, preview_every, page.session_models],
-                    [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models, page.components["sample_ckpt"]],
+                    [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models,
+                     page.components["sample_ckpt"]],
                     # ZeroGPU runs each job in its own worker, where train_run's lock can't see the others: queue them
                     api_name="train", concurrency_id="train", concurrency_limit=1 if zerogpu.on_zerogpu() else None)
     train_stop.click(stop_training, None, train_md, **FAST)

@@ -115,7 +115,8 @@ def _labels(choice: str | None, digit: dict, conditional: bool) -> tuple[torch.T
         return None, "unconditional (null label)"
     if choice == LABEL_AUTO:
         pred, conf = edits.classify(digit["x0"])
-        return torch.tensor([int(pred)]), f"label {int(pred)} (the classifier's guess of the input, p = {float(conf):.2f})"
+        return torch.tensor([int(pred)]), (f"label {int(pred)} (the classifier's guess of the input, p = "
+                                           f"{float(conf):.2f})")
     if choice.isdigit() and 0 <= int(choice) <= 9:
         return torch.tensor([int(choice)]), f"label {int(choice)}"
     raise gr.Error(f"digit label must be one of: {', '.join(LABEL_CHOICES)}")
@@ -224,7 +225,8 @@ def sdedit_run(source, sketch, index, upload, strength, sampler, steps, label_ch
                session_models=None):
     """The SDEdit button: streams (noised input, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
-    for kind, *rest in _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, path, session_models):
+    for kind, *rest in _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, path,
+                                   session_models):
         if kind == "frame":
             status, noised, x_t, x0p = rest
             yield _img(noised), _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), status, gr.skip()
@@ -248,7 +250,8 @@ def _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, sessio
             v = _verdict(out, x0)
             rows.append({"t0": t0, "steps": used, **v})
             tiles.append(_img(out, 5))
-            caps.append([f"t0 = {t0}", f"d = {v['distance_to_input']:.3f}", f"{v['predicted_digit']} · p = {v['confidence']:.2f}"])
+            caps.append([f"t0 = {t0}", f"d = {v['distance_to_input']:.3f}",
+                         f"{v['predicted_digit']} · p = {v['confidence']:.2f}"])
             yield "frame", render.captioned_row(tiles, caps, size=26), rows
     img = render.captioned_row(tiles, caps, size=26)
     yield "done", img, rows, what, n, kind
@@ -259,16 +262,17 @@ def sdedit_strip_run(source, sketch, index, upload, sampler, steps, label_choice
                      session_models=None):
     """The strip button: SDEdit at t₀ = 0.2 T … 0.9 T from one seed. Streams (strip image, Markdown, files)."""
     digit = get_digit(source, sketch, index, upload)
-    for kind, img, rows, *rest in _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, session_models):
+    for kind, img, rows, *rest in _strip_job(digit, sampler, steps, label_choice, guidance, seed, path,
+                                             session_models):
         if kind == "frame":
             yield img, f"… **Running** — {len(rows)}/{len(STRIP)} done", gr.skip()
         else:
             what, n, sampler_kind = rest
             md = (f"✓ **The dial, from one seed** ({sampler_kind.upper()}, {what}, guidance {float(guidance):g}). "
-                  f"**d**: distance to your input (faithfulness). **p**: the classifier's confidence in the digit it sees "
-                  f"(realism). Small t₀ keeps your strokes, flaws and all; large t₀ hands over to the model: a clean digit "
-                  f"(of the label asked for) that forgets the input. Steps grow with t₀, ⌈{n}·t₀/T⌉: "
-                  f"{rows[0]['steps']} … {rows[-1]['steps']} (a fixed step size).")
+                  f"**d**: distance to your input (faithfulness). **p**: the classifier's confidence in "
+                  f"the digit it sees (realism). Small t₀ keeps your strokes, flaws and all; large t₀ "
+                  f"hands over to the model: a clean digit (of the label asked for) that forgets the input. "
+                  f"Steps grow with t₀, ⌈{n}·t₀/T⌉: {rows[0]['steps']} … {rows[-1]['steps']} (a fixed step size).")
             yield img, md, [_save_png(img, "sdedit-strip")]
 
 
@@ -301,7 +305,8 @@ def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.T
         if choice == BRUSH or choice == "brush":
             layers = (brush or {}).get("layers") if isinstance(brush, dict) else None
             if not layers:
-                raise ValueError("No brush strokes yet: paint over the part of the digit to regenerate, or pick a preset mask.")
+                raise ValueError("No brush strokes yet: paint over the part of the digit to regenerate, or "
+                                 "pick a preset mask.")
             painted = np.zeros(np.asarray(layers[0]).shape[:2], bool)
             for layer in layers:
                 a = np.asarray(layer)
@@ -372,8 +377,8 @@ def inpaint_run(source, sketch, index, upload, mask_choice, brush, resamplings, 
     """The inpaint button: streams (mask overlay, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
     keep_img = None
-    for kind, *rest in _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, label_choice, guidance,
-                                    seed, path, session_models):
+    for kind, *rest in _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps,
+                                    label_choice, guidance, seed, path, session_models):
         if kind == "frame":
             status, x_t, x0p = rest
             if keep_img is None:
@@ -404,8 +409,8 @@ def inpaint_api(image: str, mask: str = "top half", digit: str = "auto", guidanc
                    "confidence", "distance_to_input", "model_calls", ...}).
     """
     d = _api_digit(image)
-    last = run_to_end(_inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit), guidance, seed,
-                                   checkpoint, None, mask_file=mask_image or None))
+    last = run_to_end(_inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit),
+                                   guidance, seed, checkpoint, None, mask_file=mask_image or None))
     return last[1]["files"], last[1]["numbers"]
 
 
@@ -432,13 +437,14 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
                 yield "frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
     recon = st.x_t
     rmse = float(edits.pixel_rmse(recon, x0)[0])
-    v = {"rmse": round(rmse, 5), "max_abs_error": round(float((to_unit_range(recon) - to_unit_range(x0)).abs().max()), 4),
+    v = {"rmse": round(rmse, 5),
+         "max_abs_error": round(float((to_unit_range(recon) - to_unit_range(x0)).abs().max()), 4),
          "latent_std": round(float(latent.std()), 4), "latent_mean": round(float(latent.mean()), 4), "steps": n,
          "label": None if labels is None else int(labels[0]), "guidance": float(guidance), "T": s.T}
     err = (to_unit_range(recon) - to_unit_range(x0)).abs().clamp(max=0.2) * 5 * 2 - 1  # |error| ×5 for display
     summary = render.captioned_row([_img(x0, 4), _img(latent, 4), _img(recon, 4), _img(err, 4)],
-                            [["input x0"], [f"latent x_T · std {v['latent_std']:.2f}"], [f"reconstruction · RMSE {rmse:.4f}"],
-                             ["|error| × 5"]])
+                            [["input x0"], [f"latent x_T · std {v['latent_std']:.2f}"],
+                             [f"reconstruction · RMSE {rmse:.4f}"], ["|error| × 5"]])
     files = [_save_png(summary, f"ddim-inversion-{n}steps"), _save_gif(frames, f"ddim-inversion-{n}steps")]
     status = (f"✓ **Done** — {n} DDIM steps up (x₀ → x_T), {n} down (x_T → x₀), η = 0, {what}, guidance "
               f"{float(guidance):g} · {time.perf_counter() - t_start:.1f} s")
@@ -448,8 +454,8 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
 
 def _invert_md(v: dict) -> str:
     return (f"**reconstruction RMSE {v['rmse']:.4f}** ([0, 1] pixels; max |error| {v['max_abs_error']:.3f}) · "
-            f"**latent std {v['latent_std']:.2f}**, mean {v['latent_mean']:+.2f} (a draw of N(0, I) has std 1.00: the round "
-            f"trip works, yet the latent is not the kind of noise sampling starts from)")
+            f"**latent std {v['latent_std']:.2f}**, mean {v['latent_mean']:+.2f} (a draw of N(0, I) has std "
+            f"1.00: the round trip works, yet the latent is not the kind of noise sampling starts from)")
 
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
@@ -504,14 +510,16 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
     for w in guidances:
         fig.add_trace(go.Scatter(x=steps_list, y=[rmse[w, n] for n in steps_list], mode="lines+markers",
                                  name=f"w = {w:g}", line=dict(width=3), marker=dict(size=9)))
-    fig.update_layout(template="plotly_white", height=360, font=dict(size=16), title="DDIM inversion: round-trip error",
-                      xaxis_title="DDIM steps each way", yaxis_title="RMSE of [0, 1] pixels", margin=dict(l=70, r=20, t=50, b=50),
-                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(template="plotly_white", height=360, font=dict(size=16),
+                      title="DDIM inversion: round-trip error",
+                      xaxis_title="DDIM steps each way", yaxis_title="RMSE of [0, 1] pixels",
+                      margin=dict(l=70, r=20, t=50, b=50), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     fig.update_xaxes(type="log", tickvals=steps_list)
     fig.update_yaxes(type="log")
     head = "| steps | " + " | ".join(f"w = {w:g}" for w in guidances) + " |\n|---|" + "---|" * len(guidances) + "\n"
     body = "".join(f"| {n} | " + " | ".join(f"{rmse[w, n]:.4f}" for w in guidances) + " |\n" for n in steps_list)
-    md = (head + body + f"\nInverted and decoded with the same model_fn ({what}). With w = 1 the error shrinks as the steps "
+    md = (head + body + f"\nInverted and decoded with the same model_fn ({what}). With w = 1 the error "
+                        f"shrinks as the steps "
           "grow: DDIM inversion assumes ε̂(x_t) ≈ ε̂(x_{t−1}), true for small steps. Guidance w > 1 extrapolates "
           "between two networks' predictions, the ODE it integrates is no longer one the model can retrace, and the "
           "error grows with w: why image editors add tricks such as null-text inversion.")

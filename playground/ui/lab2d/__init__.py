@@ -78,8 +78,9 @@ def build(page: Page) -> None:
     drawing = gr.State(None)  # the dataset made from the last "Use my drawing"
     run = gr.State(None)  # the last sampling run (for the GIF)
     explain("Two dimensions: the data is a cloud of points, so you can watch the **whole distribution** move. "
-            "Move t to blur the cloud (the same noise throughout); the arrows are the score ∇log q_t, exact and learned. "
-            "Train the small network, then send particles from x_T ~ N(0, I) back to the data with six samplers.")
+            "Move t to blur the cloud (the same noise throughout); the arrows are the score ∇log q_t, "
+            "exact and learned. Train the small network, then send particles from x_T ~ N(0, I) back to the data "
+            "with six samplers.")
     with gr.Row(visible=False, equal_height=False) as draw_group:
         with gr.Column(scale=2, min_width=300):
             sketch = gr.Sketchpad(type="numpy", image_mode="RGBA", canvas_size=(400, 400), fixed_canvas=True,
@@ -110,13 +111,15 @@ def build(page: Page) -> None:
             numbers = gr.Markdown(elem_classes="numbers", elem_id="lab2d-numbers")
 
     gr.Markdown("### Train the network")
-    explain(f"A residual MLP ({toy2d.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) learns the denoiser "
-            "with the project's training loss and schedule; it samples with its EMA weights. v-prediction is the "
-            "default: with ε, the cosine schedule's last step divides the network's error by √ᾱ ≈ 0.0001.")
+    explain(f"A residual MLP ({toy2d.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) "
+            f"learns the denoiser with the project's training loss and schedule; it samples with its EMA weights. "
+            f"v-prediction is the default: with ε, the cosine schedule's last step divides the network's error "
+            f"by √ᾱ ≈ 0.0001.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=290):
             seconds = gr.Slider(1, MAX_TRAIN_SECONDS, value=min(15, MAX_TRAIN_SECONDS), step=1,
-                                label=f"Training time (s), at most {TRAIN_STEPS:,} steps", elem_id="lab2d-train-seconds")
+                                label=f"Training time (s), at most {TRAIN_STEPS:,} steps",
+                                elem_id="lab2d-train-seconds")
             objective = gr.Dropdown(OBJECTIVE_CHOICES, value="v", label="Objective (network output)")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary", elem_id="lab2d-train")
@@ -127,9 +130,10 @@ def build(page: Page) -> None:
             train_status = gr.Markdown(elem_classes="status", elem_id="lab2d-train-status")
 
     gr.Markdown("### Sample: every sampler from the same x_T")
-    explain("All samplers start from the same particles x_T and run on the same list of timesteps. The probability-flow "
-            "ODE and DDIM (η = 0) paths are smooth and deterministic; DDPM, the reverse SDE and Langevin add noise at "
-            "every step, so their paths jitter. Tick **Ideal denoiser** to use the exact score of the N training points.")
+    explain("All samplers start from the same particles x_T and run on the same list of timesteps. The "
+            "probability-flow ODE and DDIM (η = 0) paths are smooth and deterministic; DDPM, the reverse SDE and "
+            "Langevin add noise at every step, so their paths jitter. Tick **Ideal denoiser** to use the exact "
+            "score of the N training points.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=290):
             samplers = gr.CheckboxGroup(SAMPLER_CHOICES, value=list(toy2d.SAMPLERS_2D), label="Samplers",
@@ -155,16 +159,17 @@ def build(page: Page) -> None:
         gif_btn = gr.Button("Export the animation as a GIF")
         gif_img = gr.Image(label="GIF (use the download button)", interactive=False, height=420, buttons=["download"])
     with gr.Accordion("Memorization: the ideal denoiser reproduces its training points", open=False) as mem_acc:
-        explain("DDIM with 100 steps, once with the exact score of the N points and once with the trained network, from "
-                "the same x_T, down to t = 0. Then each sample's distance to its nearest training point.")
+        explain("DDIM with 100 steps, once with the exact score of the N points and once with the "
+                "trained network, from the same x_T, down to t = 0. Then each sample's distance to its nearest "
+                "training point.")
         with gr.Row():
             mem_btn = gr.Button("Compare ideal denoiser and trained network", variant="primary")
             few_btn = gr.Button("Use N = 200 points (memorization is plainest)")
         mem_plot = gr.Plot(show_label=False, elem_id="lab2d-mem")
         mem_md = gr.Markdown()
     with gr.Accordion("Numbers: distance to the data for each sampler and step count", open=False):
-        explain("Every ticked sampler at 10, 25, 50 and 100 steps from one x_T, scored by the energy distance to the data "
-                "divided by that of fresh data points. Uses the score source and η chosen above.")
+        explain("Every ticked sampler at 10, 25, 50 and 100 steps from one x_T, scored by the energy "
+                "distance to the data divided by that of fresh data points. Uses the score source and η chosen above.")
         study_btn = gr.Button("Run the study")
         study_plot = gr.Plot(show_label=False, elem_id="lab2d-study")
         study_md = gr.Markdown()
@@ -193,7 +198,8 @@ def build(page: Page) -> None:
                                                                                           **FAST)
     t.change(lab_render, render_in, view, trigger_mode="always_last", **FAST)
 
-    train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective], [loss_plot, train_status, model],
+    train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective],
+                                  [loss_plot, train_status, model],
                                   show_progress_on=[train_status], **heavy, **PRIVATE)
     train_event.then(lab_render, render_in, view, **FAST).then(describe_model, status_in, model_md, **FAST)
     stop_btn.click(None, None, None, cancels=[train_event], **PRIVATE).then(
@@ -207,11 +213,13 @@ def build(page: Page) -> None:
     anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
     gif_btn.click(lab_gif, run, gif_img, **heavy, **PRIVATE)
     mem_btn.click(lab_memorize, [state, model, schedule, ztsnr, particles, sample_seed], [mem_plot, mem_md, model],
-                  **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+                  **heavy,
+                  **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
     few_btn.click(lambda: 200, None, n_points, **FAST).then(lab_load, load_in, [state, *view], **FAST).then(
         describe_model, status_in, model_md, **FAST)
     study_btn.click(lab_study, [state, model, schedule, ztsnr, ideal, eta, particles, sample_seed, samplers],
-                    [study_plot, study_md, model], **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
+                    [study_plot, study_md, model], **heavy,
+                    **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
         lab_render, render_in, view, **FAST)
     api_btn.click(lab2d_api, api_in, [api_samples, api_data, api_info], api_name="lab2d", **heavy)
     page.on_load(lambda loaded: loaded.then(lab_init, load_in, [state, *view], **PRIVATE))

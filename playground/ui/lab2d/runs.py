@@ -69,7 +69,8 @@ def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: s
     s = lab_schedule(schedule, ztsnr)
     cfg = toy2d.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
     with user_errors():
-        trainer = toy2d.Toy2DTrainer(state["x0"], s, cfg, toy2d.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
+        trainer = toy2d.Toy2DTrainer(state["x0"], s, cfg,
+                                     toy2d.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
     for ev in trainer.run(log_every=10, should_stop=should_stop):
         yield trainer, ev
 
@@ -83,8 +84,9 @@ def describe_model(model: dict | None, state: dict | None, schedule: str, ztsnr:
     if not model:
         return "No model yet: press **Train** (or just sample: it trains first)."
     ok = valid_model(model, state, schedule, ztsnr) is not None
-    what = (f"MLP ({toy2d.ScoreMLP(toy2d.MLPConfig()).num_params():,} parameters, {model['objective']}-prediction) trained "
-            f"{model['steps']:,} steps in {model['seconds']:.1f} s on {model['label']} (N = {model['n']:,})")
+    what = (f"MLP ({toy2d.ScoreMLP(toy2d.MLPConfig()).num_params():,} parameters, "
+            f"{model['objective']}-prediction) trained {model['steps']:,} steps in {model['seconds']:.1f} s on "
+            f"{model['label']} (N = {model['n']:,})")
     return what + ("." if ok else ", **for other settings**: train again for these.")
 
 
@@ -187,7 +189,8 @@ def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10)
         ax = {"range": [-VIEW, VIEW], "showticklabels": False, "showgrid": False, "zeroline": False,
               "showline": True, "linecolor": "#ddd", "mirror": True, "constrain": "domain"}
         layout[f"xaxis{suf}"] = {**ax, "domain": [x0, x1], "anchor": f"y{suf}"}
-        layout[f"yaxis{suf}"] = {**ax, "domain": [y0, y1], "anchor": f"x{suf}", "scaleanchor": f"x{suf}", "scaleratio": 1}
+        layout[f"yaxis{suf}"] = {**ax, "domain": [y0, y1], "anchor": f"x{suf}", "scaleanchor": f"x{suf}",
+                                 "scaleratio": 1}
         layout["annotations"].append({"text": title, "x": (x0 + x1) / 2, "y": y1, "xref": "paper", "yref": "paper",
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 14}})
@@ -217,7 +220,8 @@ def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
         p = xs[:, :PATHS, :]  # (n+1, P, 2)
         for j in range(p.shape[1]):  # one colour per particle, the same in every panel: follow it across samplers
             traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
-                                    "opacity": 0.75, "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
+                                    "opacity": 0.75,
+                                    "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
         traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
                                 "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
         traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
@@ -297,9 +301,9 @@ def _summary_md(runs: dict, rows: dict, source: str, steps: int, particles: int,
     ref, spread = yard
     src = ("the **exact score** of the N training points (ideal denoiser)" if source == "exact"
            else "the **trained MLP**")
-    return (f"{particles:,} particles, {steps} steps, score from {src}. Yardstick: {particles:,} fresh points of the same "
-            f"distribution are D = {ref:.4f} ± {spread:.4f} from the data (4 draws), so 1× is as good as real data, "
-            f"and ±{spread / ref:.0%} is chance.\n\n" + head + body)
+    return (f"{particles:,} particles, {steps} steps, score from {src}. Yardstick: {particles:,} fresh "
+            f"points of the same distribution are D = {ref:.4f} ± {spread:.4f} from the data (4 draws), so 1× is as "
+            f"good as real data, and ±{spread / ref:.0%} is chance.\n\n" + head + body)
 
 
 def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta, ideal: bool,
@@ -446,12 +450,13 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
                       legend=dict(orientation="h", y=1.12, x=0), title=None)
     med = {k: float(np.median(v)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]), ("fresh", fresh))}
     hits = {k: float(np.mean(v < 1e-5)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]))}
-    md = (f"Median distance to the nearest of the N = {len(x0):,} training points: ideal denoiser **{med['exact']:.2g}**, "
-          f"trained MLP **{med['learned']:.2g}**, fresh data **{med['fresh']:.2g}**. Samples within 10⁻⁵ of a training "
-          f"point: ideal denoiser **{hits['exact']:.0%}**, trained MLP {hits['learned']:.0%}. "
-          "The exact score of N points is the score of a mixture of N tiny Gaussians: followed to t = 0 it lands "
-          "every particle **on a training point** (memorization). The network cannot represent such a spiky field, "
-          "so its samples fall *between* the points, like fresh data: it generalizes. Fewer points make it plainer.")
+    md = (f"Median distance to the nearest of the N = {len(x0):,} training points: ideal denoiser "
+          f"**{med['exact']:.2g}**, trained MLP **{med['learned']:.2g}**, fresh data **{med['fresh']:.2g}**. "
+          f"Samples within 10⁻⁵ of a training point: ideal denoiser **{hits['exact']:.0%}**, trained MLP "
+          f"{hits['learned']:.0%}. The exact score of N points is the score of a mixture of N tiny Gaussians: "
+          f"followed to t = 0 it lands every particle **on a training point** (memorization). The network cannot "
+          f"represent such a spiky field, so its samples fall *between* the points, like fresh data: it generalizes. "
+          f"Fewer points make it plainer.")
     out_model = mdl if mdl is not model else gr.skip()
     return plot_data(fig), md, out_model
 
@@ -500,8 +505,9 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
     body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
                                                               for j in range(len(steps_list))) + " |"
                      for i, k in enumerate(ks))
-    md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} fresh data points; "
-          "green is good. In brackets: score evaluations (Heun uses two per step, Langevin L per level).\n\n" + head + body)
+    md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} "
+          f"fresh data points; green is good. In brackets: score evaluations (Heun uses two per step, Langevin L "
+          f"per level).\n\n" + head + body)
     return plot_data(fig), md, out_model
 
 

@@ -126,10 +126,12 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
         e_learned = toy2d.denoise(den, s, x_sub, t)[1]
         gap = float(((e_learned - e_exact) ** 2).sum(1).mean())
         ref = float((e_exact ** 2).sum(1).mean())
-        gap_md = (f"**learned vs exact** at t = {t}: mean ‖ε̂_θ − ε̂*‖² = **{gap:.3f}** over {len(x_sub)} noised points "
-                  f"({100 * gap / max(ref, 1e-12):.1f}% of mean ‖ε̂*‖² = {ref:.2f}); 0 would be a perfect network.")
+        gap_md = (f"**learned vs exact** at t = {t}: mean ‖ε̂_θ − ε̂*‖² = **{gap:.3f}** over "
+                  f"{len(x_sub)} noised points ({100 * gap / max(ref, 1e-12):.1f}% of mean ‖ε̂*‖² = {ref:.2f}); 0 "
+                  f"would be a perfect network.")
     title_q = f"q<sub>t</sub> at t = {t}: noised points over the exact density"
-    fig_q = {"data": [_heat_trace(z), {"type": "scattergl", "mode": "markers", "x": f4(cloud[:, 0]), "y": f4(cloud[:, 1]),
+    fig_q = {"data": [_heat_trace(z),
+                      {"type": "scattergl", "mode": "markers", "x": f4(cloud[:, 0]), "y": f4(cloud[:, 1]),
                                        "marker": {"size": 3 if len(cloud) > 3000 else 4, "color": CLOUD_COLOR,
                                                   "opacity": 0.55}, "hoverinfo": "skip"}],
              "layout": _square_layout(title_q)}
@@ -138,10 +140,10 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     snr = ab / (1 - ab) if ab < 1 else math.inf
     md = (f"**t = {t}** · ᾱ<sub>t</sub> = {ab:.4f} · σ<sub>t</sub> = √(1−ᾱ<sub>t</sub>) = **{sd:.3f}** · "
           f"SNR = {snr:.3g} · {len(x0):,} points  \n"
-          f"Arrows: the direction of the score ∇log q<sub>t</sub>; their length grows with |σ<sub>t</sub>²·∇log q<sub>t</sub>|, "
-          f"the distance to √ᾱ<sub>t</sub>·E[x₀|x<sub>t</sub>] (the ideal denoised point), and saturates at one cell "
-          f"({half:.2f} is drawn as half a cell). The score itself is −ε̂/σ<sub>t</sub> = {1 / sd:.3g}·(−ε̂) here: "
-          f"it blows up as t → 0.  \n{gap_md}")
+          f"Arrows: the direction of the score ∇log q<sub>t</sub>; their length grows with |σ<sub>t</sub>²·∇log "
+          f"q<sub>t</sub>|, the distance to √ᾱ<sub>t</sub>·E[x₀|x<sub>t</sub>] (the ideal denoised point), and "
+          f"saturates at one cell ({half:.2f} is drawn as half a cell). The score itself is −ε̂/σ<sub>t</sub> = "
+          f"{1 / sd:.3g}·(−ε̂) here: it blows up as t → 0.  \n{gap_md}")
     return plot_data(fig_q), plot_data(fig_s), md
 
 
