@@ -2,8 +2,8 @@
 
 Samples 10 digits × DDIM-20 with CFG (the app's default-sized job, on the shipped model) with 1 and 2 torch
 threads, while K extra processes spin on the CPU (K = 0, 1, 2), and prints the median per setting. The app's
-``playground.ui.limits.adapt_threads`` uses the answer: when the 1-minute load average exceeds the cores, it samples on one
-thread (unless PLAYGROUND_THREADS is set).
+``playground.ui.limits.adapt_threads`` uses the answer: when the 1-minute load average exceeds the cores, it samples on
+one thread (unless PLAYGROUND_THREADS is set).
 
     python bench/bench_busy_host.py --reps 3
 

@@ -115,7 +115,7 @@ AFTER (2026-11-22, the browser blends x_t; /forward reuses the decoded image and
 | /sample wait p50 / max                 | 0.0 / 0.0 s    | 31.5 / 52.6 s  | 44.0 / 79.5 s  | 43.0 / 86.5 s                     |
 | failures; lost                         | 0; 0           | 0; 0           | 0; 0           | 0; 0                              |
 | page slider in Chromium p50 / p95      |                |                | 127 / 226 ms   | 148 / 234 ms (180 / 321 ms before two sampling jobs ran on one thread each) |
-"""
+"""  # noqa: E501 (a table of measured results: its rows cannot wrap)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -584,7 +584,8 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
     server = Server.discover(url, timeout=min(30.0, hard_timeout))
     img = Path(image)
     content = img.read_bytes()
-    ctype = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(img.suffix.lower(), "application/octet-stream")
+    types = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    ctype = types.get(img.suffix.lower(), "application/octet-stream")
 
     sample_args: dict[str, Any] = {}
     if sample_steps is not None:
@@ -749,7 +750,8 @@ def format_report(r: dict) -> str:
          f"{_f(s['completion_s']['max'], '{:.1f}')} s |"),
         f"| uploads ok (p50) | {r['uploads']['ok']} ({_f(r['uploads']['ms']['p50'])} ms) |",
         (f"| failures | {r['failures']['total']} "
-         + (("(" + ", ".join(f"{k} {v}" for k, v in r['failures']['by_kind'].items() if v) + ")") if r['failures']['total'] else "")
+         + (("(" + ", ".join(f"{k} {v}" for k, v in r['failures']['by_kind'].items() if v) + ")")
+            if r['failures']['total'] else "")
          + " |"),
         (f"| accounting: attempts = ok + failed + unfinished; lost | {r['accounting']['attempts']} = "
          f"{r['accounting']['ok']} + {r['accounting']['failed']} + {r['accounting']['unfinished']}; lost "
@@ -806,7 +808,8 @@ def start_app(env_extra: dict[str, str] | None = None, timeout: float = 180.0, a
     deadline = time.time() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(f"app.py exited with code {proc.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-3000:]}")
         try:
             h = _Http("127.0.0.1", port, 3.0)
             st, _ = h.request("GET", "/config")

@@ -1,10 +1,10 @@
 """Benchmark: the trainer and the sampler on a CUDA GPU (issue #9). Every part prints a short table.
 
-    python bench/bench_gpu.py speed                    # optimizer steps/s at batch 128: eager, CUDA graph, + deterministic
-    python bench/bench_gpu.py profile                  # kernels, CPU and GPU time per step (torch.profiler), eager vs graph
+    python bench/bench_gpu.py speed       # optimizer steps/s at batch 128: eager, CUDA graph, + deterministic
+    python bench/bench_gpu.py profile     # kernels, CPU and GPU time per step (torch.profiler), eager vs graph
     python bench/bench_gpu.py recipe --presets shipped,gpu --marks 5,10,15,20
-                                                       # quality of EMA snapshots at wall-clock marks (s) of each preset
-    python bench/bench_gpu.py sampling                 # 64 and 1,000 digits x DDIM-50: ours (eager, graph, bf16) vs diffusers
+                                          # quality of EMA snapshots at wall-clock marks (s) of each preset
+    python bench/bench_gpu.py sampling    # 64 and 1,000 digits x DDIM-50: ours (eager, graph, bf16) vs diffusers
 
 Quality (recipe) is scored like bench/bench_quality.py: n = 500, DDIM-50, CFG w = 1.5, the shipped classifier,
 next to the real-vs-real baseline at the same n; the shipped checkpoint is scored in the same run. Snapshots are

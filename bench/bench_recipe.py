@@ -153,7 +153,8 @@ def quality(args) -> None:
         over["model"] = UNetConfig.from_dict(over["model"])
     cfg = _config(args.recipe, steps=args.steps, time_budget_s=None, preview_every=0, log_every=1, **over)
     marks = sorted({int(m) for m in args.marks.split(",") if m} | {args.steps})
-    ramps = [float(r) for r in args.ema_ramps.split(",") if r]  # extra EMAs: d_n = min(ema_decay, (1+n)/(r+n)); 0 = raw
+    # extra EMAs: d_n = min(ema_decay, (1+n)/(r+n)); 0 = raw
+    ramps = [float(r) for r in args.ema_ramps.split(",") if r]
     tr = Trainer(cfg, data=load_mnist())
     extra = {r: copy.deepcopy(tr.ema) for r in ramps if r > 0}
     snaps, cpu0, load0 = {}, time.process_time(), load()

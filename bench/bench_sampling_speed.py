@@ -41,7 +41,8 @@ AVX512-BF16 and AMX-BF16), torch 2.14.1, while 3 other engineers' jobs shared th
 printed per row). `python bench/bench_sampling_speed.py --reps 3` (AMX on) and `... --no-amx` (oneDNN capped
 at AVX512-BF16: what the AMD EPYC of the issue has):
 
-2026-11-22 21:28, the idle machine (load 1.3 → 2.0 from the run itself), `python bench/bench_sampling_speed.py --reps 3`:
+2026-11-22 21:28, the idle machine (load 1.3 → 2.0 from the run itself),
+`python bench/bench_sampling_speed.py --reps 3`:
 diffusers UNet2DModel (32,64,64)+attn, 1.71M, fp32                               32.72 s   1.00x
 ours (32, 64, 96), 1.30M: CLI defaults (CFG w=1.5 in one batch, bf16=auto)        8.24 s   0.25x
 ours (32, 64, 96), 1.30M: CFG w=1.5, fp32 (the previous CLI default)             17.55 s   0.54x
@@ -114,7 +115,8 @@ def main() -> None:
     cli = dict(num=64, guidance=DEFAULT_GUIDANCE, bf16=DEFAULT_BF16, batch_size=DEFAULT_BATCH)
     bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     rows = {  # label -> fn(seed); every rep times every row once, in this order, so load changes hit all rows alike
-        f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32": lambda r: run_ddim(lambda x, t: ref(x, t).sample, r),
+        f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32":
+            lambda r: run_ddim(lambda x, t: ref(x, t).sample, r),
         f"{name}: CLI defaults (CFG w={DEFAULT_GUIDANCE:g} in one batch, bf16={DEFAULT_BF16})":
             lambda r: generate(ours, meta, seed=r, **cli),
     }
@@ -128,7 +130,8 @@ def main() -> None:
                 run_ddim(lambda x, t: ref(x, t).sample.float(), r)
 
         rows.update({
-            f"{name}: CFG w={DEFAULT_GUIDANCE:g}, fp32 (the previous CLI default)": lambda r: generate(ours, meta, seed=r, **{**cli, "bf16": "off"}),
+            f"{name}: CFG w={DEFAULT_GUIDANCE:g}, fp32 (the previous CLI default)":
+                lambda r: generate(ours, meta, seed=r, **{**cli, "bf16": "off"}),
             f"{name}: CFG w={DEFAULT_GUIDANCE:g} as two batches, bf16": two_batches,
             f"{name}: conditional, no CFG, fp32": lambda r: run_ddim(make_model_fn(ours, labels, 1.0), r),
             f"{name}: conditional, no CFG, bf16": lambda r: run_ddim(make_model_fn(ours, labels, 1.0, bf16=True), r),

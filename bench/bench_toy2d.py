@@ -233,7 +233,7 @@ def bench_slider(args) -> None:
     print(f"after: {load()}")
 
 
-# --- 2. training: quality against time -----------------------------------------------------------------------------------
+# --- 2. training: quality against time -------------------------------------------------------------------------------
 
 
 def bench_train(args) -> None:
@@ -262,7 +262,7 @@ def bench_train(args) -> None:
     print(f"after: {load()}")
 
 
-# --- 3. samplers ---------------------------------------------------------------------------------------------------------
+# --- 3. samplers -----------------------------------------------------------------------------------------------------
 
 
 def bench_samplers(args) -> None:
@@ -289,7 +289,7 @@ def bench_samplers(args) -> None:
     print(f"after: {load()}")
 
 
-# --- 4. one evaluation of the exact quantities -------------------------------------------------------------------------
+# --- 4. one evaluation of the exact quantities -----------------------------------------------------------------------
 
 
 def bench_exact(args) -> None:

@@ -245,7 +245,8 @@ def upscale(img: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 
 
-def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, pad_value: int = 255, scale: int = 1) -> np.ndarray:
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, pad_value: int = 255,
+               scale: int = 1) -> np.ndarray:
     """(N, H, W) or (N, H, W, C) uint8 → one (rows·H, ncol·W[, C]) uint8 grid with padding."""
     images = np.asarray(images)
     n = images.shape[0]

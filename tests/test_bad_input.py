@@ -445,8 +445,9 @@ def test_limits_come_from_env_vars_and_are_documented():
            "PLAYGROUND_MAX_STEPS": "7", "PLAYGROUND_MAX_TRAIN_SECONDS": "9", "PLAYGROUND_MAX_TRAIN_STEPS": "11",
            "PLAYGROUND_MAX_UPLOAD_PIXELS": "1000"}
     env.pop("SPACE_ID", None)
-    code = "from playground.ui.limits import LIMITS as L; print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, " \
-           "L.max_train_steps, L.max_upload_pixels)"
+    code = ("from playground.ui.limits import LIMITS as L; "
+            "print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, "
+            "L.max_train_steps, L.max_upload_pixels)")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["123", "3", "7", "9.0", "11", "1000"], out.stderr[-2000:]
     doc = limits.__doc__
@@ -488,7 +489,8 @@ def test_client_unusual_modes_work(client, tmp_path, kind):
     assert (stats["width"], stats["height"]) == (30, 20)
     arr = np.asarray(Image.open(img).convert("RGB"), dtype=float)
     expect = (np.array(UNUSUAL[kind][1]) + 1) * 127.5
-    np.testing.assert_allclose(arr[3, 3], np.broadcast_to(expect, (3,)), atol=8)  # top-left pixel (shown ×8); JPEG: a few levels off
+    # the top-left pixel (shown ×8); JPEG: a few levels off
+    np.testing.assert_allclose(arr[3, 3], np.broadcast_to(expect, (3,)), atol=8)
 
 
 def test_client_huge_image_is_refused_quickly_and_server_keeps_serving(client, tmp_path):

@@ -45,8 +45,9 @@ def _canvas_t(page) -> str | None:
 
 def _canvas_pixels(page) -> list[int]:
     """A fingerprint of the canvas: 64 pixels' RGB values along its diagonal."""
-    return page.evaluate("""() => { const c = document.querySelector('#xt-image canvas'); const ctx = c.getContext('2d');
-        const out = []; for (let i = 0; i < 64; i++) { const x = Math.floor(i * c.width / 64), y = Math.floor(i * c.height / 64);
+    return page.evaluate("""() => { const c = document.querySelector('#xt-image canvas');
+        const ctx = c.getContext('2d'); const out = [];
+        for (let i = 0; i < 64; i++) { const x = Math.floor(i * c.width / 64), y = Math.floor(i * c.height / 64);
         out.push(...Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))); } return out; }""")
 
 
@@ -211,10 +212,11 @@ def test_keyboard_shortcuts_move_t_and_switch_tabs(session):
     assert "Forward" in page.locator("button[role=tab][aria-selected=true]").inner_text()
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("3")
-    page.wait_for_function("() => /Train/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
-                           timeout=5_000)
+    page.wait_for_function("() => /Train/.test("
+                           "document.querySelector('button[role=tab][aria-selected=true]').innerText)", timeout=5_000)
     page.keyboard.press("1")
-    page.wait_for_function("() => /Forward/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
+    page.wait_for_function("() => /Forward/.test("
+                           "document.querySelector('button[role=tab][aria-selected=true]').innerText)",
                            timeout=5_000)
 
 

@@ -1,5 +1,6 @@
 """The classroom features at handler level: deep links, the browser-side blend's payload, the cheap /forward,
-bring-your-own checkpoints, ZeroGPU readiness. (Browser checks: tests/test_browser.py; load: test_classroom_load.py.)"""
+bring-your-own checkpoints, ZeroGPU readiness. (Browser checks: tests/test_browser.py; load:
+test_classroom_load.py.)"""
 from __future__ import annotations
 
 import base64
@@ -68,7 +69,8 @@ def test_parsers_reject_nan_inf_and_fractions():
         with pytest.raises(ValueError):
             as_float(0, 1)(raw)
     assert as_int(0, 10)("3.0") == 3 and as_float(0, 1)("0.25") == 0.25
-    assert one_of([("quick: 5 min", "quick")])("QUICK") == "quick" and one_of([("quick: 5 min", "quick")])("quick: 5 min") == "quick"
+    assert (one_of([("quick: 5 min", "quick")])("QUICK") == "quick"
+            and one_of([("quick: 5 min", "quick")])("quick: 5 min") == "quick")
 
 
 def test_the_app_registers_deep_links_for_its_tabs():

@@ -119,12 +119,15 @@ def test_many_clients_at_once(live_app, tmp_path):
     ckpt = str(live_app.ckpt_dir / "mnist_eps_cond.pt")
     photos = [_photo(tmp_path, i) for i in range(N_FORWARD_CLIENTS)]
     fwd_reqs = {i: [(100 + 150 * k, 10 * i + k) for k in range(FORWARD_REQS)] for i in range(N_FORWARD_CLIENTS)}
-    smp_reqs = {i: [(1000 + 10 * i + k, str((i + k) % 10)) for k in range(SAMPLE_REQS)] for i in range(N_SAMPLE_CLIENTS)}
+    smp_reqs = {i: [(1000 + 10 * i + k, str((i + k) % 10)) for k in range(SAMPLE_REQS)]
+                for i in range(N_SAMPLE_CLIENTS)}
 
     # what each request gives alone, one at a time
     solo = _new_client(live_app)
-    alone_fwd = {(i, k): _forward(solo, photos[i], t, s) for i, reqs in fwd_reqs.items() for k, (t, s) in enumerate(reqs)}
-    alone_smp = {(i, k): _sample(solo, ckpt, s, digit=d)[0] for i, reqs in smp_reqs.items() for k, (s, d) in enumerate(reqs)}
+    alone_fwd = {(i, k): _forward(solo, photos[i], t, s) for i, reqs in fwd_reqs.items()
+                 for k, (t, s) in enumerate(reqs)}
+    alone_smp = {(i, k): _sample(solo, ckpt, s, digit=d)[0] for i, reqs in smp_reqs.items()
+                 for k, (s, d) in enumerate(reqs)}
 
     clients = [_new_client(live_app) for _ in range(N_CLIENTS)]
     submitted, answered, lock = [], [], threading.Lock()

@@ -408,7 +408,7 @@ def test_inverse_step_is_undone_by_the_ddim_step(t, t_next):
     eps = torch.randn(2, 1, 8, 8, generator=gen(2), dtype=torch.float64)
     up = edits.ddim_inverse_step(s, x, t, t_next, eps)
     ab, ab_n = (1.0 if t < 0 else float(s.alpha_bar[t])), float(s.alpha_bar[t_next])
-    by_hand = math.sqrt(ab_n) * (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab) + math.sqrt(1 - ab_n) * eps  # DDIM Eq. 12
+    by_hand = math.sqrt(ab_n) * (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab) + math.sqrt(1 - ab_n) * eps  # Eq. 12
     torch.testing.assert_close(up.x_prev, by_hand, rtol=0, atol=1e-12)
     down = ddim_step(s, up.x_prev, t_next, t, eps, None, eta=0.0)
     torch.testing.assert_close(down.x_prev, x, rtol=0, atol=1e-10)

@@ -124,7 +124,8 @@ def test_closing_the_stream_mid_training_saves_and_frees_the_server(tmp_path):
 _SLOW_SAVER = r"""
 import sys, torch
 from playground.mnist.checkpoint import atomic_torch_save
-big = {"format": "diffusion-playground/1", "config": {}, "meta": {}, "ema": {f"w{i}": torch.randn(1_000_000) for i in range(60)}}
+big = {"format": "diffusion-playground/1", "config": {}, "meta": {},
+       "ema": {f"w{i}": torch.randn(1_000_000) for i in range(60)}}
 class SlowFile:  # write in small pieces with pauses, so that the kill lands mid-write
     def __init__(self, f): self.f = f
     def write(self, b):

@@ -21,7 +21,8 @@ def test_schedule_tables_move_to_the_device_bit_for_bit(device):
     for name in ("betas", "alphas", "alpha_bar", "alpha_bar_prev", "snr", "log_snr", "posterior_variance"):
         assert torch.equal(getattr(d, name).cpu(), getattr(s, name)), name
     g = torch.Generator().manual_seed(0)
-    x0, eps, t = torch.randn(16, 1, 28, 28, generator=g), torch.randn(16, 1, 28, 28, generator=g), torch.randint(0, 1000, (16,), generator=g)
+    x0, eps, t = (torch.randn(16, 1, 28, 28, generator=g), torch.randn(16, 1, 28, 28, generator=g),
+                  torch.randint(0, 1000, (16,), generator=g))
     on_dev = diffusion.q_sample(d, x0.to(device), t.to(device), eps.to(device))
     torch.testing.assert_close(on_dev.cpu(), diffusion.q_sample(s, x0, t, eps), rtol=1e-6, atol=1e-6)
     loss_dev = diffusion.training_loss(d, x0.to(device), x0.to(device) * 0, eps.to(device), t.to(device), "v", 5.0)

@@ -127,7 +127,8 @@ def test_render_draws_the_cloud_the_density_and_exact_arrows(moons):
     # the cloud is √ᾱ·x0 + √(1−ᾱ)·ε with the state's fixed ε
     ab = float(session.lab_schedule("cosine", False).alpha_bar[300])
     expect = (math.sqrt(ab) * moons["x0"] + math.sqrt(1 - ab) * moons["eps"]).numpy()
-    assert np.allclose(decode(cloud["x"]), expect[:, 0], atol=1e-6) and np.allclose(decode(cloud["y"]), expect[:, 1], atol=1e-6)
+    assert (np.allclose(decode(cloud["x"]), expect[:, 0], atol=1e-6)
+            and np.allclose(decode(cloud["y"]), expect[:, 1], atol=1e-6))
     arrows = [tr for tr in fs["data"] if tr.get("mode") == "lines"]
     assert [a["name"] for a in arrows] == ["exact"]  # no model yet: exact only, and the numbers say so
     assert config.HEAT == 32 and decode(arrows[0]["x"]).size == 7 * 32**2  # 32×32 arrows, 7 entries each
@@ -183,7 +184,7 @@ def test_training_streams_its_loss_and_the_loss_falls(training):
     assert loss[-50:].mean() < 0.9 * loss[:10].mean()
 
 
-# --- sampling ----------------------------------------------------------------------------------------------------------
+# --- sampling --------------------------------------------------------------------------------------------------------
 
 
 def test_sample_every_sampler_with_the_exact_score(moons):
@@ -333,7 +334,8 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         page.get_by_role("option", name="draw your own").click()
         page.locator("#lab2d-sketch button[aria-label=Brush]").click()  # Gradio 6's sketchpad starts with no tool
         box = page.locator("#lab2d-sketch canvas").first.bounding_box()
-        cx, cy, radius = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.3 * min(box["width"], box["height"])
+        cx, cy, radius = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2,
+                          0.3 * min(box["width"], box["height"]))
         page.mouse.move(cx, cy)
         page.mouse.down()
         for deg in range(0, 721, 30):  # 25 moves: each one costs ~0.4 s of software rendering in headless Chromium

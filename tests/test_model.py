@@ -133,11 +133,12 @@ def test_patch_size_2_runs_the_unet_at_14x14_and_keeps_pixels_in_place():
         model.out.weight.zero_()
         model.out.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
         y = model(x, torch.tensor([5, 600]), torch.tensor([1, 2]))
-    assert y[0, 0, :2, :2].tolist() == [[1.0, 2.0], [3.0, 4.0]] and y[1, 0, 26:, 26:].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    corner = [[1.0, 2.0], [3.0, 4.0]]
+    assert y[0, 0, :2, :2].tolist() == corner and y[1, 0, 26:, 26:].tolist() == corner
 
 
 def test_checkpoints_from_before_patch_size_rebuild_the_same_model():
-    old = {k: v for k, v in UNetConfig().to_dict().items() if k != "patch_size"}  # a config dict stored before the option
+    old = {k: v for k, v in UNetConfig().to_dict().items() if k != "patch_size"}  # a config stored before the option
     cfg = UNetConfig.from_dict(old)
     assert cfg == UNetConfig() and cfg.patch_size == 1
     assert UNet(cfg).num_params() == 1_300_225

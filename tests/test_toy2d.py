@@ -195,7 +195,7 @@ def test_one_data_point_is_tweedie_in_closed_form():
     assert torch.allclose(q.x0_hat, p.expand(10, 2)) and torch.allclose(toy2d.ideal_denoiser(p, x, ab),
                                                                         p.expand(10, 2))
     assert torch.allclose(q.score, -(x - math.sqrt(ab) * p) / (1 - ab))
-    assert torch.allclose(toy2d.ideal_eps(p, x, ab), (x - math.sqrt(ab) * p) / math.sqrt(1 - ab))  # the ε that was added
+    assert torch.allclose(toy2d.ideal_eps(p, x, ab), (x - math.sqrt(ab) * p) / math.sqrt(1 - ab))  # the ε added
 
 
 @pytest.mark.parametrize("t", [0, 5, 30, 200, 999])
@@ -528,7 +528,7 @@ def test_trained_mlp_samples_within_twice_the_data_distance():
     between 2,000 fresh data points and the training set (the data-against-data yardstick)."""
     ds = toy2d.get_dataset("moons")
     x0 = ds.sample(2000, seed=0)
-    den, tr = toy2d.train_denoiser(x0, COSINE, toy2d.TrainConfig2D(steps=400, time_budget_s=None))  # the tab's defaults
+    den, tr = toy2d.train_denoiser(x0, COSINE, toy2d.TrainConfig2D(steps=400, time_budget_s=None))  # the tab's default
     ref = toy2d.reference_distance(ds, x0, 2000)
     x_T = toy2d.start_noise(2000, seed=1)
     for sampler in ("ddim", "ddpm"):

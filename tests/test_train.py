@@ -234,7 +234,8 @@ def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
         tr = Trainer(cfg(steps=100_000, time_budget_s=3.0, warmup_frac=0.2, lr=1e-3), data=data)
         now = [0.0]
         tr.clock = lambda now=now: now[0]
-        tr.callbacks.append(lambda e, now=now, dt=sec_per_step: now.__setitem__(0, now[0] + dt))  # one event per step (log_every=1)
+        # one event per step (log_every=1)
+        tr.callbacks.append(lambda e, now=now, dt=sec_per_step: now.__setitem__(0, now[0] + dt))
         events = [e for e in tr.run() if e.kind == "step"]
         last = events[-1]
         reached[sec_per_step] = last.step

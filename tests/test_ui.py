@@ -94,7 +94,8 @@ def test_load_image_modes(tmp_path):
     a16 = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
     im16 = Image.fromarray(a16)  # a 16-bit grayscale PNG
     x16 = load_image(save(tmp_path, "16.png", im16))
-    assert x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3) and x16.max() == pytest.approx(1, abs=1e-3)
+    assert (x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3)
+            and x16.max() == pytest.approx(1, abs=1e-3))
 
     cmyk = rgb.convert("CMYK")
     assert load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
@@ -214,7 +215,8 @@ def test_forward_gif_and_api(photo):
     assert frames.shape[0] == 1 + 10 and frames.shape[1:3] == (48 * 4, 64 * 4)
     img, stats = forward.forward_api(photo, "cosine", 100, 50, False, 3)
     s = render.cached_schedule("cosine", 100, False)
-    assert stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50])) and stats["snr"] == pytest.approx(float(s.snr[50]))
+    assert (stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50]))
+            and stats["snr"] == pytest.approx(float(s.snr[50])))
     assert img.shape == (192, 256, 3)
     with pytest.raises(gr.Error, match="unknown schedule"):
         forward.forward_api(photo, "quadratic", 100, 50)
@@ -228,7 +230,8 @@ def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
     for name, frames, n in (("one_grey", [grey], 1), ("one_rgb", [rgb], 1), ("three", [grey, grey[::-1], grey.T], 3)):
         back = iio.imread(render.write_gif(tmp_path / f"{name}.gif", frames), index=None)
         assert back.shape[0] == n and back.shape[1:3] == (8, 8)
-        assert np.abs(back[0][..., 0].astype(int) - frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]).max() <= 8  # octree colours
+        first = frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]
+        assert np.abs(back[0][..., 0].astype(int) - first).max() <= 8  # octree colours
     with pytest.raises(ValueError, match="at least one frame"):
         render.write_gif(tmp_path / "none.gif", [])
 
@@ -293,7 +296,8 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
     grid, fig, md = sampling.sample_study(default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0),
                                           steps_list=(2, 4),
                                     progress=NO_PROGRESS)
-    assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
+    assert (grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md
+            and "classified as the digit asked for" in md)
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
     assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.5)
     assert fig.data[0].text[0][0] == "50%<br>25% right"
@@ -352,7 +356,8 @@ def test_preset_values_respect_limits(monkeypatch):
 
 
 def test_presets_are_named_for_the_device_in_use():
-    """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its default."""
+    """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its
+    default."""
     from playground.mnist.train import PRESETS
 
     for dev, default in (("cpu", "quick"), ("mps", "quick"), ("cuda", "gpu")):
@@ -392,7 +397,7 @@ def test_theory_links_switch_tab_and_set_the_control():
         sec = next(s for s in theory.SECTIONS if s.key == sec_key)
         return theory_ui.link_handler(sec.tab, page.links.get(sec.control))(*inputs)
 
-    tab_ids = {tab.TAB_ID for tab in __import__("playground.ui", fromlist=["TABS"]).TABS}
+    tab_ids = {tab.TAB_ID for tab in __import__("playground.ui.tabs", fromlist=["TABS"]).TABS}
     for sec in theory.SECTIONS:
         assert sec.control is None or sec.control in page.links, f"{sec.key}: no tab registered {sec.control!r}"
         link = page.links.get(sec.control)
@@ -437,9 +442,11 @@ def test_theory_text_fixes_from_the_review():
     # 2. what diffusers really does at zero terminal SNR: DDPM/DDIM don't floor ᾱ; some solvers do, silently
     z = text["ztsnr"]
     assert "as diffusers does" not in z
-    assert "DDPM and DDIM schedulers do not floor it" in z and "rescale_betas_zero_snr" in z and "none of them warns" in z
+    assert ("DDPM and DDIM schedulers do not floor it" in z and "rescale_betas_zero_snr" in z
+            and "none of them warns" in z)
     # 3. the 1-based papers vs the 0-based app, explained once, where students first meet t (the intro)
-    assert "t = 1,\\dots,T" in theory.INTRO and "t = 0,\\dots,T-1" in theory.INTRO and "terminal SNR(T−1)" in theory.INTRO
+    assert ("t = 1,\\dots,T" in theory.INTRO and "t = 0,\\dots,T-1" in theory.INTRO
+            and "terminal SNR(T−1)" in theory.INTRO)
     assert "slider's $t=T-1$" in z
     # v has unit variance only for unit-variance data
     assert r"\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]" in text["v"]
@@ -447,7 +454,9 @@ def test_theory_text_fixes_from_the_review():
 
 
 def test_var_v_formula_in_the_theory_holds_on_mnist():
-    """The v-variance formula the theory states, checked numerically on real digits: Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
+    """The v-variance formula the theory states, checked numerically on real digits.
+
+    Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
     from playground.diffusion import get_v
     from playground.mnist.data import load_mnist
     from playground.schedules import make_schedule

@@ -343,7 +343,8 @@ def inpaint_loop(
     kind = normalize_sampler(sampler)
     if kind not in ("ddpm", "ddim"):
         raise ValueError(f"inpainting runs DDPM or DDIM steps, not {sampler!r}")
-    if not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:] or keep.shape[0] not in (1, x0.shape[0]):
+    if (not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:]
+            or keep.shape[0] not in (1, x0.shape[0])):
         raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got "
                          f"{getattr(keep, 'shape', keep)}")
     known = keep.to(x0.device) > 0.5  # binary: a pixel is either kept exactly or generated
@@ -589,7 +590,8 @@ def interpolate(
     recon2 = ddim_reconstruct(fn_pair, s, latents2, **kw)
     alphas = [i / (num - 1) for i in range(num)]
     z = slerp(latents2[0], latents2[1], alphas)
-    row_labels: list[int | None] = [None] * num if labels is None else [int(labels[0] if a < 0.5 else labels[1]) for a in alphas]
+    row_labels: list[int | None] = [None] * num if labels is None else [int(labels[0] if a < 0.5 else labels[1])
+                                                                        for a in alphas]
     fn_row = model_fn_for(None if labels is None else torch.tensor(row_labels, device=pair.device))
     images = ddim_reconstruct(fn_row, s, z, **kw)
     return InterpolationResult(alphas, z, images, recon2, row_labels)

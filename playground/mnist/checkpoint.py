@@ -153,7 +153,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return obj
 
 
-def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> tuple[UNet, CheckpointMeta]:
+def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT,
+               device: str | torch.device = "cpu") -> tuple[UNet, CheckpointMeta]:
     """Rebuild the UNet from a checkpoint alone and load its EMA weights.
 
     Returns (model in eval mode on ``device``, CheckpointMeta).

@@ -159,7 +159,8 @@ def frechet_distance(mu_a: torch.Tensor, cov_a: torch.Tensor, mu_b: torch.Tensor
     sqrt_a = (V * w.clamp(min=0).sqrt()) @ V.T
     m = sqrt_a @ cov_b.double() @ sqrt_a
     tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
-    return float((mu_a.double() - mu_b.double()).pow(2).sum() + cov_a.double().trace() + cov_b.double().trace() - 2 * tr_sqrt)
+    return float((mu_a.double() - mu_b.double()).pow(2).sum() + cov_a.double().trace() + cov_b.double().trace()
+                 - 2 * tr_sqrt)
 
 
 @functools.lru_cache(maxsize=2)
@@ -214,7 +215,8 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *,
     )
 
 
-def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSIFIER_PATH, data_dir: str | None = None) -> QualityReport:
+def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSIFIER_PATH,
+                  data_dir: str | None = None) -> QualityReport:
     """The same scores for n random held-out digits (n is capped at the 2,000 held-out)."""
     data = load_mnist(data_dir)
     idx = torch.randperm(len(data.heldout_images), generator=torch.Generator().manual_seed(seed))[:n]
@@ -222,7 +224,8 @@ def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSI
                     data_dir=data_dir)
 
 
-def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0, **kw) -> dict[str, QualityReport]:
+def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0,
+                   **kw) -> dict[str, QualityReport]:
     """{"samples": evaluate(images), "real": real_baseline(len(images))} -- always report both."""
     return {"samples": evaluate(images, labels, **kw), "real": real_baseline(len(images), seed=seed, **kw)}
 

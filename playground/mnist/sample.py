@@ -41,7 +41,8 @@ from playground.schedules import make_schedule
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop",
            "generate", "main"]
 
-DEFAULT_GUIDANCE = 1.5  # CFG scale of the CLI: 99% confident, Fréchet 1.17x real on the default checkpoint (w=2 at step 2,500: 2.4x)
+# CFG scale of the CLI: 99% confident, Fréchet 1.17x real on the default checkpoint (w=2 at step 2,500: 2.4x)
+DEFAULT_GUIDANCE = 1.5
 # CLI: bf16 autocast on a CPU with native bf16, where its quality was measured equal to fp32 (500 digits, DDIM-50,
 # w = 1.5: 99.0 % confident and Fréchet 1.17x in both) at 2.3x the speed; fp32 on GPUs (not measured there yet)
 DEFAULT_BF16 = "auto"
@@ -68,7 +69,8 @@ def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, 
 
     def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # no autocast weight cache in a graph: the cached casts would be freed while the graph still reads them
-        ctx = torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not graph) if bf16 else contextlib.nullcontext()
+        ctx = (torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not graph) if bf16
+               else contextlib.nullcontext())
         with ctx:
             return fn(x, t).float()
 

@@ -196,13 +196,15 @@ class Trainer:
         self.step, self.wall_time_s = 0, 0.0
         self.data_gen = torch.Generator().manual_seed(cfg.seed)  # data order: CPU on every device
         # t, ε and label dropout: drawn where they are used (a CUDA generator on a GPU: no copies, no syncs)
-        self.noise_gen = torch.Generator(self.device if self.device.type == "cuda" else "cpu").manual_seed(cfg.seed + 1)
+        noise_device = self.device if self.device.type == "cuda" else "cpu"
+        self.noise_gen = torch.Generator(noise_device).manual_seed(cfg.seed + 1)
         resume_obj = None
         if resume is not None:
             resume_obj = load_checkpoint(resume)
             model_cfg = UNetConfig.from_dict(resume_obj["config"])
             rmeta = CheckpointMeta.from_dict(resume_obj["meta"])
-            if diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type or rmeta.schedule != cfg.schedule or rmeta.T != cfg.T:
+            if (diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type
+                    or rmeta.schedule != cfg.schedule or rmeta.T != cfg.T):
                 raise CheckpointError(
                     f"cannot resume {resume}: it was trained with "
                                       f"{rmeta.prediction_type}/{rmeta.schedule}/T={rmeta.T}, "
@@ -235,7 +237,7 @@ class Trainer:
             if "noise_gen" in ts:
                 try:
                     self.noise_gen.set_state(ts["noise_gen"])
-                except (RuntimeError, TypeError):  # saved on another kind of device: a fresh stream, seeded by the step
+                except (RuntimeError, TypeError):  # saved on another kind of device: a fresh stream seeded by the step
                     self.noise_gen.manual_seed(cfg.seed + 1 + self.step)
             if "data_gen" in ts:
                 self.data_gen.set_state(ts["data_gen"])
@@ -410,7 +412,8 @@ class Trainer:
         if self._ema_w is not None:
             self._ema_w.fill_(1.0 - self._ema_decay())
 
-    def _step_rows(self, x0: torch.Tensor, labels: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _step_rows(self, x0: torch.Tensor, labels: torch.Tensor,
+                   lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimiser step on a (global) batch: (per-sample losses, timesteps, stats row) of this rank's share."""
         t, eps, drop = self._draw(x0.shape[0])
         x0, labels, t, eps, drop = (distributed.shard(v, self.dist) for v in (x0, labels, t, eps, drop))
@@ -615,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         for ev in trainer.run():
             if ev.kind == "done":
                 say(ev.message, flush=True)
-            elif ev.kind in ("step", "preview") and (ev.step % max(cfg.log_every * 10, 1) == 0 or ev.kind == "preview"):
+            elif ev.kind in ("step", "preview") and (ev.step % max(cfg.log_every * 10, 1) == 0
+                                                     or ev.kind == "preview"):
                 say(f"step {ev.step:6d}/{ev.planned_steps} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
                       f"{ev.steps_per_s:.2f} it/s {ev.elapsed_s:6.0f}s", flush=True)
     except KeyboardInterrupt:

@@ -96,8 +96,8 @@ class Toy2DTrainer:
     """Trains a ScoreMLP on 2-D points with the project's training_loss; `run()` streams TrainEvents.
 
     Usable at any moment: `denoiser()` wraps the EMA weights. Randomness: one torch.Generator (seed), on the CPU,
-    so a seed gives the same batches on every device. `device` defaults to playground.runtime.device.pick_device() (CUDA,
-    then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
+    so a seed gives the same batches on every device. `device` defaults to playground.runtime.device.pick_device()
+    (CUDA, then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
     """
 
     def __init__(self, x0, s: NoiseSchedule, cfg: TrainConfig2D = TrainConfig2D(),

@@ -30,7 +30,8 @@ body.present .gradio-container { max-width: 100% !important; }
 body.present .explain, body.present .hide-when-presenting { display: none !important; }
 body.present .numbers, body.present .numbers * { font-size: 26px !important; }
 body.present .prose, body.present .md { font-size: var(--text-lg); }
-body.present button[role=tab] { font-size: 17px; font-weight: 600; max-width: none; padding-left: 6px; padding-right: 6px; }
+body.present button[role=tab] { font-size: 17px; font-weight: 600; max-width: none;
+  padding-left: 6px; padding-right: 6px; }
 body.present .js-plotly-plot .main-svg text { font-size: 19px !important; fill: #000 !important; }
 body.present .js-plotly-plot .scatterlayer .js-line { stroke-width: 5px !important; }
 body.present .js-plotly-plot .gridlayer path { stroke: #9a9a9a !important; }
@@ -257,5 +258,7 @@ def finish(page: Page, tab_ids: list[str]) -> None:
 
 
 def link_for(tab: str, **settings) -> str:
-    """The query string of a deep link (for the README and tests): link_for('sample', steps=10) → '?tab=sample&steps=10'."""
+    """The query string of a deep link (for the README and tests).
+
+    link_for('sample', steps=10) → '?tab=sample&steps=10'."""
     return "?" + urlencode({"tab": tab, **{k: _fmt(v) for k, v in settings.items()}})

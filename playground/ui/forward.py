@@ -103,13 +103,15 @@ def forward_render(state: dict | None, schedule: str, T: int, zero_terminal_snr:
     return forward_image(state, schedule, T, zero_terminal_snr, t), md, fig
 
 
-EPS_SCALE = 24  # ε travels to the browser as int8(round(24·ε)): steps of 0.04, clipped at ±5.3 (|ε| > 5.3: 1 pixel in 10⁷)
+# ε travels to the browser as int8(round(24·ε)): steps of 0.04, clipped at ±5.3 (|ε| > 5.3: 1 pixel in 10⁷)
+EPS_SCALE = 24
 BLEND_JS = (Path(__file__).parent / "js" / "forward_blend.js").read_text()
 XT_CANVAS = ('<div class="xt-label">x<sub>t</sub> (noised image), drawn in your browser</div>'
              '<canvas width="1" height="1" role="img" aria-label="x_t, the noised image"></canvas>')
 SAVE_PNG_JS = """() => {
   const c = document.querySelector('#xt-image canvas'); if (!c) return;
-  const a = document.createElement('a'); a.href = c.toDataURL('image/png'); a.download = `x_t-t${c.dataset.t || 0}.png`; a.click();
+  const a = document.createElement('a'); a.href = c.toDataURL('image/png');
+  a.download = `x_t-t${c.dataset.t || 0}.png`; a.click();
 }"""
 CSS = """
 #xt-image { text-align: center; }

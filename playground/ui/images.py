@@ -40,7 +40,8 @@ def load_image(path: str | os.PathLike | None, work_side: int | None = None) -> 
     try:
         im = Image.open(path)
     except UnidentifiedImageError:
-        raise gr.Error(f"{path.name!r} is not an image this app can read (PNG, JPEG, GIF, WebP, BMP, TIFF …).") from None
+        raise gr.Error(f"{path.name!r} is not an image this app can read "
+                       "(PNG, JPEG, GIF, WebP, BMP, TIFF …).") from None
     except OSError as e:
         raise gr.Error(f"Cannot open {path.name!r}: {e}") from None
     with im:
@@ -70,7 +71,8 @@ def load_image(path: str | os.PathLike | None, work_side: int | None = None) -> 
     if max(H, W) > work_side:
         scale = work_side / max(H, W)
         new = (max(1, round(W * scale)), max(1, round(H * scale)))
-        chans = [np.asarray(Image.fromarray(arr[..., c], mode="F").resize(new, Image.Resampling.LANCZOS)) for c in range(arr.shape[2])]
+        chans = [np.asarray(Image.fromarray(arr[..., c], mode="F").resize(new, Image.Resampling.LANCZOS))
+                 for c in range(arr.shape[2])]
         arr = np.stack(chans, axis=-1)
     return np.ascontiguousarray(np.clip(arr, 0.0, 1.0) * 2.0 - 1.0, dtype=np.float32)
 

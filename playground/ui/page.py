@@ -81,7 +81,9 @@ class Page:
         self.params.append(Param(self.current_tab, name, component, parse, update))
 
     def on_load(self, wire: Callable[[Any], Any]) -> None:
-        """First-load work of a tab: ``wire(event)`` chains it with ``event.then(...)`` after the deep link is applied."""
+        """First-load work of a tab: ``wire(event)`` chains it with ``event.then(...)``.
+
+        It runs after the deep link's settings are applied."""
         self.load_steps.append(wire)
 
     def link(self, control: str, outputs: Sequence, fn: Callable[..., Any], inputs: Sequence = ()) -> None:

@@ -53,7 +53,8 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     steps = int(min(max(int(steps or 1), 1), T, LIMITS.max_steps))
     pairs = samplers.make_timesteps(T, steps, spacing)
     ts = [t for t, _ in pairs]
-    shown = ", ".join(map(str, ts)) if len(ts) <= 60 else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:]))
+    shown = (", ".join(map(str, ts)) if len(ts) <= 60
+             else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:])))
     if meta and meta.get("zero_terminal_snr") and meta.get("prediction_type") == "eps" and ts[0] == T - 1:
         note = ("  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). "
                 "Prefer v-prediction.")
@@ -97,7 +98,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
         steps: sampling steps (≤ PLAYGROUND_MAX_STEPS, ≤ T).  eta: DDIM's η in [0, 1].
         spacing: "leading" | "trailing" | "linspace".  clip_x0: clip x̂₀ to [−1, 1].
         digit: "mixed 0–9", "0" … "9" or "unconditional (null label)".  guidance: CFG scale w (1 = plain conditional).
-        n_images: images per sampler (≤ PLAYGROUND_MAX_IMAGES).  seed: the shared seed.  show_dpm: run the third sampler.
+        n_images: images per sampler (≤ PLAYGROUND_MAX_IMAGES).  seed: the shared seed.  show_dpm: run the third
+        sampler.
     Yields / returns:
         (DDPM x_t, DDPM x̂₀, DDIM x_t, DDIM x̂₀, DPM++ x_t, DPM++ x̂₀, status Markdown, files) where files (at the end)
         are the result grids (PNG) and trajectory GIFs.
@@ -113,7 +115,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     steps = int(min(max(steps_asked, 1), LIMITS.max_steps, s.T))
     n = int(min(max(n_asked, 1), LIMITS.max_images))
     if steps_asked > steps:
-        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}." if steps == s.T
+        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}."
+                   if steps == s.T
                    else f"This server runs at most {LIMITS.max_steps} sampling steps per run: running {steps}.")
     if n_asked > n:
         gr.Warning(f"This server makes at most {LIMITS.max_images} images per run: making {n}.")
@@ -137,7 +140,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     every = max(1, steps // 60)  # ≤ ~60 GIF frames
     t_last_yield = 0.0
     t_start = time.perf_counter()
-    what = "unconditional" if labels is None else (f"digit {digit}" if not str(digit).startswith("mixed") else "digits 0–9")
+    what = "unconditional" if labels is None else (f"digit {digit}" if not str(digit).startswith("mixed")
+                                                   else "digits 0–9")
 
     def outputs(i: int, done: bool, files=None):
         vals = []
@@ -223,7 +227,8 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     steps_list = [s for s in steps_list if s <= min(LIMITS.max_steps, int(meta.T))]
     total = len(etas) * sum(steps_list)
     done = 0
-    rows, metric, agree = [], np.full((len(etas), len(steps_list)), np.nan), np.full((len(etas), len(steps_list)), np.nan)
+    rows, metric, agree = ([], np.full((len(etas), len(steps_list)), np.nan),
+                           np.full((len(etas), len(steps_list)), np.nan))
     t0 = time.perf_counter()
     adapt_threads()
     with interactive_work():
@@ -248,7 +253,8 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
           f"cell; {n} images per cell. Took {time.perf_counter() - t0:.1f} s.")
     if np.isfinite(metric).any():
         use_agree = np.isfinite(agree).any()
-        text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)] for rc, ra in zip(metric, agree)]
+        text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)]
+                for rc, ra in zip(metric, agree)]
         fig = render.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
                               + (" · and the digit asked for" if use_agree else ""), text=text)
         md += (" Metric: the quality module's MNIST classifier: the share of confidently classified digits (colour)"
@@ -262,7 +268,9 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
 @zerogpu.gpu(zerogpu.SAMPLE_S)
 def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10,
                   eta: float = 0.0, progress=PROGRESS):
-    """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM). Returns (ε image, v image, Markdown)."""
+    """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM).
+
+    Returns (ε image, v image, Markdown)."""
     out, notes = [], []
     paths = [(DEFAULT_CHECKPOINT, "ε"), (V_CHECKPOINT, "v")]
     d = checkpoint_dir()
@@ -283,7 +291,8 @@ def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: i
             q = _quality(x, labels)
             qtxt = ""
             if q is not None:
-                qtxt = f" · confident {q.confident:.0%}" + (f" · label agreement {q.label_agreement:.0%}" if q.label_agreement is not None else "")
+                qtxt = f" · confident {q.confident:.0%}" + (f" · label agreement {q.label_agreement:.0%}"
+                                                            if q.label_agreement is not None else "")
             notes.append(f"**{name}-prediction** ({p.name}: {meta.schedule}, T={meta.T}, {meta.steps} "
                          f"training steps){qtxt}")
     md = "  \n".join(notes) + (f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the "
@@ -314,7 +323,8 @@ def upload_checkpoint(file: str | None, session_models: dict | None = None):
     except CheckpointError as e:
         raise gr.Error(f"Cannot use {src.name!r}: {e}") from None
     except Exception as e:  # noqa: BLE001 - any other failure of a foreign file is the file's fault, said plainly
-        raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint ({str(e)[:200]}).") from None
+        raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint "
+                       f"({str(e)[:200]}).") from None
     if int(meta.T) < 2 or meta.schedule not in SCHEDULES:
         raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one "
                        f"this app knows.")
@@ -346,7 +356,8 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
     if not choices:
         notice = (f"⚠ **No model yet.** No checkpoint was found in `{checkpoint_dir()}`. Train one in the "
                   "**Train on MNIST** tab (the quick preset takes 5 minutes); it will appear in the model list here.")
-        return gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing), gr.Markdown(notice, visible=True)
+        return (gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing),
+                gr.Markdown(notice, visible=True))
     values = [v for _, v in choices]
     path = path if path in values else values[0]
     return (gr.Dropdown(choices=choices, value=path), timesteps_md(path, steps, spacing, session_models),

@@ -242,11 +242,13 @@ def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
     left_time = (cfg.time_budget_s or float("inf")) - ev.elapsed_s
     eta = max(0.0, min(left_steps, left_time))
     head = "✓ **Finished**" if done else "**Training**"
+    size = cfg.model.patch_size
+    patches = f", on {size}×{size}-pixel patches" if size > 1 else ""
     bits = [f"{head}: step **{ev.step}** · loss {ev.loss_mean:.4f} (mean of last 100) · **{rate:.2f} steps/s** · "
             f"elapsed {ev.elapsed_s:.0f} s" + ("" if done else f" · ETA ≈ {eta:.0f} s"),
             f"data: {source} · {cfg.prediction_type}-prediction, {cfg.schedule} T={cfg.T}, batch {cfg.batch_size}, "
             f"lr {cfg.lr:g}, UNet {tuple(cfg.model.channels)} ({trainer.model.num_params() / 1e6:.2f} M params"
-            f"{f', on {cfg.model.patch_size}×{cfg.model.patch_size}-pixel patches' if cfg.model.patch_size > 1 else ''}), "
+            f"{patches}), "
             f"device {trainer.device}{', bf16 autocast' if trainer.bf16 else ''}"]
     if paused > 0.5:
         bits.append(f"paused {paused:.0f} s so that sampling stayed responsive")

@@ -2,9 +2,9 @@
 noise with DDIM and decode it back, and walk between two digits' latents.
 
 Layout and wiring here (:func:`build`); the handlers are in ``handlers.py`` (tests call them without a server);
-the maths is in playground/editing/edits.py and playground/editing/drawing.py. Public endpoints: ``/sdedit`` (``sdedit_api``),
-``/inpaint`` (``inpaint_api``) and ``/invert`` (``invert_api``): an image file and the settings in, the result
-images as files and the numbers shown in the UI out.
+the maths is in playground/editing/edits.py and playground/editing/drawing.py. Public endpoints: ``/sdedit``
+(``sdedit_api``), ``/inpaint`` (``inpaint_api``) and ``/invert`` (``invert_api``): an image file and the settings in,
+the result images as files and the numbers shown in the UI out.
 """
 from __future__ import annotations
 

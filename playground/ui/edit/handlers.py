@@ -209,9 +209,9 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     v = _verdict(out, x0)
     v.update(t0=t0, T=s.T, steps=0 if t0 == 0 else n, sampler=kind, label=None if labels is None else int(labels[0]),
              guidance=float(guidance), seed=int(seed))
-    summary = render.captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)],
-                            [["input"], [f"x_t at t0 = {t0}"], [f"result · d = {v['distance_to_input']:.3f}",
-                                                                 f"{v['predicted_digit']} · p = {v['confidence']:.2f}"]])
+    captions = [["input"], [f"x_t at t0 = {t0}"],
+                [f"result · d = {v['distance_to_input']:.3f}", f"{v['predicted_digit']} · p = {v['confidence']:.2f}"]]
+    summary = render.captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)], captions)
     files = [_save_png(summary, f"sdedit-t0-{t0}"), _save_gif(frames, f"sdedit-t0-{t0}-trajectory")]
     status = (f"✓ **Done** — SDEdit from t₀ = {t0} of T = {s.T} (strength {float(strength):.2f}), "
               f"{v['steps']} {kind.upper()} steps, {what}, guidance {float(guidance):g}, seed {int(seed)} · "
@@ -229,7 +229,8 @@ def sdedit_run(source, sketch, index, upload, strength, sampler, steps, label_ch
                                    session_models):
         if kind == "frame":
             status, noised, x_t, x0p = rest
-            yield _img(noised), _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), status, gr.skip()
+            yield (_img(noised), _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(),
+                   status, gr.skip())
         else:
             r = rest[0]
             yield (_img(r["noised"]), _img(r["x_t"]), _img(r["x0_pred"]) if r["x0_pred"] is not None else None,
@@ -310,7 +311,8 @@ def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.T
             painted = np.zeros(np.asarray(layers[0]).shape[:2], bool)
             for layer in layers:
                 a = np.asarray(layer)
-                painted |= (a[..., -1] > 0) if a.ndim == 3 and a.shape[2] in (2, 4) else (a.reshape(a.shape[0], a.shape[1], -1).max(-1) > 0)
+                has_alpha = a.ndim == 3 and a.shape[2] in (2, 4)
+                painted |= (a[..., -1] > 0) if has_alpha else (a.reshape(a.shape[0], a.shape[1], -1).max(-1) > 0)
             return edits.keep_mask_from_brush(painted.astype(np.uint8) * 255)
         return edits.preset_keep_mask(choice)
 
@@ -429,12 +431,14 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
         for st in _stream(edits.ddim_invert_loop(fn, s, x0, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
-                yield "frame", f"… **Running** — encoding x₀ → x_T: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
+                yield ("frame", f"… **Running** — encoding x₀ → x_T: step {st.i}/{st.n}, t = {st.t} · {what}",
+                       st.x_t, st.x0_pred)
         latent = st.x_t
         for st in _stream(edits.ddim_reconstruct_loop(fn, s, latent, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
-                yield "frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
+                yield ("frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}",
+                       st.x_t, st.x0_pred)
     recon = st.x_t
     rmse = float(edits.pixel_rmse(recon, x0)[0])
     v = {"rmse": round(rmse, 5),
@@ -465,7 +469,8 @@ def invert_run(source, sketch, index, upload, steps, label_choice, guidance, pat
     for kind, *rest in _invert_job(digit, steps, label_choice, guidance, path, session_models):
         if kind == "frame":
             status, x_t, x0p = rest
-            yield _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status, gr.skip()
+            yield (_img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                   status, gr.skip())
         else:
             r = rest[0]
             yield (_img(r["recon"]), _img(r["recon"]), _img(r["latent"]), _img(r["recon"]), _img(r["err"]),
@@ -478,11 +483,13 @@ def invert_api(image: str, steps: int = 50, digit: str = "auto", guidance: float
 
     Args:
         image: an image file of a digit.  steps: DDIM steps each way (trailing spacing: x_T is at t = T−1).
-        digit: "auto" (the classifier's guess), "0" … "9" or "none".  guidance: CFG scale w (w > 1 makes the round trip drift).
+        digit: "auto" (the classifier's guess), "0" … "9" or "none".  guidance: CFG scale w (w > 1 makes the round trip
+        drift).
         checkpoint: a listed checkpoint file name (default: the first).
     Returns:
         (files: [summary PNG (input | latent | reconstruction | |error|×5), trajectory GIF],
-         numbers: {"rmse" (reconstruction error, [0, 1] pixels), "max_abs_error", "latent_std", "latent_mean", "steps", ...}).
+         numbers: {"rmse" (reconstruction error, [0, 1] pixels), "max_abs_error", "latent_std", "latent_mean", "steps",
+         ...}).
     """
     d = _api_digit(image)
     last = run_to_end(_invert_job(d, steps, _api_label(digit), guidance, checkpoint, None))

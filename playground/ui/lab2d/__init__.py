@@ -194,8 +194,8 @@ def build(page: Page) -> None:
     use_draw.click(use_drawing, sketch, [drawing, dataset], show_progress_on=[use_draw], **PRIVATE).success(
         lab_load, load_in, [state, *view], **PRIVATE).then(describe_model, status_in, model_md, **FAST)
     for comp in (schedule, ztsnr, arrows):
-        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(describe_model, status_in, model_md,
-                                                                                          **FAST)
+        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(
+            describe_model, status_in, model_md, **FAST)
     t.change(lab_render, render_in, view, trigger_mode="always_last", **FAST)
 
     train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective],
@@ -213,8 +213,8 @@ def build(page: Page) -> None:
     anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
     gif_btn.click(lab_gif, run, gif_img, **heavy, **PRIVATE)
     mem_btn.click(lab_memorize, [state, model, schedule, ztsnr, particles, sample_seed], [mem_plot, mem_md, model],
-                  **heavy,
-                  **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+                  **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
+                      lab_render, render_in, view, **FAST)
     few_btn.click(lambda: 200, None, n_points, **FAST).then(lab_load, load_in, [state, *view], **FAST).then(
         describe_model, status_in, model_md, **FAST)
     study_btn.click(lab_study, [state, model, schedule, ztsnr, ideal, eta, particles, sample_seed, samplers],

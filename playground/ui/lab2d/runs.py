@@ -133,7 +133,8 @@ def _check_samplers(samplers) -> list[str]:
     chosen = [k for k in toy2d.SAMPLERS_2D if k in set(samplers or [])]
     unknown = [k for k in samplers or [] if k not in toy2d.SAMPLERS_2D]
     if unknown:
-        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; choose from {', '.join(toy2d.SAMPLERS_2D)}")
+        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; "
+                       f"choose from {', '.join(toy2d.SAMPLERS_2D)}")
     if not chosen:
         raise gr.Error("Tick at least one sampler.")
     return chosen
@@ -159,7 +160,8 @@ def _yardstick(state: dict, n: int) -> tuple[float, float]:
     One draw fluctuates by ~25% at n = 1,000, and so does a sample set: a single yardstick made the ratios jump."""
     cache = state.setdefault("ref_cache", {})
     if n not in cache:
-        d = [toy2d.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"]) for k in range(4)]
+        d = [toy2d.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"])
+             for k in range(4)]
         cache[n] = (float(np.mean(d)), float(np.std(d)))
     return cache[n]
 
@@ -206,7 +208,8 @@ def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
     """One panel per sampler: data, samples, the paths of PATHS particles. SVG traces, not WebGL: every WebGL
     subplot holds a GL context, and Chromium drops the oldest beyond ~16 (the tab's density plot went blank)."""
     ks = list(runs)
-    titles = [f"<b>{toy2d.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)" for k in ks]
+    titles = [f"<b>{toy2d.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)"
+              for k in ks]
     layout, sufs = _panels(titles, 340)
     data = state["dist"][:600].numpy()
     traces = []
@@ -500,8 +503,10 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(template="plotly_white", height=90 + 52 * len(ks), font=FONT, xaxis_title="steps",
                       margin=dict(l=230, r=20, t=40, b=50),
-                      title=f"energy distance to the data ÷ data-vs-data ({'exact score' if ideal else 'trained MLP'})")
-    head = "| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list) + "\n"
+                      title="energy distance to the data ÷ data-vs-data "
+                            f"({'exact score' if ideal else 'trained MLP'})")
+    head = ("| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list)
+            + "\n")
     body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
                                                               for j in range(len(steps_list))) + " |"
                      for i, k in enumerate(ks))
@@ -590,7 +595,7 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
     return r(tr.samples), r(state["x0"]), info
 
 
-# --- first load --------------------------------------------------------------------------------------------------------
+# --- first load ------------------------------------------------------------------------------------------------------
 
 
 def lab_init(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows):

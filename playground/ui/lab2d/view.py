@@ -88,8 +88,8 @@ def plot_data(fig: dict | go.Figure) -> PlotData:
 def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, t, arrows: str = "both"):
     """One move of the t slider → (q_t figure, score figure, numbers Markdown).
 
-    Exact log q_t, score and E[x₀|x_t] on one 32×32 grid (separable, see toy2d.exact_on_grid): the heatmap and the arrows,
-    the learned ε̂ there when a model matches these settings, and their disagreement on 128 noised points.
+    Exact log q_t, score and E[x₀|x_t] on one 32×32 grid (separable, see toy2d.exact_on_grid): the heatmap and the
+    arrows, the learned ε̂ there when a model matches these settings, and their disagreement on 128 noised points.
     """
     if not state:
         return gr.skip(), gr.skip(), "Pick a dataset."
@@ -135,7 +135,8 @@ def lab_render(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
                                        "marker": {"size": 3 if len(cloud) > 3000 else 4, "color": CLOUD_COLOR,
                                                   "opacity": 0.55}, "hoverinfo": "skip"}],
              "layout": _square_layout(title_q)}
-    legend = ("<span style='color:#111'>━ exact</span>" + ("   <span style='color:#e8590c'>━ learned</span>" if mdl else ""))
+    legend = ("<span style='color:#111'>━ exact</span>"
+              + ("   <span style='color:#e8590c'>━ learned</span>" if mdl else ""))
     fig_s = {"data": traces_score, "layout": _square_layout(f"score at t = {t}:  {legend}")}
     snr = ab / (1 - ab) if ab < 1 else math.inf
     md = (f"**t = {t}** · ᾱ<sub>t</sub> = {ab:.4f} · σ<sub>t</sub> = √(1−ᾱ<sub>t</sub>) = **{sd:.3f}** · "
