@@ -2,8 +2,8 @@
 
 Samples 10 digits × DDIM-20 with CFG (the app's default-sized job, on the shipped model) with 1 and 2 torch
 threads, while K extra processes spin on the CPU (K = 0, 1, 2), and prints the median per setting. The app's
-``common.adapt_threads`` uses the answer: when the 1-minute load average exceeds the cores, it samples on one
-thread (unless PLAYGROUND_THREADS is set).
+``playground.ui.limits.adapt_threads`` uses the answer: when the 1-minute load average exceeds the cores, it samples on
+one thread (unless PLAYGROUND_THREADS is set).
 
     python bench/bench_busy_host.py --reps 3
 
@@ -19,7 +19,7 @@ so even K = 0 is a busy host: see load1; `python bench/bench_busy_host.py --reps
            2       2     56.05  11.26
 
 On a busy host one thread is 2.8–4.5× faster than two. (On the idle machine two threads are faster for big
-batches: bench_sampling_speed's figures use 2.) Hence the rule in playground/ui/common.py: adapt_threads.
+batches: bench_sampling_speed's figures use 2.) Hence the rule in playground/ui/limits.py: adapt_threads.
 """
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def _spin(stop):
 def _job(threads: int) -> float:
     import torch
 
-    from playground.checkpoint import DEFAULT_CHECKPOINT, load_model
-    from playground.sample import generate
+    from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model
+    from playground.mnist.sample import generate
 
     torch.set_num_threads(threads)
     model, meta = load_model(DEFAULT_CHECKPOINT)

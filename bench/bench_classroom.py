@@ -36,6 +36,26 @@ would cost more CPU than the server it measures). Its own CPU time is reported n
 """
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 RESULTS = """
 BEFORE figures: git commit 0ceecc2 (the forward path before the slider blend moved into the browser). The
 working tree had the lead's uncommitted changes at the time, so the app ran from a clean export of the commit:
@@ -95,27 +115,8 @@ AFTER (2026-11-22, the browser blends x_t; /forward reuses the decoded image and
 | /sample wait p50 / max                 | 0.0 / 0.0 s    | 31.5 / 52.6 s  | 44.0 / 79.5 s  | 43.0 / 86.5 s                     |
 | failures; lost                         | 0; 0           | 0; 0           | 0; 0           | 0; 0                              |
 | page slider in Chromium p50 / p95      |                |                | 127 / 226 ms   | 148 / 234 ms (180 / 321 ms before two sampling jobs ran on one thread each) |
-"""
+"""  # noqa: E501 (a table of measured results: its rows cannot wrap)
 
-import argparse
-import http.client
-import json
-import math
-import os
-import random
-import resource
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-import urllib.parse
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "assets" / "examples" / "astronaut.png"
@@ -492,8 +493,8 @@ def _page_student(run: _Run, i: int, samples_at: float | None, sample_args: dict
     try:
         if samples_at is None or run.stop.wait(max(0.0, samples_at - time.perf_counter())) or not run.claim():
             return
-        _call(run, post, stream, session, "sample", i, s.sample, s.sample.data(**sample_args, seed=rng.randrange(2**31 - 1)),
-              None)
+        _call(run, post, stream, session, "sample", i, s.sample,
+              s.sample.data(**sample_args, seed=rng.randrange(2**31 - 1)), None)
     finally:
         post.close()
         stream.close()
@@ -583,7 +584,8 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
     server = Server.discover(url, timeout=min(30.0, hard_timeout))
     img = Path(image)
     content = img.read_bytes()
-    ctype = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(img.suffix.lower(), "application/octet-stream")
+    types = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    ctype = types.get(img.suffix.lower(), "application/octet-stream")
 
     sample_args: dict[str, Any] = {}
     if sample_steps is not None:
@@ -670,7 +672,8 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
                      for t, r, q, eta in a.estimations],
         })
     result = {
-        "config": {"url": url, "students": students, "api_students": n_api, "sampling_students": len(smp) or n_sampling, "seconds": seconds,
+        "config": {"url": url, "students": students, "api_students": n_api,
+                   "sampling_students": len(smp) or n_sampling, "seconds": seconds,
                    "period_s": period, "sample_share": sample_share, "max_requests": max_requests, "drain_s": drain,
                    "hard_timeout_s": hard_timeout, "image": str(img), "image_bytes": len(content),
                    "fetch_images": fetch_images, "forward_timeout_s": forward_timeout, "seed": seed,
@@ -723,31 +726,36 @@ def format_report(r: dict) -> str:
     ss = c["sample_settings"]
     lines = [
         (f"classroom: {c['students']} students ({c['sampling_students']} press Sample; "
-         f"{c.get('api_students', c['students'])} move t through /forward, the others on the page), {c['seconds']:g} s, "
-         f"a move every ~{c['period_s']:g} s, {c['url']}"),
+         f"{c.get('api_students', c['students'])} move t through /forward, the others on the page), "
+         f"{c['seconds']:g} s, a move every ~{c['period_s']:g} s, {c['url']}"),
         f"load before: {r['load']['uptime_before']}",
         f"load after:  {r['load']['uptime_after']}",
         "",
         "| what | value |",
         "|---|---|",
         f"| /forward moves completed / sent | {f['completed']} / {f['sent']} |",
-        f"| /forward latency p50 / p95 / max (join → process_completed) | {_f(lat['p50'])} / {_f(lat['p95'])} / {_f(lat['max'])} ms |",
+        f"| /forward latency p50 / p95 / max (join → process_completed) | {_f(lat['p50'])} / {_f(lat['p95'])} / "
+             f"{_f(lat['max'])} ms |",
         f"| /forward queue wait p50 / p95 (join → process_starts) | {_f(qw['p50'])} / {_f(qw['p95'])} ms |",
-        f"| /forward deepest place in line told (rank+1) | {_f(None if f['told_rank_max'] is None else f['told_rank_max'] + 1)} |",
+        f"| /forward deepest place in line told (rank+1) | "
+             f"{_f(None if f['told_rank_max'] is None else f['told_rank_max'] + 1)} |",
         f"| x_t image fetch p50 | {_f(fe['p50'])} ms |",
         (f"| moves served per student per second: all the window / time on the slider (mean, slowest student) | "
          f"{_f(f['moves_per_student_per_s'], '{:.2f}')} / {_f(f['moves_per_student_per_slider_s'], '{:.2f}')}, "
          f"{_f(f['slowest_student_moves_per_slider_s'], '{:.2f}')} |"),
         f"| /sample completed / sent (told a place in line) | {s['completed']} / {s['sent']} ({s['told_a_place']}) |",
-        f"| /sample wait p50 / max (join → process_starts) | {_f(s['wait_s']['p50'], '{:.1f}')} / {_f(s['wait_s']['max'], '{:.1f}')} s |",
+        f"| /sample wait p50 / max (join → process_starts) | {_f(s['wait_s']['p50'], '{:.1f}')} / "
+             f"{_f(s['wait_s']['max'], '{:.1f}')} s |",
         (f"| /sample completion p50 / max (join → process_completed) | {_f(s['completion_s']['p50'], '{:.1f}')} / "
          f"{_f(s['completion_s']['max'], '{:.1f}')} s |"),
         f"| uploads ok (p50) | {r['uploads']['ok']} ({_f(r['uploads']['ms']['p50'])} ms) |",
         (f"| failures | {r['failures']['total']} "
-         + (("(" + ", ".join(f"{k} {v}" for k, v in r['failures']['by_kind'].items() if v) + ")") if r['failures']['total'] else "")
+         + (("(" + ", ".join(f"{k} {v}" for k, v in r['failures']['by_kind'].items() if v) + ")")
+            if r['failures']['total'] else "")
          + " |"),
-        (f"| accounting: attempts = ok + failed + unfinished; lost | {r['accounting']['attempts']} = {r['accounting']['ok']} + "
-         f"{r['accounting']['failed']} + {r['accounting']['unfinished']}; lost {r['accounting']['lost']} → "
+        (f"| accounting: attempts = ok + failed + unfinished; lost | {r['accounting']['attempts']} = "
+         f"{r['accounting']['ok']} + {r['accounting']['failed']} + {r['accounting']['unfinished']}; lost "
+         f"{r['accounting']['lost']} → "
          f"{'no request lost' if r['accounting']['no_request_lost'] else 'REQUESTS LOST'} |"),
         (f"| CPU seconds: bench / server (wall {r['wall_s']['total']:.1f} s) | {r['cpu_s']['bench']:.1f} / "
          f"{_f(r['cpu_s']['server'], '{:.1f}')} |"),
@@ -756,7 +764,8 @@ def format_report(r: dict) -> str:
          f"guidance {ss.get('guidance')}, {Path(str(ss.get('path'))).name}"),
     ]
     if s["requests"]:
-        lines.append("| student | joined at | places told (place/queue size, as the UI shows rank+1) | wait | first frame | done | outcome |")
+        lines.append("| student | joined at | places told (place/queue size, as the UI shows rank+1) | wait | first "
+                     "frame | done | outcome |")
         lines.append("|---|---|---|---|---|---|---|")
         for q in s["requests"]:
             told = [f"{t['rank'] + 1}/{t['queue_size']}" for t in q["told"] if t["rank"] is not None]
@@ -764,7 +773,8 @@ def format_report(r: dict) -> str:
                 told = told[:4] + ["…"] + told[-3:]
             lines.append(f"| {q['student']} | {q['joined_at_s']:.1f} s | {' → '.join(told) or '(none)'} | "
                          f"{_f(q['wait_s'], '{:.1f} s')} | {_f(q['first_frame_s'], '{:.1f} s')} | "
-                         f"{_f(q['completion_s'], '{:.1f} s')} | {q['outcome']}{(': ' + q['detail']) if q['detail'] else ''} |")
+                         f"{_f(q['completion_s'], '{:.1f} s')} | "
+                         f"{q['outcome']}{(': ' + q['detail']) if q['detail'] else ''} |")
     for e in r["failures"]["examples"]:
         lines.append("failure: " + e)
     return "\n".join(lines)
@@ -798,7 +808,8 @@ def start_app(env_extra: dict[str, str] | None = None, timeout: float = 180.0, a
     deadline = time.time() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(f"app.py exited with code {proc.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-3000:]}")
         try:
             h = _Http("127.0.0.1", port, 3.0)
             st, _ = h.request("GET", "/config")
@@ -837,12 +848,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--students", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the load window")
     ap.add_argument("--sample-share", type=float, default=1 / 6, help="share of students who press Sample once")
-    ap.add_argument("--api-students", type=int, default=None, help="students who move t through /forward (API clients); "
+    ap.add_argument("--api-students", type=int, default=None,
+                    help="students who move t through /forward (API clients); "
                     "the rest use the page, whose moves send nothing (default: all)")
-    ap.add_argument("--max-requests", type=int, default=None, help="hard bound on queue joins (default: 1.5× the planned moves)")
+    ap.add_argument("--max-requests", type=int, default=None,
+                    help="hard bound on queue joins (default: 1.5× the planned moves)")
     ap.add_argument("--period", type=float, default=1.0, help="seconds between a student's slider moves")
     ap.add_argument("--drain", type=float, default=60.0, help="seconds after the window for requests in flight")
-    ap.add_argument("--hard-timeout", type=float, default=None, help="bound on the whole run (default seconds+drain+60)")
+    ap.add_argument("--hard-timeout", type=float, default=None,
+                    help="bound on the whole run (default seconds+drain+60)")
     ap.add_argument("--forward-timeout", type=float, default=30.0)
     ap.add_argument("--sample-steps", type=int, default=None, help="default: the app's default (the config)")
     ap.add_argument("--sample-images", type=int, default=None, help="default: the app's default (the config)")
@@ -868,7 +882,8 @@ def main(argv: list[str] | None = None) -> int:
             url, proc, log, tmp = start_app(extra, app_dir=args.app_dir)
             pid = proc.pid
             print(f"started app.py at {url} in {time.perf_counter() - t:.1f} s (log {log})", flush=True)
-        r = run_classroom(url, args.students, args.seconds, sample_share=args.sample_share, api_students=args.api_students,
+        r = run_classroom(url, args.students, args.seconds, sample_share=args.sample_share,
+                          api_students=args.api_students,
                           max_requests=args.max_requests, period=args.period, image=args.image,
                           sample_steps=args.sample_steps, sample_images=args.sample_images,
                           forward_timeout=args.forward_timeout, drain=args.drain, hard_timeout=args.hard_timeout,

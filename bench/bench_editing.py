@@ -1,4 +1,4 @@
-"""Benchmark: the "Draw & edit" tab's work (playground/editing.py) with the shipped model on this machine.
+"""Benchmark: the "Draw & edit" tab's work (playground/editing/edits.py) with the shipped model on this machine.
 
     python bench/bench_editing.py --threads 1     # the table below (~3 min on the busy 2-core host)
     python bench/bench_editing.py --threads 1 2   # also with two threads (only on an idle machine: see RESULTS)
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground import editing as E  # noqa: E402
-from playground.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from playground.sample import make_model_fn  # noqa: E402
+from playground.editing import edits  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from playground.mnist.sample import make_model_fn  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """
@@ -96,34 +96,39 @@ def stroke(size: int) -> np.ndarray:
 
 def rows(model, s, reps: int) -> list[tuple[str, int | str, float]]:
     drawing, huge = stroke(400), stroke(4000)
-    x0 = E.prepare_digit(drawing, background="white").x0
-    xb, _ = E.heldout_digit(1)
+    x0 = edits.prepare_digit(drawing, background="white").x0
+    xb, _ = edits.heldout_digit(1)
     lab = torch.tensor([3])
     fn1, fn15 = make_model_fn(model, lab, 1.0), make_model_fn(model, lab, 1.5)
-    t0 = E.strength_to_t0(0.6, s.T)
-    keep = E.preset_keep_mask("top half")
-    strip_t0 = [E.strength_to_t0(v, s.T) for v in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    t0 = edits.strength_to_t0(0.6, s.T)
+    keep = edits.preset_keep_mask("top half")
+    strip_t0 = [edits.strength_to_t0(v, s.T) for v in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     out = [
         ("prepare_digit: 400×400 sketchpad drawing → 28×28", "–",
-         median_time(lambda: E.prepare_digit(drawing, background="white"), reps * 4)),
-        ("prepare_digit: 4000×4000 RGBA canvas (64 MB)", "–", median_time(lambda: E.prepare_digit(huge, background="white"), reps)),
+         median_time(lambda: edits.prepare_digit(drawing, background="white"), reps * 4)),
+        ("prepare_digit: 4000×4000 RGBA canvas (64 MB)", "–",
+         median_time(lambda: edits.prepare_digit(huge, background="white"), reps)),
         ("SDEdit, strength 0.6, DDIM 50 steps, w = 1 (batch 1)", 50,
-         median_time(lambda: E.sdedit(fn1, s, x0, t0, generator=g(), num_steps=50), reps)),
+         median_time(lambda: edits.sdedit(fn1, s, x0, t0, generator=g(), num_steps=50), reps)),
         ("SDEdit, strength 0.6, DDIM 50 steps, w = 1.5 (batch 2)", 50,
-         median_time(lambda: E.sdedit(fn15, s, x0, t0, generator=g(), num_steps=50), reps)),
+         median_time(lambda: edits.sdedit(fn15, s, x0, t0, generator=g(), num_steps=50), reps)),
         ("inpainting, top half, DDPM 50 steps, w = 1.5", 50,
-         median_time(lambda: E.inpaint(fn15, s, x0, keep, generator=g(), num_steps=50), reps)),
-        ("inpainting + RePaint resampling j = 10, r = 3, w = 1.5", sum(op[0] == "down" for op in E.repaint_ops(50, 10, 3)),
-         median_time(lambda: E.inpaint(fn15, s, x0, keep, generator=g(), num_steps=50, jump_length=10, jump_n_sample=3), reps)),
+         median_time(lambda: edits.inpaint(fn15, s, x0, keep, generator=g(), num_steps=50), reps)),
+        ("inpainting + RePaint resampling j = 10, r = 3, w = 1.5",
+         sum(op[0] == "down" for op in edits.repaint_ops(50, 10, 3)),
+         median_time(lambda: edits.inpaint(fn15, s, x0, keep, generator=g(), num_steps=50, jump_length=10,
+                                           jump_n_sample=3), reps)),
         ("inversion + reconstruction, 50 + 50 steps, w = 1", 100,
-         median_time(lambda: E.invert_and_reconstruct(fn1, s, x0, num_steps=50), reps)),
+         median_time(lambda: edits.invert_and_reconstruct(fn1, s, x0, num_steps=50), reps)),
         ("inversion + reconstruction, 50 + 50 steps, w = 1.5", 100,
-         median_time(lambda: E.invert_and_reconstruct(fn15, s, x0, num_steps=50), reps)),
-        ("SDEdit strip, 8 strengths 0.2 … 0.9, steps ∝ t0 (N = 50), w = 1.5", sum(E.strip_steps(t, 50, s.T) for t in strip_t0),
-         median_time(lambda: list(E.sdedit_strip(fn15, s, x0, strip_t0, seed=0, num_steps=50)), reps)),
+         median_time(lambda: edits.invert_and_reconstruct(fn15, s, x0, num_steps=50), reps)),
+        ("SDEdit strip, 8 strengths 0.2 … 0.9, steps ∝ t0 (N = 50), w = 1.5",
+         sum(edits.strip_steps(t, 50, s.T) for t in strip_t0),
+         median_time(lambda: list(edits.sdedit_strip(fn15, s, x0, strip_t0, seed=0, num_steps=50)), reps)),
         ("interpolation: 2 inversions + 8 decodes, 50 steps each, w = 0", 150,
-         median_time(lambda: E.interpolate(lambda l: make_model_fn(model, l, 0.0), s, x0, xb, num=8, num_steps=50), reps)),
+         median_time(lambda: edits.interpolate(lambda label: make_model_fn(model, label, 0.0), s, x0, xb, num=8,
+                                               num_steps=50), reps)),
     ]
     return out
 
@@ -133,13 +138,14 @@ def fmt(sec: float) -> str:
 
 
 def profile(model, s) -> None:
-    from torch.profiler import ProfilerActivity, profile as tprofile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as tprofile
 
-    x0 = E.prepare_digit(stroke(400), background="white").x0
+    x0 = edits.prepare_digit(stroke(400), background="white").x0
     fn = make_model_fn(model, torch.tensor([3]), 1.5)
-    E.sdedit(fn, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
+    edits.sdedit(fn, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
     with tprofile(activities=[ProfilerActivity.CPU]) as prof:
-        E.sdedit(fn, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
+        edits.sdedit(fn, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=18))
     # Wall time inside the network against the whole run (the step arithmetic, noise draws and bookkeeping).
     inside = []
@@ -154,7 +160,7 @@ def profile(model, s) -> None:
     for _ in range(3):
         inside.clear()
         t_ = time.perf_counter()
-        E.sdedit(timed, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
+        edits.sdedit(timed, s, x0, 600, generator=torch.Generator().manual_seed(0), num_steps=50)
         runs.append((time.perf_counter() - t_, sum(inside)))
     total, net = sorted(runs)[1]
     print(f"one SDEdit (w = 1.5, 50 steps): {total:.3f} s wall, of which the network {net:.3f} s "

@@ -1,10 +1,10 @@
 """Benchmark: the trainer and the sampler on a CUDA GPU (issue #9). Every part prints a short table.
 
-    python bench/bench_gpu.py speed                    # optimizer steps/s at batch 128: eager, CUDA graph, + deterministic
-    python bench/bench_gpu.py profile                  # kernels, CPU and GPU time per step (torch.profiler), eager vs graph
+    python bench/bench_gpu.py speed       # optimizer steps/s at batch 128: eager, CUDA graph, + deterministic
+    python bench/bench_gpu.py profile     # kernels, CPU and GPU time per step (torch.profiler), eager vs graph
     python bench/bench_gpu.py recipe --presets shipped,gpu --marks 5,10,15,20
-                                                       # quality of EMA snapshots at wall-clock marks (s) of each preset
-    python bench/bench_gpu.py sampling                 # 64 and 1,000 digits x DDIM-50: ours (eager, graph, bf16) vs diffusers
+                                          # quality of EMA snapshots at wall-clock marks (s) of each preset
+    python bench/bench_gpu.py sampling    # 64 and 1,000 digits x DDIM-50: ours (eager, graph, bf16) vs diffusers
 
 Quality (recipe) is scored like bench/bench_quality.py: n = 500, DDIM-50, CFG w = 1.5, the shipped classifier,
 next to the real-vs-real baseline at the same n; the shipped checkpoint is scored in the same run. Snapshots are
@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import samplers  # noqa: E402
-from playground.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from playground.data import batches, load_mnist, to_unit_range  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import generate, make_model_fn  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from playground.mnist.data import batches, load_mnist, to_unit_range  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import generate, make_model_fn  # noqa: E402
+from playground.mnist.train import TrainConfig, Trainer  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
-from playground.train import TrainConfig, Trainer  # noqa: E402
 
 RESULTS = """
 Measured 2026-11-22 on one NVIDIA H100 80GB HBM3 (16 CPU cores), torch 2.11.0+cu130, the lent device machine.
@@ -87,7 +87,8 @@ def speed(args) -> None:
         for name, kw in (("eager", dict(cuda_graph=False)), ("CUDA graph", dict(cuda_graph=True)),
                          ("CUDA graph + deterministic", dict(cuda_graph=True, deterministic=True)),
                          ("CUDA graph, NCHW", dict(cuda_graph=True, channels_last=False)),
-                         ("eager fp32", dict(cuda_graph=False, bf16="off")), ("CUDA graph fp32", dict(cuda_graph=True, bf16="off"))):
+                         ("eager fp32", dict(cuda_graph=False, bf16="off")),
+                         ("CUDA graph fp32", dict(cuda_graph=True, bf16="off"))):
             tr = _trainer(batch, **kw)
             it = batches(tr.x0, tr.labels, batch, tr.data_gen)
             runs = [_steps_per_s(tr, 100, it) for _ in range(5)]
@@ -98,7 +99,8 @@ def speed(args) -> None:
 
 
 def profile(args) -> None:
-    from torch.profiler import ProfilerActivity, profile as prof
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as prof
 
     for name, graph in (("eager", False), ("CUDA graph", True)):
         tr = _trainer(128, cuda_graph=graph)
@@ -159,12 +161,14 @@ def recipe(args) -> None:
                 snaps.append((todo.pop(0), ev.step, ev.elapsed_s, copy.deepcopy(tr.ema).eval()))
         snaps.append(("end", tr.step, tr.wall_time_s, copy.deepcopy(tr.ema).eval()))
         print(f"preset {preset}: {tr.step} steps in {tr.wall_time_s:.1f} s wall "
-              f"({tr.step / max(tr.wall_time_s, 1e-9):.0f} steps/s incl. previews/events), batch {cfg.batch_size}", flush=True)
+              f"({tr.step / max(tr.wall_time_s, 1e-9):.0f} steps/s incl. previews/events), batch {cfg.batch_size}",
+              flush=True)
         for mark, step, wall, model in snaps:
             rep = _score(model, tr.meta(), args.num)
             ok = rep.confident >= 0.95 and rep.coverage == 10 and rep.frechet / real.frechet <= 1.3
             print(rep.row(f"{preset} @{mark} ({step} st, {wall:.1f} s)") +
-                  f" | FD/real {rep.frechet / real.frechet:5.2f}x | {'meets' if ok else 'misses'} the shipped bar", flush=True)
+                  f" | FD/real {rep.frechet / real.frechet:5.2f}x | {'meets' if ok else 'misses'} the shipped bar",
+                  flush=True)
 
 
 def _time(fn, reps: int) -> float:
@@ -182,7 +186,8 @@ def sampling(args) -> None:
     from diffusers import UNet2DModel
 
     torch.manual_seed(0)
-    ref = UNet2DModel(sample_size=28, in_channels=1, out_channels=1, layers_per_block=2, block_out_channels=(32, 64, 64),
+    ref = UNet2DModel(sample_size=28, in_channels=1, out_channels=1, layers_per_block=2,
+                      block_out_channels=(32, 64, 64),
                       down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
                       up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D")).cuda().eval()
     ours, meta = load_model(DEFAULT_CHECKPOINT, device="cuda")
@@ -192,17 +197,20 @@ def sampling(args) -> None:
     for name, make in (
         ("diffusers UNet2DModel (HF course size), fp32", lambda n: (lambda x, t: ref(x, t).sample)),
         ("ours, w=1 (one pass), fp32, eager", lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10, 1.0)),
-        ("ours, w=1, fp32, CUDA graph", lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10, 1.0, cuda_graph=True)),
-        ("ours, w=1, bf16, CUDA graph", lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10, 1.0, bf16=True,
+        ("ours, w=1, fp32, CUDA graph",
+         lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10, 1.0, cuda_graph=True)),
+        ("ours, w=1, bf16, CUDA graph",
+         lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10, 1.0, bf16=True,
                                                                 cuda_graph=True)),
-        ("ours, CFG w=1.5 (two passes), fp32, CUDA graph", lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10,
+        ("ours, CFG w=1.5 (two passes), fp32, CUDA graph",
+         lambda n: make_model_fn(ours, torch.arange(n, device="cuda") % 10,
                                                                                  1.5, cuda_graph=True)),
     ):
         times = []
         for n in (64, 1000):
             fn = make(n)
 
-            def run():
+            def run(fn=fn, n=n):
                 with torch.no_grad():
                     samplers.sample(fn, sched, (n, 1, 28, 28), sampler="ddim", num_steps=50,
                                     generator=torch.Generator().manual_seed(0), device="cuda")

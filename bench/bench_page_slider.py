@@ -55,7 +55,8 @@ def measure_page(url: str, seconds: float, rate_hz: float = 5.0) -> list[float]:
                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1; }",
+        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c "
+                               "&& c.width > 1; }",
                                timeout=180_000)
         end = time.time() + seconds
         i = 0
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         result: dict = {}
         if args.students:
             th = threading.Thread(target=lambda: result.update(classroom.run_classroom(
-                url, args.students, args.seconds + 10, fetch_images=not args.no_fetch, api_students=args.api_students)),
-                daemon=True)
+                url, args.students, args.seconds + 10, fetch_images=not args.no_fetch,
+                api_students=args.api_students)), daemon=True)
             th.start()
             time.sleep(8)  # the class is uploading and moving before the browser starts measuring
         ms = measure_page(url, args.seconds)
@@ -97,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             th.join(args.seconds + 200)
         ok = sorted(m for m in ms if m >= 0)
         q = lambda p: ok[min(len(ok) - 1, int(p * len(ok)))] if ok else float("nan")  # noqa: E731
-        print(f"page slider, {len(ms)} moves with {args.students} students: p50 {q(0.5):.0f} ms, p95 {q(0.95):.0f} ms, "
-              f"max {ok[-1] if ok else float('nan'):.0f} ms, not drawn {len(ms) - len(ok)}; "
+        print(f"page slider, {len(ms)} moves with {args.students} students: p50 {q(0.5):.0f} ms, p95 "
+              f"{q(0.95):.0f} ms, max {ok[-1] if ok else float('nan'):.0f} ms, not drawn {len(ms) - len(ok)}; "
               f"load {load0:.1f} → {os.getloadavg()[0]:.1f}")
         if result:
             print(classroom.format_report(result))

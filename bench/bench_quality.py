@@ -9,7 +9,7 @@
     # the same on a busy machine: emulate the idle machine's 5 minutes by its step count
     python bench/bench_quality.py --quick-curve --quick-steps 950 --num 500
 
-Metric (playground/quality.py): fraction classified with confidence >= 0.9, class coverage, entropy
+Metric (playground/mnist/quality.py): fraction classified with confidence >= 0.9, class coverage, entropy
 of the predicted-class histogram, and the Fréchet distance in the MNIST classifier's 128-d feature
 space against the 8,000 train digits. "real" = 500 random held-out digits scored the same way.
 """
@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from playground.data import to_unit_range  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import DEFAULT_BATCH, DEFAULT_BF16, generate  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from playground.mnist.data import to_unit_range  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import DEFAULT_BATCH, DEFAULT_BF16, generate, grid_image  # noqa: E402
 
 
 def score(model, meta, *, num, sampler, steps, guidance, seed, bf16, batch_size=DEFAULT_BATCH, png=None):
@@ -38,9 +38,9 @@ def score(model, meta, *, num, sampler, steps, guidance, seed, bf16, batch_size=
     dt = time.perf_counter() - t0
     images = to_unit_range(x0)
     if png:
-        from playground.viz import save_png
+        from playground.render import save_png
 
-        save_png(images[:100], png, nrow=10)
+        save_png(png, grid_image(x0[:100], ncol=10))
     return evaluate(images, labels), dt
 
 
@@ -50,7 +50,7 @@ def _load() -> str:
 
 def quick_curve(args) -> None:
     """Quality against training time of a preset, snapshots scored after training (see the module docstring)."""
-    from playground.train import TrainConfig, Trainer
+    from playground.mnist.train import TrainConfig, Trainer
 
     minutes = [float(m) for m in args.minutes.split(",")]
     rate = args.steps_per_s or (args.quick_steps / (60 * max(minutes)) if args.quick_steps else None)
@@ -77,9 +77,10 @@ def quick_curve(args) -> None:
         for m, _ in todo:  # the run ended before the mark (step limit): the final state counts
             snaps.append((m, copy.deepcopy(tr.ema).float().eval(), tr.meta(), tr.step / max(tr.wall_time_s, 1e-9),
                           load0, _load()))
-        print(f"preset {args.preset}, {'planned for ' + str(cfg.steps) + ' steps' if rate else f'budget {budget:.0f} s'}: "
-              f"{tr.step} steps in {tr.wall_time_s:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU; "
-              f"data: {tr.data.source}; load avg (1/5/15 min) {load0} at start, {_load()} at end", flush=True)
+        print(f"preset {args.preset}, "
+              f"{'planned for ' + str(cfg.steps) + ' steps' if rate else f'budget {budget:.0f} s'}: {tr.step} steps "
+              f"in {tr.wall_time_s:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU; data: {tr.data.source}; load "
+              f"avg (1/5/15 min) {load0} at start, {_load()} at end", flush=True)
     real = real_baseline(args.num)
     print(real.row("real held-out"))
     for g in args.guidance:
@@ -100,7 +101,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bf16", default=DEFAULT_BF16, choices=["auto", "on", "off"],
                     help=f"bf16 autocast while sampling (default: the CLI's, {DEFAULT_BF16})")
-    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"sampling batch (default: the CLI's, {DEFAULT_BATCH})")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                    help=f"sampling batch (default: the CLI's, {DEFAULT_BATCH})")
     ap.add_argument("--png", help="also save a 10x10 grid of the first 100 samples")
     ap.add_argument("--quick-curve", action="store_true", help="quality against training time of --preset")
     ap.add_argument("--preset", default="quick", help="with --quick-curve: the training preset (default quick)")
@@ -113,8 +115,8 @@ def main() -> None:
                     "(older spelling of --steps-per-s)")
     args = ap.parse_args()
     args.guidance = [float(g) for g in args.guidance.split(",")]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.sampler}-{args.steps}, n={args.num}, seed {args.seed}, "
-          f"bf16 {args.bf16}, sampling batch {args.batch_size}; load avg {_load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.sampler}-{args.steps}, n={args.num}, "
+          f"seed {args.seed}, bf16 {args.bf16}, sampling batch {args.batch_size}; load avg {_load()}")
     if args.quick_curve:
         return quick_curve(args)
     model, meta = load_model(args.checkpoint)

@@ -9,7 +9,7 @@ Two measurements, kept apart because the machine is shared (wall clock is noisy,
 
     # 2. quality against optimiser steps (deterministic under the seed, independent of load): train a recipe
     #    for N planned steps, snapshot the EMA weights at the marks, then score each snapshot with
-    #    playground.quality (DDIM-50, CFG 1.5, bf16 sampling, labels cycling 0..9, seed 0) next to the
+    #    playground.mnist.quality (DDIM-50, CFG 1.5, bf16 sampling, labels cycling 0..9, seed 0) next to the
     #    real-vs-real baseline at the same n.
     python bench/bench_recipe.py quality --recipe p2 --steps 600 --marks 300 --num 250
 
@@ -34,11 +34,11 @@ if "--no-amx" in sys.argv:  # must be set before oneDNN initialises
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.data import batches, load_mnist, to_unit_range  # noqa: E402
-from playground.model import UNetConfig  # noqa: E402
-from playground.quality import evaluate, real_baseline  # noqa: E402
-from playground.sample import generate  # noqa: E402
-from playground.train import PRESETS, TrainConfig, Trainer  # noqa: E402
+from playground.mnist.data import batches, load_mnist, to_unit_range  # noqa: E402
+from playground.mnist.model import UNetConfig  # noqa: E402
+from playground.mnist.quality import evaluate, real_baseline  # noqa: E402
+from playground.mnist.sample import generate  # noqa: E402
+from playground.mnist.train import PRESETS, TrainConfig, Trainer  # noqa: E402
 
 P2 = UNetConfig(channels=(32, 64, 96), patch_size=2)  # 2x2-pixel patches: the UNet runs at 14/7/4
 OLD_QUICK = dict(batch_size=128, lr=2e-3, warmup_steps=100)  # the first version's quick preset (step-planned here)
@@ -117,11 +117,13 @@ def speed(args) -> None:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - t0)
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default")
-    print(f"torch {torch.__version__}, {args.threads} thread(s), oneDNN ISA cap {isa}; median of {args.reps}; load {load()}")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), oneDNN ISA cap {isa}; median of "
+          f"{args.reps}; load {load()}")
     print(f"{'recipe':14s} {'params':>7s} {'batch':>5s} | {'CPU s/step':>10s} {'wall s/step':>11s} {'img/CPU-s':>9s}")
     for (name, bs), (tr, _, cpu, wall) in runs.items():
         c = statistics.median(cpu)
-        print(f"{name:14s} {tr.model.num_params()/1e6:6.2f}M {bs:5d} | {c:10.3f} {statistics.median(wall):11.3f} {bs / c:9.0f}")
+        print(f"{name:14s} {tr.model.num_params()/1e6:6.2f}M {bs:5d} | {c:10.3f} "
+              f"{statistics.median(wall):11.3f} {bs / c:9.0f}")
 
 
 def rate(args) -> None:
@@ -139,9 +141,9 @@ def rate(args) -> None:
             tr = Trainer(cfg, data=data)
             for _ in tr.run():
                 pass
-            print(f"  {name:10s} rep {r + 1}: {tr.step:4d} steps in {tr.wall_time_s:5.1f} s = {tr.step / tr.wall_time_s:5.2f} "
-                  f"steps/s (batch {cfg.batch_size}, {'p2' if cfg.model.patch_size == 2 else 'full-res'} UNet) | "
-                  f"load {l0} -> {load()}", flush=True)
+            print(f"  {name:10s} rep {r + 1}: {tr.step:4d} steps in {tr.wall_time_s:5.1f} s = "
+                  f"{tr.step / tr.wall_time_s:5.2f} steps/s (batch {cfg.batch_size}, "
+                  f"{'p2' if cfg.model.patch_size == 2 else 'full-res'} UNet) | load {l0} -> {load()}", flush=True)
 
 
 def quality(args) -> None:
@@ -151,7 +153,8 @@ def quality(args) -> None:
         over["model"] = UNetConfig.from_dict(over["model"])
     cfg = _config(args.recipe, steps=args.steps, time_budget_s=None, preview_every=0, log_every=1, **over)
     marks = sorted({int(m) for m in args.marks.split(",") if m} | {args.steps})
-    ramps = [float(r) for r in args.ema_ramps.split(",") if r]  # extra EMAs: d_n = min(ema_decay, (1+n)/(r+n)); 0 = raw
+    # extra EMAs: d_n = min(ema_decay, (1+n)/(r+n)); 0 = raw
+    ramps = [float(r) for r in args.ema_ramps.split(",") if r]
     tr = Trainer(cfg, data=load_mnist())
     extra = {r: copy.deepcopy(tr.ema) for r in ramps if r > 0}
     snaps, cpu0, load0 = {}, time.process_time(), load()
@@ -168,7 +171,8 @@ def quality(args) -> None:
             snaps[(tr.step, "ema")] = copy.deepcopy(tr.ema).float().eval()
             if args.save_dir:
                 Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-                torch.save({"config": tr.model.config.to_dict(), "ema": tr.ema.state_dict(), "meta": tr.meta().__dict__},
+                torch.save({"config": tr.model.config.to_dict(), "ema": tr.ema.state_dict(),
+                            "meta": tr.meta().__dict__},
                            Path(args.save_dir) / f"{args.recipe}-{args.tag or 'run'}-{tr.step}.pt")
             snaps.update({(tr.step, f"ema ramp {r:g}"): copy.deepcopy(m).float().eval() for r, m in extra.items()})
             if 0 in ramps:
@@ -182,8 +186,10 @@ def quality(args) -> None:
         x0, labels = generate(model, meta, num=args.num, guidance=args.guidance, bf16="on", seed=0,
                               batch_size=args.sample_batch)
         rep = evaluate(to_unit_range(x0), labels)
-        row = dict(recipe=args.recipe, tag=args.tag, set=over and args.set, step=step, weights=kind, n=args.num, confident=rep.confident,
-                   coverage=rep.coverage, frechet=rep.frechet, fd_ratio=rep.frechet / real.frechet, train_cpu_s=train_cpu)
+        row = dict(recipe=args.recipe, tag=args.tag, set=over and args.set, step=step, weights=kind, n=args.num,
+                   confident=rep.confident,
+                   coverage=rep.coverage, frechet=rep.frechet, fd_ratio=rep.frechet / real.frechet,
+                   train_cpu_s=train_cpu)
         print(f"  step {step:5d} {kind:14s}: confident {rep.confident:6.1%} | digits {rep.coverage:2d}/10 | "
               f"Fréchet {rep.frechet:7.2f} = {rep.frechet / real.frechet:5.2f}x real | label agreement "
               f"{rep.label_agreement:.1%}", flush=True)

@@ -30,9 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playground import samplers  # noqa: E402
-from playground.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model  # noqa: E402
-from playground.model import UNet, UNetConfig  # noqa: E402
-from playground.sample import DEFAULT_BATCH, DEFAULT_BF16, DEFAULT_GUIDANCE, generate, make_model_fn  # noqa: E402
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model  # noqa: E402
+from playground.mnist.model import UNet, UNetConfig  # noqa: E402
+from playground.mnist.sample import DEFAULT_BATCH, DEFAULT_BF16, DEFAULT_GUIDANCE, generate, make_model_fn  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """
@@ -41,7 +41,8 @@ AVX512-BF16 and AMX-BF16), torch 2.14.1, while 3 other engineers' jobs shared th
 printed per row). `python bench/bench_sampling_speed.py --reps 3` (AMX on) and `... --no-amx` (oneDNN capped
 at AVX512-BF16: what the AMD EPYC of the issue has):
 
-2026-11-22 21:28, the idle machine (load 1.3 → 2.0 from the run itself), `python bench/bench_sampling_speed.py --reps 3`:
+2026-11-22 21:28, the idle machine (load 1.3 → 2.0 from the run itself),
+`python bench/bench_sampling_speed.py --reps 3`:
 diffusers UNet2DModel (32,64,64)+attn, 1.71M, fp32                               32.72 s   1.00x
 ours (32, 64, 96), 1.30M: CLI defaults (CFG w=1.5 in one batch, bf16=auto)        8.24 s   0.25x
 ours (32, 64, 96), 1.30M: CFG w=1.5, fp32 (the previous CLI default)             17.55 s   0.54x
@@ -107,14 +108,15 @@ def main() -> None:
     n_ref = sum(p.numel() for p in ref.parameters())
     labels = torch.arange(64) % 10
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default (AMX where present)")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN ISA cap: {isa}; 64 images, DDIM 50 steps; "
-          f"median of {args.reps}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN ISA cap: {isa}; 64 images, "
+          f"DDIM 50 steps; median of {args.reps}")
     print(f"load average at the start: {load()}")
     name = f"ours {tuple(ours.config.channels)}, {ours.num_params()/1e6:.2f}M"
     cli = dict(num=64, guidance=DEFAULT_GUIDANCE, bf16=DEFAULT_BF16, batch_size=DEFAULT_BATCH)
     bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     rows = {  # label -> fn(seed); every rep times every row once, in this order, so load changes hit all rows alike
-        f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32": lambda r: run_ddim(lambda x, t: ref(x, t).sample, r),
+        f"diffusers UNet2DModel (32,64,64)+attn, {n_ref/1e6:.2f}M, fp32":
+            lambda r: run_ddim(lambda x, t: ref(x, t).sample, r),
         f"{name}: CLI defaults (CFG w={DEFAULT_GUIDANCE:g} in one batch, bf16={DEFAULT_BF16})":
             lambda r: generate(ours, meta, seed=r, **cli),
     }
@@ -128,7 +130,8 @@ def main() -> None:
                 run_ddim(lambda x, t: ref(x, t).sample.float(), r)
 
         rows.update({
-            f"{name}: CFG w={DEFAULT_GUIDANCE:g}, fp32 (the previous CLI default)": lambda r: generate(ours, meta, seed=r, **{**cli, "bf16": "off"}),
+            f"{name}: CFG w={DEFAULT_GUIDANCE:g}, fp32 (the previous CLI default)":
+                lambda r: generate(ours, meta, seed=r, **{**cli, "bf16": "off"}),
             f"{name}: CFG w={DEFAULT_GUIDANCE:g} as two batches, bf16": two_batches,
             f"{name}: conditional, no CFG, fp32": lambda r: run_ddim(make_model_fn(ours, labels, 1.0), r),
             f"{name}: conditional, no CFG, bf16": lambda r: run_ddim(make_model_fn(ours, labels, 1.0, bf16=True), r),
@@ -138,7 +141,7 @@ def main() -> None:
     with torch.inference_mode():
         for r in range(args.reps):
             for k, fn in rows.items():
-                times[k].append(timed(lambda: fn(r)))
+                times[k].append(timed(lambda fn=fn, r=r: fn(r)))
             print(f"  rep {r + 1}/{args.reps} done ({load()})", flush=True)
         t_ref = statistics.median(next(iter(times.values())))
         for k, ts in times.items():
@@ -150,7 +153,9 @@ def main() -> None:
             sweep = {bs: [] for bs in sizes}
             for r in range(args.reps):
                 for bs in sizes:
-                    sweep[bs].append(timed(lambda: generate(ours, meta, seed=r, **{**cli, "num": 500, "batch_size": bs})))
+                    sweep[bs].append(timed(lambda r=r,
+                                           bs=bs: generate(ours, meta, seed=r,
+                                                           **{**cli, "num": 500, "batch_size": bs})))
             for bs, ts in sweep.items():
                 sec = statistics.median(ts)
                 print(f"  batch {bs:4d}: {sec:7.2f} s, {sec / 500 * 1e3:6.1f} ms per digit", flush=True)

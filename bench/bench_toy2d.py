@@ -25,7 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playground import toy2d as T  # noqa: E402
+from playground import toy2d  # noqa: E402
+from playground.samplers import run_to_end  # noqa: E402
 from playground.schedules import make_schedule  # noqa: E402
 
 RESULTS = """
@@ -175,16 +176,16 @@ def pct(xs: list[float], q: float) -> float:
 
 def bench_slider(args) -> None:
     """The t.change event of the tab through Gradio's own process_api (preprocess, handler, postprocess)."""
-    import app
     from gradio.state_holder import SessionState
-    from playground.ui.lab2d import plots, runs
+
+    import app
+    from playground.ui.lab2d import config, runs, session, view
 
     torch.set_num_threads(args.threads)
-    print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; {args.threads} thread(s); {load()}")
-    state = plots.lab_data("moons", args.points, 0)
-    model = None
-    for _, _, model in runs.lab_train(state, "cosine", False, 3, "v"):
-        pass
+    print(f"\n## slider: {args.points:,} points of two moons, one 32×32 grid (density + arrows), exact score; "
+          f"{args.threads} thread(s); {load()}")
+    state = session.lab_data("moons", args.points, 0)
+    _, _, model = run_to_end(runs.lab_train(state, "cosine", False, 3, "v"))
     demo = app.demo
     fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "lab_render"
               and any(getattr(demo.blocks.get(t[0]), "elem_id", None) == "lab2d-t" for t in f.targets))
@@ -199,25 +200,29 @@ def bench_slider(args) -> None:
         server, cpu, handler = [], [], []
         for i, t in enumerate(ts):
             a, c = time.perf_counter(), time.process_time()
-            out = loop.run_until_complete(demo.process_api(block_fn=fn, inputs=[None, None, "cosine", False, t, arrows],
+            out = loop.run_until_complete(demo.process_api(block_fn=fn,
+                                                           inputs=[None, None, "cosine", False, t, arrows],
                                                            state=sess))
             if i >= 3:
                 server.append(time.perf_counter() - a)
                 cpu.append(time.process_time() - c)
             a = time.perf_counter()
-            plots.lab_render(state, mdl, "cosine", False, t, arrows)
+            view.lab_render(state, mdl, "cosine", False, t, arrows)
             if i >= 3:
                 handler.append(time.perf_counter() - a)
         assert out["data"][0] is not None
         small = [s for s, t in zip(server, ts[3:]) if t < 20]
         small_cpu = [c for c, t in zip(cpu, ts[3:]) if t < 20]
-        print(f"{label}:\n  server path median {statistics.median(server) * 1e3:.1f} ms, p90 {pct(server, 0.9) * 1e3:.1f} ms"
-              f" (its CPU time {statistics.median(cpu) * 1e3:.1f} ms); handler alone {statistics.median(handler) * 1e3:.1f} ms"
-              f"\n  t < 20 (grid points far from all data recomputed directly): server {statistics.median(small) * 1e3:.1f} ms,"
-              f" CPU {statistics.median(small_cpu) * 1e3:.1f} ms")
+        print(f"{label}:\n  server path median {statistics.median(server) * 1e3:.1f} ms, p90 "
+              f"{pct(server, 0.9) * 1e3:.1f} ms (its CPU time {statistics.median(cpu) * 1e3:.1f} ms); handler alone "
+              f"{statistics.median(handler) * 1e3:.1f} ms\n  t < 20 (grid points far from all data recomputed "
+              f"directly): server {statistics.median(small) * 1e3:.1f} ms, CPU "
+              f"{statistics.median(small_cpu) * 1e3:.1f} ms")
     x0 = state["x0"]
-    for name, fn_ in (("exact_on_grid 32×32 (density + score)", lambda ab: T.exact_on_grid(x0, plots.GRID, plots.GRID, ab)),
-                      ("exact_quantities, 1024 points direct", lambda ab: T.exact_quantities(x0, torch.randn(1024, 2), ab))):
+    for name, fn_ in (("exact_on_grid 32×32 (density + score)",
+                       lambda ab: toy2d.exact_on_grid(x0, config.GRID, config.GRID, ab)),
+                      ("exact_quantities, 1024 points direct",
+                       lambda ab: toy2d.exact_quantities(x0, torch.randn(1024, 2), ab))):
         times = []
         for t in ts[:20]:
             ab = float(make_schedule("cosine").alpha_bar[t])
@@ -228,7 +233,7 @@ def bench_slider(args) -> None:
     print(f"after: {load()}")
 
 
-# --- 2. training: quality against time -----------------------------------------------------------------------------------
+# --- 2. training: quality against time -------------------------------------------------------------------------------
 
 
 def bench_train(args) -> None:
@@ -237,52 +242,54 @@ def bench_train(args) -> None:
     print(f"\n## train: cosine schedule, v-prediction, batch 512, {args.threads} thread(s); {load()}")
     print("energy distance of 2,000 samples (DDIM-100 / DDPM-100) to the 2,000 training points ÷ that of 2,000 fresh "
           "data points (1× = as good as data; the bar is 2×)")
-    x_T = T.start_noise(2000, seed=7)
+    x_T = toy2d.start_noise(2000, seed=7)
     print(f"{'dataset':14s} {'budget':>7s} {'steps':>6s} {'CPU s':>6s}  {'DDIM':>6s} {'DDPM':>6s}")
     for name in args.datasets.split(","):
-        ds = T.get_dataset(name)
+        ds = toy2d.get_dataset(name)
         x0 = ds.sample(2000, seed=0)
-        ref = T.reference_distance(ds, x0, 2000)
+        ref = toy2d.reference_distance(ds, x0, 2000)
         for budget in [float(b) for b in args.budgets.split(",")]:
-            tr = T.Toy2DTrainer(x0, s, T.TrainConfig2D(steps=100_000, time_budget_s=budget))
+            tr = toy2d.Toy2DTrainer(x0, s, toy2d.TrainConfig2D(steps=100_000, time_budget_s=budget))
             c = time.process_time()
             for _ in tr.run():
                 pass
             cpu = time.process_time() - c
             den = tr.denoiser()
-            r = [T.energy_distance(T.sample_2d(den, s, x_T, sampler=k, num_steps=100, seed=1).samples, x0) / ref
+            r = [toy2d.energy_distance(toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=100, seed=1).samples,
+                                       x0) / ref
                  for k in ("ddim", "ddpm")]
             print(f"{name:14s} {budget:6.1f}s {tr.step:6d} {cpu:6.1f}  {r[0]:5.2f}× {r[1]:5.2f}×", flush=True)
     print(f"after: {load()}")
 
 
-# --- 3. samplers ---------------------------------------------------------------------------------------------------------
+# --- 3. samplers -----------------------------------------------------------------------------------------------------
 
 
 def bench_samplers(args) -> None:
     s = make_schedule("cosine", 1000)
-    x0 = T.make_dataset("moons", 2000, seed=0)
-    den_l, _ = T.train_denoiser(x0, s, T.TrainConfig2D(steps=300, time_budget_s=None))
-    x_T = T.start_noise(args.particles, seed=1)
+    x0 = toy2d.make_dataset("moons", 2000, seed=0)
+    den_l, _ = toy2d.train_denoiser(x0, s, toy2d.TrainConfig2D(steps=300, time_budget_s=None))
+    x_T = toy2d.start_noise(args.particles, seed=1)
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        print(f"\n## samplers: {args.particles:,} particles × {args.steps} steps, cosine; {threads} thread(s); {load()}")
+        print(f"\n## samplers: {args.particles:,} particles × {args.steps} steps, cosine; {threads} "
+              f"thread(s); {load()}")
         print(f"{'sampler':32s} {'evals':>6s} {'learned MLP':>18s} {'exact, N = 2,000':>20s}")
-        for k in T.SAMPLERS_2D:
+        for k in toy2d.SAMPLERS_2D:
             row = []
-            for den in (den_l, T.exact_denoiser(x0, s)):
+            for den in (den_l, toy2d.exact_denoiser(x0, s)):
                 wall, cpu = [], []
                 for _ in range(args.reps):
                     a, c = time.perf_counter(), time.process_time()
-                    tr = T.sample_2d(den, s, x_T, sampler=k, num_steps=args.steps, seed=2)
+                    tr = toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=args.steps, seed=2)
                     wall.append(time.perf_counter() - a)
                     cpu.append(time.process_time() - c)
                 row.append(f"{statistics.median(wall):6.2f} s (CPU {statistics.median(cpu):5.2f})")
-            print(f"{T.SAMPLER_LABELS[k]:32s} {tr.nfe:6d} {row[0]:>18s} {row[1]:>20s}", flush=True)
+            print(f"{toy2d.SAMPLER_LABELS[k]:32s} {tr.nfe:6d} {row[0]:>18s} {row[1]:>20s}", flush=True)
     print(f"after: {load()}")
 
 
-# --- 4. one evaluation of the exact quantities -------------------------------------------------------------------------
+# --- 4. one evaluation of the exact quantities -----------------------------------------------------------------------
 
 
 def bench_exact(args) -> None:
@@ -290,7 +297,7 @@ def bench_exact(args) -> None:
     the fast path (unshifted logits ≤ 0, one buffer) against the careful one (far=True: addmm, row maximum, shift)."""
     torch.set_num_threads(args.threads)
     s = make_schedule("cosine", 1000)
-    x0 = T.make_dataset("moons", 2000, seed=0)
+    x0 = toy2d.make_dataset("moons", 2000, seed=0)
     print(f"\n## exact_quantities: N = 2,000 moons × M = 2,000 points; {args.threads} thread(s); {load()}")
     print(f"{'t':>5s} {'ᾱ_t':>9s} {'points':>22s} {'fast path':>18s} {'careful path':>18s}")
     noise = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
@@ -302,7 +309,7 @@ def bench_exact(args) -> None:
                 times = []
                 for _ in range(args.reps * 5):
                     a = time.perf_counter()
-                    T.exact_quantities(x0, pts, ab, far=far)
+                    toy2d.exact_quantities(x0, pts, ab, far=far)
                     times.append(time.perf_counter() - a)
                 med = statistics.median(times)
                 row.append(f"{med * 1e3:6.2f} ms ({med / 4e6 * 1e9:4.2f} ns)")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from playground.model import UNet, UNetConfig  # noqa: E402
+from playground.mnist.model import UNet, UNetConfig  # noqa: E402
 
 RESULTS = """
 Measured 2026-11-22 on the dev machine at the start of the session (load ~1.3, so mildly contended),
@@ -100,8 +100,10 @@ def main() -> None:
     ]
     if args.quick:
         rows = rows[:2]
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu {torch.backends.cpu.get_cpu_capability()}")
-    print(f"{'variant':32s} {'params':>8s} {'batch':>5s} | {'fp32':>7s} {'fp32+CL':>7s} {'bf16':>7s} {'bf16+CL':>7s} | fwd64 fp32 / bf16+CL")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpu "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(f"{'variant':32s} {'params':>8s} {'batch':>5s} | {'fp32':>7s} {'fp32+CL':>7s} {'bf16':>7s} {'bf16+CL':>7s} "
+          f"| fwd64 fp32 / bf16+CL")
     for name, cfg, batch in rows:
         n = UNet(cfg).num_params()
         res = {}

@@ -75,7 +75,8 @@ def q_step(s: NoiseSchedule, x_prev: torch.Tensor, t: torch.Tensor, noise: torch
     return alpha.sqrt() * x_prev + beta.sqrt() * noise
 
 
-def q_chain(s: NoiseSchedule, x0: torch.Tensor, t_max: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+def q_chain(s: NoiseSchedule, x0: torch.Tensor, t_max: int,
+            generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
     """Run the one-step kernel from x_0, yielding x_0, x_1, …, x_{t_max} (fresh ε at each step)."""
     x = x0
     yield x
@@ -85,7 +86,8 @@ def q_chain(s: NoiseSchedule, x0: torch.Tensor, t_max: int, generator: torch.Gen
         yield x
 
 
-def q_posterior(s: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def q_posterior(s: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor,
+                t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance of q(x_{t−1} | x_t, x_0) (DDPM Eqs. 6–7).
 
     μ̃_t = √ᾱ_{t−1}·β_t/(1−ᾱ_t) · x_0 + √α_t·(1−ᾱ_{t−1})/(1−ᾱ_t) · x_t,   β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t.
@@ -152,7 +154,8 @@ def model_output_to_x0_eps(
     return predict_x0_from_v(s, x_t, t, output), predict_eps_from_v(s, x_t, t, output)
 
 
-def training_target(s: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, prediction_type: str) -> torch.Tensor:
+def training_target(s: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+                    prediction_type: str) -> torch.Tensor:
     """What the network should output at (x_t, t): ε, x_0, or v."""
     kind = normalize_prediction_type(prediction_type)
     if kind == "eps":

@@ -22,10 +22,11 @@ randomness comes from an explicit `torch.Generator` or from noise passed in by t
 
 from __future__ import annotations
 
+import collections
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -396,10 +397,17 @@ def sample_loop(
         yield SamplerState(i + 1, n, t, t_prev, x, step.x0_pred, step.eps_pred)
 
 
+_Item = TypeVar("_Item")
+
+
+def run_to_end(loop: Iterable[_Item]) -> _Item | None:
+    """Run a step-by-step loop (a generator of states) to its end; return its final item (None if it yields none)."""
+    tail = collections.deque(loop, maxlen=1)
+    return tail[0] if tail else None
+
+
 def sample(model_fn: ModelFn, s: NoiseSchedule, shape: tuple[int, ...], **kwargs) -> torch.Tensor:
     """Run :func:`sample_loop` to the end and return x_0 (B, C, H, W). Same arguments."""
-    state = None
-    for state in sample_loop(model_fn, s, shape, **kwargs):
-        pass
+    state = run_to_end(sample_loop(model_fn, s, shape, **kwargs))
     assert state is not None
     return state.x_t

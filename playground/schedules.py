@@ -22,7 +22,6 @@ noise scheduling", arXiv:2301.10972), and zero-terminal-SNR rescaling
 from __future__ import annotations
 
 import dataclasses
-
 import math
 from dataclasses import dataclass, field
 
@@ -187,7 +186,8 @@ def make_schedule(name: str = "linear", T: int = 1000, zero_terminal_snr: bool =
     return NoiseSchedule(name=key, zero_terminal_snr=bool(zero_terminal_snr), betas=betas)
 
 
-def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple, like: torch.Tensor | None = None) -> torch.Tensor:
+def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple,
+            like: torch.Tensor | None = None) -> torch.Tensor:
     """Gather a[t] for a batch of timesteps and reshape to broadcast against `shape`.
 
     Args:

@@ -36,10 +36,10 @@ Each section ends with a button that jumps to the control that shows the idea at
 Notation: $x_0$ a clean image, $\varepsilon\sim\mathcal N(0,I)$, $\beta_t$ the noise schedule,
 $\alpha_t = 1-\beta_t$, $\bar\alpha_t=\prod_{s\le t}\alpha_s$.
 
-**Counting steps.** The papers, and the equations below, number the noising steps $t = 1,\dots,T$ and keep $t=0$ for the
-clean image. The app (its sliders, its code, and diffusers) numbers the same steps $t = 0,\dots,T-1$. So the equations'
-step $t$ is the app's $t-1$: the paper's last step $t=T$ (where $\bar\alpha_T$ and $\mathrm{SNR}(T)$ live) is the slider's
-$t=T-1$, which the app calls "terminal SNR(T−1)". The clean image is $x_0$ in both.
+**Counting steps.** The papers, and the equations below, number the noising steps $t = 1,\dots,T$ and keep $t=0$ for
+the clean image. The app (its sliders, its code, and diffusers) numbers the same steps $t = 0,\dots,T-1$. So the
+equations' step $t$ is the app's $t-1$: the paper's last step $t=T$ (where $\bar\alpha_T$ and $\mathrm{SNR}(T)$ live)
+is the slider's $t=T-1$, which the app calls "terminal SNR(T−1)". The clean image is $x_0$ in both.
 """
 
 FORWARD = r"""
@@ -47,37 +47,41 @@ FORWARD = r"""
 
 One step of the Markov chain adds a little Gaussian noise (DDPM Eq. 2):
 
-$$q(x_t\mid x_{t-1}) = \mathcal N\!\big(\sqrt{\alpha_t}\,x_{t-1},\ \beta_t I\big),\qquad x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon .$$
+$$q(x_t\mid x_{t-1}) = \mathcal N\!\big(\sqrt{\alpha_t}\,x_{t-1},\ \beta_t I\big),
+\qquad x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\varepsilon .$$
 
 Composing $t$ Gaussian steps gives a Gaussian again, so any $x_t$ can be drawn **directly from $x_0$** (DDPM Eq. 4):
 
-$$q(x_t\mid x_0) = \mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),\qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon .$$
+$$q(x_t\mid x_0) = \mathcal N\!\big(\sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),
+\qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon .$$
 
-*Common slip:* $\bar\alpha_t$ belongs to the closed form from $x_0$; the one-step kernel from $x_{t-1}$ uses $\alpha_t$.
-The "closed form vs. step-by-step chain" button in the Forward tab runs both routes and compares their statistics.
+*Common slip:* $\bar\alpha_t$ belongs to the closed form from $x_0$; the one-step kernel from $x_{t-1}$ uses
+$\alpha_t$. The "closed form vs. step-by-step chain" button in the Forward tab runs both routes and compares their
+statistics.
 
-**Signal-to-noise ratio.** $\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}$ (not $(1-\bar\alpha_t)^2$ in the denominator).
-Schedules are easiest to compare on the log-SNR axis $\lambda_t = \log\mathrm{SNR}(t)$: linear, cosine, scaled-linear and sigmoid
-differ in how fast $\lambda_t$ falls, and in where they end.
+**Signal-to-noise ratio.** $\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}$ (not $(1-\bar\alpha_t)^2$ in the
+denominator). Schedules are easiest to compare on the log-SNR axis $\lambda_t = \log\mathrm{SNR}(t)$: linear, cosine,
+scaled-linear and sigmoid differ in how fast $\lambda_t$ falls, and in where they end.
 """
 
 ZTSNR = r"""
 ### 2. Zero terminal SNR
 
-Most schedules leave a little signal at the last step: $\bar\alpha_{T}>0$, so training never sees pure noise but sampling
-starts from it. Rescaling $\sqrt{\bar\alpha_t}$ linearly so that $\sqrt{\bar\alpha_T}=0$ (arXiv:2305.08891, Alg. 1) fixes that:
-$\mathrm{SNR}(T)=0$ (the slider's $t=T-1$). Then $\varepsilon$-prediction breaks at that last step, because
-$\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ is $0/0$ there; $v$-prediction (section 6)
-stays well defined. The app floors that one $\bar\alpha$ at $2^{-24}$ and warns you. diffusers does not do the same everywhere:
-its DDPM and DDIM schedulers do not floor it (their $\hat x_0$ becomes $\pm\infty$ at that step), while its DPM-Solver++,
-Euler and UniPC schedulers set $\bar\alpha_T = 2^{-24}$ when `rescale_betas_zero_snr` is on, and none of them warns.
+Most schedules leave a little signal at the last step: $\bar\alpha_{T}>0$, so training never sees pure noise but
+sampling starts from it. Rescaling $\sqrt{\bar\alpha_t}$ linearly so that $\sqrt{\bar\alpha_T}=0$ (arXiv:2305.08891,
+Alg. 1) fixes that: $\mathrm{SNR}(T)=0$ (the slider's $t=T-1$). Then $\varepsilon$-prediction breaks at that last step,
+because $\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ is $0/0$ there; $v$-prediction
+(section 6) stays well defined. The app floors that one $\bar\alpha$ at $2^{-24}$ and warns you. diffusers does not do
+the same everywhere: its DDPM and DDIM schedulers do not floor it (their $\hat x_0$ becomes $\pm\infty$ at that step),
+while its DPM-Solver++, Euler and UniPC schedulers set $\bar\alpha_T = 2^{-24}$ when `rescale_betas_zero_snr` is on,
+and none of them warns.
 """
 
 LOSS = r"""
 ### 3. From the variational bound to the simple loss
 
-Training maximises a lower bound on $\log p_\theta(x_0)$. Written as a loss, that is the same as **minimising the negative
-bound** $L_\text{VLB} \ge -\log p_\theta(x_0)$ (DDPM Eq. 5):
+Training maximises a lower bound on $\log p_\theta(x_0)$. Written as a loss, that is the same
+as **minimising the negative bound** $L_\text{VLB} \ge -\log p_\theta(x_0)$ (DDPM Eq. 5):
 
 $$L_\text{VLB} = \mathbb E_q\Big[\underbrace{D_\text{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)}_{L_T}
 + \sum_{t>1} \underbrace{D_\text{KL}\big(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}}
@@ -86,13 +90,15 @@ $$L_\text{VLB} = \mathbb E_q\Big[\underbrace{D_\text{KL}\big(q(x_T\mid x_0)\,\|\
 The forward posterior is Gaussian and known in closed form (DDPM Eqs. 6–7):
 
 $$q(x_{t-1}\mid x_t,x_0)=\mathcal N(\tilde\mu_t,\tilde\beta_t I),\quad
-\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0 + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t,\quad
+\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0 +
+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t,\quad
 \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t .$$
 
-With $p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t,t),\sigma_t^2 I)$ and a fixed $\sigma_t$, each KL term is a squared distance between means:
-$L_{t-1} = \frac{1}{2\sigma_t^2}\,\|\tilde\mu_t-\mu_\theta\|^2 + C$.
+With $p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t,t),\sigma_t^2 I)$ and a fixed $\sigma_t$, each KL term is a
+squared distance between means: $L_{t-1} = \frac{1}{2\sigma_t^2}\,\|\tilde\mu_t-\mu_\theta\|^2 + C$.
 Substituting $x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}$ gives
-$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon\big)$, so we choose the same form for the model,
+$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon\big)$, so we
+choose the same form for the model,
 $\mu_\theta = \frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t,t)\big)$, and get (DDPM Eq. 12)
 
 $$L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\;\mathbb E_{x_0,\varepsilon}\Big[\big\|\varepsilon-\varepsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\varepsilon,\ t\big)\big\|^2\Big] + C.$$
@@ -101,9 +107,10 @@ Dropping the weight in front and sampling $t$ uniformly gives the **simple loss*
 
 $$L_\text{simple} = \mathbb E_{t,\,x_0,\,\varepsilon}\big[\|\varepsilon-\varepsilon_\theta(x_t,t)\|^2\big].$$
 
-Dropping the weight down-weights the easy, low-noise steps. The trainer here goes further with Min-SNR-$\gamma$ weighting
-(arXiv:2303.09556, $\gamma=5$). The "loss by t bucket" chart in the Train tab shows how hard each noise level is.
-"""
+Dropping the weight down-weights the easy, low-noise steps. The trainer here goes further with Min-SNR-$\gamma$
+weighting (arXiv:2303.09556, $\gamma=5$). The "loss by t bucket" chart in the Train tab shows how hard each noise level
+is.
+"""  # noqa: E501 (display equations, one per line: the tests quote them whole)
 
 DDPM = r"""
 ### 4. DDPM sampling (ancestral)
@@ -112,28 +119,32 @@ Start from $x_T\sim\mathcal N(0,I)$ and repeatedly sample the learned reverse st
 
 $$x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\varepsilon_\theta(x_t,t)\Big) + \sigma_t z,\qquad z\sim\mathcal N(0,I),\quad \sigma_t^2 = \tilde\beta_t\ \text{(or } \beta_t).$$
 
-Equivalently: predict $\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ and sample the posterior $q(x_{t-1}\mid x_t,\hat x_0)$.
-On a subset of steps ($t\to t'$) the same formulas hold with $\alpha_t$ replaced by $\bar\alpha_t/\bar\alpha_{t'}$.
-The Sampling tab shows $x_t$ and the predicted $\hat x_0$ at every step.
-"""
+Equivalently: predict $\hat x_0 = (x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}$ and sample the
+posterior $q(x_{t-1}\mid x_t,\hat x_0)$. On a subset of steps ($t\to t'$) the same formulas hold with $\alpha_t$
+replaced by $\bar\alpha_t/\bar\alpha_{t'}$. The Sampling tab shows $x_t$ and the predicted $\hat x_0$ at every step.
+"""  # noqa: E501 (display equations, one per line: the tests quote them whole)
 
 DDIM = r"""
 ### 5. DDIM and the η interpolation
 
-DDIM keeps the same marginals $q(x_t\mid x_0)$ but uses a non-Markovian forward process, so the **same trained network**
-can be sampled with any amount of randomness (DDIM Eq. 12):
+DDIM keeps the same marginals $q(x_t\mid x_0)$ but uses a non-Markovian forward process, so the **same trained
+network** can be sampled with any amount of randomness (DDIM Eq. 12):
 
 $$x_{t-1} = \sqrt{\bar\alpha_{t-1}}\;\underbrace{\frac{x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsilon}{\sqrt{\bar\alpha_t}}}_{\text{predicted }x_0}
-+ \underbrace{\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}\;\hat\varepsilon}_{\text{direction pointing to }x_t} + \underbrace{\sigma_t z}_{\text{random noise}},$$
++ \underbrace{\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}\;\hat\varepsilon}_{\text{direction pointing to }x_t} +
+\underbrace{\sigma_t z}_{\text{random noise}},$$
 
 $$\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}\qquad\text{(DDIM Eq. 16).}$$
 
 - $\eta=0$: deterministic; the same $x_T$ always gives the same image, and few steps work well.
-- $\eta=1$: $\sigma_t^2=\tilde\beta_t$, exactly DDPM on the full grid. With one seed, the DDPM and DDIM(η=1) panels then match.
+- $\eta=1$: $\sigma_t^2=\tilde\beta_t$, exactly DDPM on the full grid. With one seed, the DDPM and DDIM(η=1) panels
+then match.
 
-**Timestep spacing.** With $n$ of $T$ steps, *leading* spacing runs $t = k\lfloor T/n\rfloor$ (50 of 1000 starts at $t=980$, not 999);
-*trailing* starts at $t=T-1$; *linspace* rounds an even grid from $T-1$ to 0. The Sampling tab prints the list that actually runs.
-"""
+**Timestep spacing.** With $n$ of $T$ steps, *leading* spacing runs $t = k\lfloor T/n\rfloor$ (50 of 1000 starts at
+$t=980$, not 999);
+*trailing* starts at $t=T-1$; *linspace* rounds an even grid from $T-1$ to 0. The Sampling tab prints the list that
+actually runs.
+"""  # noqa: E501 (display equations, one per line: the tests quote them whole)
 
 VPRED = r"""
 ### 6. v-prediction
@@ -144,26 +155,28 @@ $$v = \sqrt{\bar\alpha_t}\,\varepsilon-\sqrt{1-\bar\alpha_t}\,x_0,\qquad
 \hat x_0 = \sqrt{\bar\alpha_t}\,x_t-\sqrt{1-\bar\alpha_t}\,\hat v,\qquad
 \hat\varepsilon = \sqrt{1-\bar\alpha_t}\,x_t+\sqrt{\bar\alpha_t}\,\hat v .$$
 
-Writing $\sqrt{\bar\alpha_t}=\cos\phi$, $\sqrt{1-\bar\alpha_t}=\sin\phi$, $x_t$ and $v$ are a rotation of $(x_0,\varepsilon)$ by $\phi$.
-Since $x_0$ and $\varepsilon$ are independent, $\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]$: the target
-has unit variance at every noise level **only for unit-variance data**. MNIST scaled to $[-1,1]$ is not: its always-black
-border pixels have variance 0, so there the $v$ target shrinks from 1 at low noise to 0 at high noise. Either way
-$\hat x_0$ stays finite at zero terminal SNR.
+Writing $\sqrt{\bar\alpha_t}=\cos\phi$, $\sqrt{1-\bar\alpha_t}=\sin\phi$, $x_t$ and $v$ are a rotation of
+$(x_0,\varepsilon)$ by $\phi$. Since $x_0$ and $\varepsilon$ are independent,
+$\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]$: the target
+has unit variance at every noise level **only for unit-variance data**. MNIST scaled to $[-1,1]$ is not: its
+always-black border pixels have variance 0, so there the $v$ target shrinks from 1 at low noise to 0 at high noise.
+Either way $\hat x_0$ stays finite at zero terminal SNR.
 The Sampling tab's "ε vs v" button samples both shipped checkpoints from one seed.
 """
 
 CFG = r"""
 ### 7. Classifier-free guidance
 
-Train one network for both $p(x\mid c)$ and $p(x)$ by replacing the label $c$ with a null label $\varnothing$ 10 % of the time.
-At sampling time, extrapolate from the unconditional towards the conditional prediction (arXiv:2207.12598):
+Train one network for both $p(x\mid c)$ and $p(x)$ by replacing the label $c$ with a null label $\varnothing$ 10 % of
+the time. At sampling time, extrapolate from the unconditional towards the conditional prediction (arXiv:2207.12598):
 
 $$\tilde\varepsilon_\theta(x_t,c) = \varepsilon_\theta(x_t,\varnothing) + w\,\big(\varepsilon_\theta(x_t,c)-\varepsilon_\theta(x_t,\varnothing)\big).$$
 
-Here $w=0$ is unconditional, $w=1$ the plain conditional model, and $w>1$ pushes samples towards their class (the paper writes $w_\text{paper} = w-1$).
-Since $\varepsilon_\theta \approx -\sqrt{1-\bar\alpha_t}\,\nabla_{x_t}\log p(x_t)$, this samples approximately from $p(x_t)\,p(c\mid x_t)^{w}$:
-sharper, more typical digits, with less variety as $w$ grows.
-"""
+Here $w=0$ is unconditional, $w=1$ the plain conditional model, and $w>1$ pushes samples towards their class (the paper
+writes $w_\text{paper} = w-1$). Since $\varepsilon_\theta \approx -\sqrt{1-\bar\alpha_t}\,\nabla_{x_t}\log p(x_t)$,
+this samples approximately from $p(x_t)\,p(c\mid x_t)^{w}$: sharper, more typical digits, with less variety as $w$
+grows.
+"""  # noqa: E501 (display equations, one per line: the tests quote them whole)
 
 SECTIONS: list[Section] = [
     Section("forward", "Forward process", FORWARD, "forward", "Show me: move t in the Forward tab", "t_mid"),
@@ -175,20 +188,20 @@ SECTIONS: list[Section] = [
     Section("cfg", "Guidance", CFG, "sample", "Show me: guidance scale 4", "guidance_four"),
 ]
 
-# --- Draw & edit (playground/editing.py, tab "edit"): SDEdit, inpainting, DDIM inversion, interpolation ------------
+# --- Draw & edit (playground/editing/edits.py, tab "edit"): SDEdit, inpainting, DDIM inversion, interpolation --------
 
 EDIT_SDEDIT = r"""
 ### SDEdit: the forward process as a dial between faithful and realistic
 
-Take your drawing $x^{(g)}$, noise it to a chosen $t_0$ with the forward process, and run the reverse sampler from there
-(SDEdit, arXiv:2108.01073, Alg. 1, here in its variance-preserving form):
+Take your drawing $x^{(g)}$, noise it to a chosen $t_0$ with the forward process, and run the reverse sampler from
+there (SDEdit, arXiv:2108.01073, Alg. 1, here in its variance-preserving form):
 
 $$x_{t_0} = \sqrt{\bar\alpha_{t_0}}\,x^{(g)} + \sqrt{1-\bar\alpha_{t_0}}\,\varepsilon,\qquad
 x_{t_0}\ \xrightarrow{\ \text{DDIM or DDPM, } t_0\to 0\ }\ \hat x .$$
 
 Noise erases fine detail first and coarse shape last, so $t_0$ decides how much of the input survives: with small
-$t_0$ the result keeps your strokes (and their flaws); with large $t_0$ the model has more freedom, the digit looks like
-MNIST and forgets the input. At $t_0=T$ only $\sqrt{\bar\alpha_T}\approx 0.006$ of it is left: a fresh sample.
+$t_0$ the result keeps your strokes (and their flaws); with large $t_0$ the model has more freedom, the digit looks
+like MNIST and forgets the input. At $t_0=T$ only $\sqrt{\bar\alpha_T}\approx 0.006$ of it is left: a fresh sample.
 Under each result the tab prints its **distance to the input** (faithfulness) and the MNIST classifier's **confidence**
 (realism); the strip over $t_0 = 0.2T \dots 0.9T$, all from one seed, shows the trade-off.
 The model only knows digits framed like MNIST, so a drawing is framed the same way first: the stroke's box scaled to
@@ -198,8 +211,8 @@ The model only knows digits framed like MNIST, so a drawing is framed the same w
 EDIT_INPAINT = r"""
 ### Inpainting by replacement, and RePaint's resampling
 
-Keep the pixels you trust ($m=1$), regenerate the rest ($m=0$). After every reverse step, overwrite the known region with
-the original, noised to the level the step landed on (RePaint, arXiv:2201.09865, Eq. 8):
+Keep the pixels you trust ($m=1$), regenerate the rest ($m=0$). After every reverse step, overwrite the known region
+with the original, noised to the level the step landed on (RePaint, arXiv:2201.09865, Eq. 8):
 
 $$x^{\text{known}}_{t-1} = \sqrt{\bar\alpha_{t-1}}\,x_0 + \sqrt{1-\bar\alpha_{t-1}}\,\varepsilon,\qquad
 x^{\text{unknown}}_{t-1} \sim p_\theta(x_{t-1}\mid x_t),\qquad
@@ -222,33 +235,37 @@ $$x_{t'} = \sqrt{\bar\alpha_{t'}}\;\frac{x_t-\sqrt{1-\bar\alpha_t}\,\hat\varepsi
 
 Nothing in it requires $t'<t$: with $t'>t$ it **encodes**, from $x_0$ up to a latent $x_T$ (DDIM §5.4), and decoding
 $x_T$ with the same steps should give $x_0$ back. The one approximation: the exact inverse of the step $t'\to t$ needs
-$\hat\varepsilon(x_{t'},t')$, but $x_{t'}$ is what we are computing, so inversion uses $\hat\varepsilon(x_t,t')$. The error
-shrinks with the step size. Measured with the shipped model (two held-out digits, RMSE of $[0,1]$ pixels): about
+$\hat\varepsilon(x_{t'},t')$, but $x_{t'}$ is what we are computing, so inversion uses $\hat\varepsilon(x_t,t')$. The
+error shrinks with the step size. Measured with the shipped model (two held-out digits, RMSE of $[0,1]$ pixels): about
 **0.007 at 100 + 100 steps**, 0.023 at 20, 0.037 at 10.
-**Guidance breaks it.** With $w>1$ the guided $\tilde\varepsilon$ extrapolates between two predictions; the error at 10 steps
-grows from 0.037 ($w=1$) to 0.051 ($w=3$) and 0.074 ($w=5$). This is why image editors need tricks such as null-text
-inversion. And the round trip working does not make $x_T$ ordinary noise: these latents have a standard deviation near
-0.4, not the 1 of $\mathcal N(0,I)$.
-"""
+**Guidance breaks it.** With $w>1$ the guided $\tilde\varepsilon$ extrapolates between two predictions; the error at 10
+steps grows from 0.037 ($w=1$) to 0.051 ($w=3$) and 0.074 ($w=5$). This is why image editors need tricks such as
+null-text inversion. And the round trip working does not make $x_T$ ordinary noise: these latents have a standard
+deviation near 0.4, not the 1 of $\mathcal N(0,I)$.
+"""  # noqa: E501 (display equations, one per line: the tests quote them whole)
 
 EDIT_INTERP = r"""
 ### Interpolating latents: why slerp
 
-A sample of $\mathcal N(0,I_d)$ has norm close to $\sqrt d$ ($d=784$ here): latents live near a sphere. The straight line
-between two of them passes through norms near $\sqrt{d/2}$ that the sampler never starts from. Spherical interpolation
-keeps the norm:
+A sample of $\mathcal N(0,I_d)$ has norm close to $\sqrt d$ ($d=784$ here): latents live near a sphere. The straight
+line between two of them passes through norms near $\sqrt{d/2}$ that the sampler never starts from. Spherical
+interpolation keeps the norm:
 
-$$z(\alpha) = \frac{\sin\big((1-\alpha)\theta\big)}{\sin\theta}\,z_a + \frac{\sin(\alpha\theta)}{\sin\theta}\,z_b,\qquad
+$$z(\alpha) = \frac{\sin\big((1-\alpha)\theta\big)}{\sin\theta}\,z_a + \frac{\sin(\alpha\theta)}{\sin\theta}\,z_b,
+\qquad
 \cos\theta = \frac{\langle z_a, z_b\rangle}{\lVert z_a\rVert\,\lVert z_b\rVert}.$$
 
-Invert two digits with DDIM, walk the arc, decode each point: $\alpha=0$ and $\alpha=1$ give back the two reconstructions.
+Invert two digits with DDIM, walk the arc, decode each point: $\alpha=0$ and $\alpha=1$ give back the two
+reconstructions.
 """
 
 SECTIONS += [
     Section("edit_sdedit", "SDEdit", EDIT_SDEDIT, "edit", "Show me: SDEdit at strength 0.5", "edit_sdedit"),
     Section("edit_inpaint", "Inpainting", EDIT_INPAINT, "edit", "Show me: regenerate the left half", "edit_inpaint"),
-    Section("edit_invert", "DDIM inversion", EDIT_INVERT, "edit", "Show me: invert a digit and decode it", "edit_invert"),
-    Section("edit_interp", "Latent interpolation", EDIT_INTERP, "edit", "Show me: interpolate two digits", "edit_interp"),
+    Section("edit_invert", "DDIM inversion", EDIT_INVERT, "edit", "Show me: invert a digit and decode it",
+            "edit_invert"),
+    Section("edit_interp", "Latent interpolation", EDIT_INTERP, "edit", "Show me: interpolate two digits",
+            "edit_interp"),
 ]
 
 # --- 2-D lab (playground/toy2d.py, tab "lab2d"): the score, PF-ODE vs SDE, Langevin, memorization -----------------
@@ -257,8 +274,8 @@ LAB2D_SCORE = r"""
 ### The score: what the network really learns
 
 The **score** of a density is the gradient of its log, $\nabla_x\log p(x)$: an arrow field pointing uphill in density.
-Writing $p(x)=e^{-E(x)}/Z$ (an energy-based model), $\nabla_x\log p = -\nabla_x E$, and the unknown normaliser $Z$ drops out.
-Noising the N data points gives a mixture of Gaussians, so the score of the noised data is known **exactly**
+Writing $p(x)=e^{-E(x)}/Z$ (an energy-based model), $\nabla_x\log p = -\nabla_x E$, and the unknown normaliser $Z$
+drops out. Noising the N data points gives a mixture of Gaussians, so the score of the noised data is known **exactly**
 (the 2-D lab computes it; $w_i$ is a softmax over the points):
 
 $$q_t(x)=\frac1N\sum_{i}\mathcal N\big(x;\sqrt{\bar\alpha_t}\,x_0^{(i)},(1-\bar\alpha_t)I\big),\qquad
@@ -270,10 +287,11 @@ $\mathbb E[\varepsilon\mid x_t]$, and Tweedie's formula gives
 
 $$\nabla_x\log q_t(x_t) = -\frac{\hat\varepsilon(x_t,t)}{\sqrt{1-\bar\alpha_t}} .$$
 
-*Scale:* the score is $1/\sigma_t$ times $\hat\varepsilon$ (with $\sigma_t=\sqrt{1-\bar\alpha_t}$), so it grows without bound as
-$t\to0$; the tab's arrows follow $\sigma_t^2\nabla\log q_t = \sqrt{\bar\alpha_t}\,\mathbb E[x_0\mid x_t]-x_t$, the step
-from $x_t$ to the (scaled) ideal denoised point, which stays in the units of the data.
-*Slip to avoid:* the score is $-\hat\varepsilon/\sqrt{1-\bar\alpha_t}$, not $-\hat\varepsilon/(1-\bar\alpha_t)$ and not $-\hat\varepsilon$.
+*Scale:* the score is $1/\sigma_t$ times $\hat\varepsilon$ (with $\sigma_t=\sqrt{1-\bar\alpha_t}$), so it grows without
+bound as $t\to0$; the tab's arrows follow $\sigma_t^2\nabla\log q_t = \sqrt{\bar\alpha_t}\,\mathbb E[x_0\mid x_t]-x_t$,
+the step from $x_t$ to the (scaled) ideal denoised point, which stays in the units of the data.
+*Slip to avoid:* the score is $-\hat\varepsilon/\sqrt{1-\bar\alpha_t}$, not $-\hat\varepsilon/(1-\bar\alpha_t)$ and not
+$-\hat\varepsilon$.
 """
 
 LAB2D_SDE = r"""
@@ -287,8 +305,8 @@ $$dx = \Big[-\tfrac12\beta(t)\,x-\beta(t)\,\nabla_x\log q_t(x)\Big]dt+\sqrt{\bet
 \frac{dx}{dt} = -\tfrac12\beta(t)\Big[x+\nabla_x\log q_t(x)\Big].$$
 
 In $\bar x = x/\sqrt{\bar\alpha_t}$ and $\tilde\sigma_t=\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}$ the ODE is simply
-$d\bar x/d\tilde\sigma = \hat\varepsilon(x,t)$: **DDIM with $\eta=0$ is its Euler method** (DDIM §4.3); the lab integrates it
-with Heun's method (Karras et al. 2022). The SDE, by Euler–Maruyama, has DDPM's drift with more noise
+$d\bar x/d\tilde\sigma = \hat\varepsilon(x,t)$: **DDIM with $\eta=0$ is its Euler method** (DDIM §4.3); the lab
+integrates it with Heun's method (Karras et al. 2022). The SDE, by Euler–Maruyama, has DDPM's drift with more noise
 ($\tilde\sigma^2/\tilde\sigma_{\text{next}}^2$ times DDPM's variance per step); both agree as the steps shrink.
 From one $x_T$ the ODE paths are smooth and deterministic: run it forward and back and you return to the start.
 The SDE paths jitter, yet end on the same distribution.
@@ -298,11 +316,13 @@ LAB2D_LANGEVIN = r"""
 ### Langevin dynamics and annealing (NCSN)
 
 With only a score you can still sample: unadjusted Langevin dynamics
-$x\leftarrow x+\tfrac{\alpha}{2}\nabla_x\log p(x)+\sqrt{\alpha}\,z$ converges to $p$ as $\alpha\to0$ (for finite $\alpha$ a Gaussian's
-variance $v$ comes out as $v/(1-\alpha/4v)$). Far from the data the score of clean data is useless, so Song & Ermon
-(2019, arXiv:1907.05600, Alg. 1) **anneal**: $L$ steps at each noise level $\sigma_i$ from large to small, with
+$x\leftarrow x+\tfrac{\alpha}{2}\nabla_x\log p(x)+\sqrt{\alpha}\,z$ converges to $p$ as $\alpha\to0$ (for finite
+$\alpha$ a Gaussian's variance $v$ comes out as $v/(1-\alpha/4v)$). Far from the data the score of clean data is
+useless, so Song & Ermon (2019, arXiv:1907.05600, Alg. 1) **anneal**: $L$ steps at each noise level $\sigma_i$ from
+large to small, with
 
-$$\alpha_i = \epsilon\cdot\frac{\sigma_i^2}{\sigma_L^2}\qquad(\text{step size} \propto \sigma_i^2,\ \text{not } \sigma_i),$$
+$$\alpha_i = \epsilon\cdot\frac{\sigma_i^2}{\sigma_L^2}
+\qquad(\text{step size} \propto \sigma_i^2,\ \text{not } \sigma_i),$$
 
 so every level takes steps of the same size relative to its own blur. In the lab the levels are the sampler's
 timesteps and $\sigma_i=\tilde\sigma_t$; the last step jumps to $\mathbb E[x_0\mid x]$. Langevin needs the most score
@@ -319,7 +339,8 @@ it generalizes, because it is *not* a perfect minimiser of the training loss.
 """
 
 SECTIONS += [
-    Section("lab2d_score", "The score", LAB2D_SCORE, "lab2d", "Show me: exact and learned score at t = 300", "lab2d_score"),
+    Section("lab2d_score", "The score", LAB2D_SCORE, "lab2d", "Show me: exact and learned score at t = 300",
+            "lab2d_score"),
     Section("lab2d_sde", "PF-ODE vs SDE", LAB2D_SDE, "lab2d", "Show me: ODE, SDE, DDIM and DDPM paths", "lab2d_pfode"),
     Section("lab2d_langevin", "Langevin", LAB2D_LANGEVIN, "lab2d", "Show me: Langevin against the SDE and ODE",
             "lab2d_langevin"),

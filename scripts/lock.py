@@ -71,7 +71,8 @@ def main() -> int:
         # relative names, so the files' headers name no folder of this machine
         subprocess.run([*compile_, "--upgrade", "-o", dev.name, "requirements-dev.txt"], check=True, cwd=ROOT)
         # the runtime lock takes the dev lock's versions, so `make run` and `make test` run the same packages
-        subprocess.run([*compile_, "--upgrade", "-c", dev.name, "-o", run.name, "requirements.txt"], check=True, cwd=ROOT)
+        subprocess.run([*compile_, "--upgrade", "-c", dev.name, "-o", run.name, "requirements.txt"],
+                       check=True, cwd=ROOT)
         subprocess.run([py, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, _pin(dev, "torch")],
                        check=True, capture_output=True)
         wheel = next(Path(tmp).glob("torch-*.whl"))

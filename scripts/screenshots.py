@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=1600)
     ap.add_argument("--height", type=int, default=1000)
-    ap.add_argument("--train-seconds", type=float, default=30, help="how long the training tab runs before its screenshot")
-    ap.add_argument("--preview-every", type=int, default=10, help="training tab: refresh the sample grid every N steps")
+    ap.add_argument("--train-seconds", type=float, default=30,
+                    help="how long the training tab runs before its screenshot")
+    ap.add_argument("--preview-every", type=int, default=10,
+                    help="training tab: refresh the sample grid every N steps")
     ap.add_argument("--url", help="screenshot an app that is already running here instead of starting one")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -60,14 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                                env={**os.environ, "PLAYGROUND_SAVE_TRAINED": os.environ.get("PLAYGROUND_SAVE_TRAINED", "0")})
+                                env={**os.environ,
+                                     "PLAYGROUND_SAVE_TRAINED": os.environ.get("PLAYGROUND_SAVE_TRAINED", "0")})
     try:
         if proc is not None:
             wait_for(url, proc)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                        args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
             page.goto(url, wait_until="domcontentloaded", timeout=90_000)
             page.wait_for_selector("text=Noise schedule", timeout=60_000)

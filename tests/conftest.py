@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(channels=(8, 16), time_dim=32, groups=4, attn_heads=2)
 TINY_T = 100  # the test checkpoint's T: small, so "steps > T" is reachable through the public API
 
-# Limits of the live test server (see the table in playground/ui/common.py). Tight, so caps are cheap to hit.
+# Limits of the live test server (see the table in playground/ui/limits.py). Tight, so caps are cheap to hit.
 LIVE_LIMITS = {
     "PLAYGROUND_MAX_IMAGES": "4",
     "PLAYGROUND_MAX_STEPS": "200",
@@ -39,8 +39,8 @@ LIVE_LIMITS = {
 def make_tiny_checkpoint(path: Path, *, T: int = TINY_T, prediction_type: str = "eps", schedule: str = "linear",
                          seed: int = 0, conditional: bool = True) -> Path:
     """A valid Diffusion Playground checkpoint of a tiny random-weight UNet (samples are noise, but real images)."""
-    from playground.checkpoint import CheckpointMeta, save_checkpoint
-    from playground.model import UNet, UNetConfig
+    from playground.mnist.checkpoint import CheckpointMeta, save_checkpoint
+    from playground.mnist.model import UNet, UNetConfig
 
     cfg = UNetConfig(**TINY_MODEL, num_classes=10 if conditional else None)
     with torch.random.fork_rng(devices=[]):

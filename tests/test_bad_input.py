@@ -22,10 +22,13 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import LIVE_LIMITS, ROOT, TINY_T, make_tiny_checkpoint
 from PIL import Image
 
-from conftest import LIVE_LIMITS, ROOT, TINY_T, make_tiny_checkpoint
-from playground.ui import common, forward, sampling, training
+from playground.ui import forward, limits, sampling, training
+from playground.ui.images import load_image
+from playground.ui.limits import LIMITS
+from playground.ui.models import get_model, list_checkpoints
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -117,7 +120,7 @@ def _forward_ok(path) -> None:
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_broken_upload_gets_a_clear_error(tmp_path, kind):
     path = make_bad(tmp_path, kind)
-    for fn in (lambda: common.load_image(path), lambda: forward.forward_api(str(path)),
+    for fn in (lambda: load_image(path), lambda: forward.forward_api(str(path)),
                lambda: forward.forward_load(str(path), 0, "cosine", 1000, 250, False)):
         with pytest.raises(gr.Error) as e:
             fn()
@@ -127,9 +130,9 @@ def test_broken_upload_gets_a_clear_error(tmp_path, kind):
 
 def test_missing_or_no_upload_gets_a_clear_error(tmp_path):
     with pytest.raises(gr.Error, match="No image yet"):
-        common.load_image(None)
+        load_image(None)
     with pytest.raises(gr.Error, match="Cannot find"):
-        common.load_image(tmp_path / "gone.png")
+        load_image(tmp_path / "gone.png")
     for fn in (forward.forward_reseed, forward.chain_check, forward.forward_gif):
         with pytest.raises(gr.Error, match="Load an image first"):
             fn(None, "cosine", 1000, False, *( [10] if fn is not forward.forward_gif else []))
@@ -139,7 +142,7 @@ def test_missing_or_no_upload_gets_a_clear_error(tmp_path):
 def test_unusual_image_modes_load_with_the_right_pixels(tmp_path, kind):
     path = make_bad(tmp_path, kind)
     shape, top_left = UNUSUAL[kind]
-    x0 = common.load_image(path)
+    x0 = load_image(path)
     assert x0.shape == shape and x0.dtype == np.float32
     assert np.isfinite(x0).all() and x0.min() >= -1 and x0.max() <= 1
     np.testing.assert_allclose(x0[0, 0], top_left, atol=1e-4)
@@ -153,10 +156,10 @@ def test_unusual_image_modes_load_with_the_right_pixels(tmp_path, kind):
 
 def test_huge_image_is_refused_before_decoding_at_the_default_limit(tmp_path):
     path = png_solid(tmp_path / "huge.png", 10_000, 10_000)
-    assert 10_000 * 10_000 > common.LIMITS.max_upload_pixels  # 100 MP vs the 60 MP local default
+    assert 10_000 * 10_000 > LIMITS.max_upload_pixels  # 100 MP vs the 60 MP local default
     t0 = time.perf_counter()
     with pytest.raises(gr.Error, match=r"10000×10000 = 100 megapixels; the limit is \d+ megapixels"):
-        common.load_image(path)
+        load_image(path)
     assert time.perf_counter() - t0 < 1.0  # only the header was read
 
 
@@ -166,12 +169,13 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
     path = png_solid(tmp_path / "huge.png", 10_000, 10_000, rgb=(200, 30, 60))
     code = (
         "import resource, time, sys, numpy as np\n"
-        "from playground.ui import common\n"
+        "from playground.ui.images import load_image\n"
         "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
-        "base = rss(); t0 = time.perf_counter(); x = common.load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
+        "base = rss(); t0 = time.perf_counter(); x = load_image(sys.argv[1]); dt = time.perf_counter() - t0\n"
         "print(x.shape, dt, rss() - base, *x[0, 0])\n"
     )
-    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PLAYGROUND_MAX_UPLOAD_PIXELS": "200000000",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(path)], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -186,15 +190,15 @@ def test_huge_image_under_a_raised_limit_is_downscaled_quickly(tmp_path, monkeyp
 
 def test_upload_over_the_byte_limit_is_refused(tmp_path, monkeypatch):
     path = good_png(tmp_path / "big.png", 300, 300)
-    monkeypatch.setattr(common.LIMITS, "max_upload_bytes", 10_000)
+    monkeypatch.setattr(LIMITS, "max_upload_bytes", 10_000)
     with pytest.raises(gr.Error, match=r"MB; the limit is"):
-        common.load_image(path)
+        load_image(path)
 
 
 def test_big_photo_is_downscaled_to_the_work_side(tmp_path):
     path = good_png(tmp_path / "wide.png", 2000, 300)
-    x0 = common.load_image(path)
-    assert max(x0.shape[:2]) == common.LIMITS.work_side and x0.shape[:2] == (77, 512)
+    x0 = load_image(path)
+    assert max(x0.shape[:2]) == LIMITS.work_side and x0.shape[:2] == (77, 512)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def photo(tmp_path) -> Path:
 
 
 def test_forward_extreme_T_and_t(photo):
-    x0 = common.load_image(photo)
+    x0 = load_image(photo)
     # T = 2: the smallest schedule; t = 0 is almost clean, t = T-1 is the last step
     img0, st0 = forward.forward_api(str(photo), "linear", 2, 0, False, 0)
     img1, st1 = forward.forward_api(str(photo), "linear", 2, 1, False, 0)
@@ -231,7 +235,7 @@ def test_forward_extreme_T_and_t(photo):
     _, sz = forward.forward_api(str(photo), "cosine", 1000, 999, True, 0)
     assert sz["alpha_bar"] == 0 and sz["snr"] == 0 and sz["log_snr"] is None
     # T beyond the cap / below 2 are clamped; an unknown schedule is a clear error
-    assert forward.forward_api(str(photo), "cosine", 10 ** 6, 5, False, 0)[1]["T"] == common.LIMITS.max_T
+    assert forward.forward_api(str(photo), "cosine", 10 ** 6, 5, False, 0)[1]["T"] == LIMITS.max_T
     assert forward.forward_api(str(photo), "cosine", 1, 0, False, 0)[1]["T"] == 2
     with pytest.raises(gr.Error, match="unknown schedule 'quadratic'"):
         forward.forward_api(str(photo), "quadratic", 1000, 5, False, 0)
@@ -250,7 +254,8 @@ def ckpt_env(tmp_path, monkeypatch) -> Path:
 
 
 def _sample(path, steps=4, eta=0.0, n=2, seed=0, show_dpm=False, **kw):
-    outs = list(sampling.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"), True, kw.get("digit", "3"),
+    outs = list(sampling.sample_compare(None if path is None else str(path), steps, eta, kw.get("spacing", "trailing"),
+                                        True, kw.get("digit", "3"),
                                   kw.get("guidance", 2.0), n, seed, show_dpm))
     return outs
 
@@ -276,14 +281,14 @@ def test_sampling_more_steps_than_T_is_clamped_with_a_warning(ckpt_env):
 
 
 def test_sampling_more_images_than_the_cap_is_clamped_with_a_warning(ckpt_env, monkeypatch):
-    monkeypatch.setattr(common.LIMITS, "max_images", 2)
+    monkeypatch.setattr(LIMITS, "max_images", 2)
     with pytest.warns(UserWarning, match="at most 2 images"):
         final = _sample(ckpt_env, n=9)[-1]
     assert "2 images" in final[6]
 
 
 def test_sampling_steps_over_the_cap_are_clamped_with_a_warning(ckpt_env, monkeypatch):
-    monkeypatch.setattr(common.LIMITS, "max_steps", 3)
+    monkeypatch.setattr(LIMITS, "max_steps", 3)
     with pytest.warns(UserWarning, match="at most 3 sampling steps"):
         final = _sample(ckpt_env, steps=50)[-1]
     assert "step **3/3**" in final[6]
@@ -305,17 +310,18 @@ class _Payload:
 
 
 def _write_bad_checkpoint(path: Path, kind: str, marker: Path) -> None:
-    from playground.checkpoint import FORMAT
+    from playground.mnist.checkpoint import FORMAT
 
     if kind == "corrupt":  # a real checkpoint, truncated
         good = make_tiny_checkpoint(path.with_suffix(".tmpgood")).read_bytes()
         path.with_suffix(".tmpgood").unlink()
         path.write_bytes(good[: len(good) // 3])
     elif kind == "other_model":  # a valid torch state_dict of some other nn.Module
-        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).state_dict(), path)
+        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)).state_dict(),
+                   path)
     elif kind == "other_weights":  # our wrapper and config, but the weights of a different network
-        from playground.checkpoint import CheckpointMeta
-        from playground.model import UNetConfig
+        from playground.mnist.checkpoint import CheckpointMeta
+        from playground.mnist.model import UNetConfig
 
         torch.save({"format": FORMAT, "config": UNetConfig(channels=(8, 16), time_dim=32, groups=4).to_dict(),
                     "meta": vars(CheckpointMeta(T=TINY_T)), "ema": torch.nn.Linear(4, 3).state_dict()}, path)
@@ -339,7 +345,7 @@ def test_bad_checkpoint_in_the_folder_gets_a_clear_error_and_runs_no_code(ckpt_e
     bad = ckpt_env.parent / f"bad_{kind}.pt"
     _write_bad_checkpoint(bad, kind, marker)
     # the page still builds its model list: unreadable files are left out, the good model stays first
-    listed = [p for _, p in common.list_checkpoints()]
+    listed = [p for _, p in list_checkpoints()]
     assert listed[0] == str(ckpt_env)
     assert (str(bad) in listed) == (kind == "other_weights")  # readable metadata, wrong weights
     # choosing it (through the API or a stale page) is a clear error, never a traceback or code execution
@@ -350,7 +356,7 @@ def test_bad_checkpoint_in_the_folder_gets_a_clear_error_and_runs_no_code(ckpt_e
     # a good model that is replaced on disk by the bad file (mtime changes) fails just as clearly
     good_copy = ckpt_env.parent / "replaced.pt"
     make_tiny_checkpoint(good_copy)
-    assert str(good_copy) in [p for _, p in common.list_checkpoints()]
+    assert str(good_copy) in [p for _, p in list_checkpoints()]
     time.sleep(0.01)
     os.replace(bad, good_copy)
     os.utime(good_copy, ns=(time.time_ns(), time.time_ns()))
@@ -372,7 +378,7 @@ def test_no_checkpoint_at_all_gets_a_clear_message(tmp_path, monkeypatch):
     final = _sample(None)[-1]  # the status line says so (no error badge on a fresh Space)
     assert final[:6] == (None,) * 6 and "No model yet" in final[6]
     with pytest.raises(gr.Error, match="No model available yet"):
-        common.get_model(None)
+        get_model(None)
     *_, notice = sampling.sampling_tab_load(None, 20, "trailing")
     assert notice.visible and "No model yet" in notice.value
 
@@ -389,9 +395,10 @@ def file_of(x) -> str:
 
 
 def _train(monkeypatch, **kw):
-    from playground.data import load_mnist
+    from playground.mnist.data import load_mnist
 
-    args = dict(preset="tiny", objective="eps", schedule="linear", T=50, zero_terminal_snr=False, batch_size=8, lr=2e-3,
+    args = dict(preset="tiny", objective="eps", schedule="linear", T=50, zero_terminal_snr=False,
+                batch_size=8, lr=2e-3,
                 steps=2, time_budget_s=30, conditional=True, model_size="small (16, 32, 64)", preview_every=0)
     args.update(kw)
     monkeypatch.setenv("PLAYGROUND_SAVE_TRAINED", "0")
@@ -399,8 +406,8 @@ def _train(monkeypatch, **kw):
 
 
 def test_training_caps_clamp_steps_and_time_with_a_warning(monkeypatch):
-    monkeypatch.setattr(common.LIMITS, "max_train_steps", 2)
-    monkeypatch.setattr(common.LIMITS, "max_train_seconds", 20.0)
+    monkeypatch.setattr(LIMITS, "max_train_steps", 2)
+    monkeypatch.setattr(LIMITS, "max_train_seconds", 20.0)
     with pytest.warns(UserWarning) as rec:
         outs = _train(monkeypatch, steps=10_000, time_budget_s=10_000)
     msgs = " ".join(str(w.message) for w in rec)
@@ -433,17 +440,19 @@ def test_training_T_2_works(monkeypatch):
 
 
 def test_limits_come_from_env_vars_and_are_documented():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "PLAYGROUND_MAX_UPLOAD_BYTES": "123", "PLAYGROUND_MAX_IMAGES": "3",
            "PLAYGROUND_MAX_STEPS": "7", "PLAYGROUND_MAX_TRAIN_SECONDS": "9", "PLAYGROUND_MAX_TRAIN_STEPS": "11",
            "PLAYGROUND_MAX_UPLOAD_PIXELS": "1000"}
     env.pop("SPACE_ID", None)
-    code = "from playground.ui.common import LIMITS as L; print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, " \
-           "L.max_train_steps, L.max_upload_pixels)"
+    code = ("from playground.ui.limits import LIMITS as L; "
+            "print(L.max_upload_bytes, L.max_images, L.max_steps, L.max_train_seconds, "
+            "L.max_train_steps, L.max_upload_pixels)")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["123", "3", "7", "9.0", "11", "1000"], out.stderr[-2000:]
-    doc = common.__doc__
-    for name in ("PLAYGROUND_MAX_UPLOAD_BYTES", "PLAYGROUND_MAX_UPLOAD_PIXELS", "PLAYGROUND_MAX_IMAGES", "PLAYGROUND_MAX_STEPS",
-                 "PLAYGROUND_MAX_TRAIN_SECONDS", "PLAYGROUND_MAX_TRAIN_STEPS"):
+    doc = limits.__doc__
+    for name in ("PLAYGROUND_MAX_UPLOAD_BYTES", "PLAYGROUND_MAX_UPLOAD_PIXELS", "PLAYGROUND_MAX_IMAGES",
+                 "PLAYGROUND_MAX_STEPS", "PLAYGROUND_MAX_TRAIN_SECONDS", "PLAYGROUND_MAX_TRAIN_STEPS"):
         assert name in doc
 
 
@@ -480,7 +489,8 @@ def test_client_unusual_modes_work(client, tmp_path, kind):
     assert (stats["width"], stats["height"]) == (30, 20)
     arr = np.asarray(Image.open(img).convert("RGB"), dtype=float)
     expect = (np.array(UNUSUAL[kind][1]) + 1) * 127.5
-    np.testing.assert_allclose(arr[3, 3], np.broadcast_to(expect, (3,)), atol=8)  # top-left pixel (shown ×8); JPEG: a few levels off
+    # the top-left pixel (shown ×8); JPEG: a few levels off
+    np.testing.assert_allclose(arr[3, 3], np.broadcast_to(expect, (3,)), atol=8)
 
 
 def test_client_huge_image_is_refused_quickly_and_server_keeps_serving(client, tmp_path):
@@ -503,7 +513,8 @@ def test_client_upload_over_the_byte_cap_is_refused(client, tmp_path):
     import httpx
 
     with open(big, "rb") as fh:
-        r = httpx.post(client.src.rstrip("/") + "/gradio_api/upload", files={"files": ("big.bmp", fh, "image/bmp")}, timeout=60)
+        r = httpx.post(client.src.rstrip("/") + "/gradio_api/upload",
+                       files={"files": ("big.bmp", fh, "image/bmp")}, timeout=60)
     assert r.status_code == 413 and "maximum" in r.text.lower(), (r.status_code, r.text[:300])
     _assert_serving(client, tmp_path)
 

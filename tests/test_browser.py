@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
@@ -22,7 +21,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = ROOT / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: scripts/ensure_system.sh)")
+                                reason=f"no Chromium at {CHROMIUM} (install Debian's chromium: "
+                                f"scripts/ensure_system.sh)")
 
 # Console noise that is not the app's fault. Keep this list short, each entry with its reason.
 BENIGN = [
@@ -34,17 +34,20 @@ BENIGN = [
 
 
 # x_t is drawn by the browser on a canvas (playground/ui/js/forward_blend.js); it records the t it drew.
-CANVAS_DRAWN = "() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1 && c.dataset.t; }"
+CANVAS_DRAWN = ("() => { const c = document.querySelector('#xt-image canvas'); return c && c.width > 1 "
+                "&& c.dataset.t; }")
 
 
 def _canvas_t(page) -> str | None:
-    return page.evaluate("() => { const c = document.querySelector('#xt-image canvas'); return c ? c.dataset.t : null; }")
+    return page.evaluate("() => { const c = document.querySelector('#xt-image canvas'); return c ? "
+                         "c.dataset.t : null; }")
 
 
 def _canvas_pixels(page) -> list[int]:
     """A fingerprint of the canvas: 64 pixels' RGB values along its diagonal."""
-    return page.evaluate("""() => { const c = document.querySelector('#xt-image canvas'); const ctx = c.getContext('2d');
-        const out = []; for (let i = 0; i < 64; i++) { const x = Math.floor(i * c.width / 64), y = Math.floor(i * c.height / 64);
+    return page.evaluate("""() => { const c = document.querySelector('#xt-image canvas');
+        const ctx = c.getContext('2d'); const out = [];
+        for (let i = 0; i < 64; i++) { const x = Math.floor(i * c.width / 64), y = Math.floor(i * c.height / 64);
         out.push(...Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))); } return out; }""")
 
 
@@ -172,7 +175,8 @@ def test_browser_blend_matches_the_server_image(session, live_app):
     """The canvas the browser draws equals the server's x_t (forward.forward_image) up to the int8 noise transport."""
     import numpy as np
 
-    from playground.ui import common, forward
+    from playground.ui import forward
+    from playground.ui.images import example_images, load_image
 
     page, _ = session
     _open_tab(page, "Forward")
@@ -180,8 +184,8 @@ def test_browser_blend_matches_the_server_image(session, live_app):
     page.wait_for_function("() => document.querySelector('#xt-image canvas').dataset.t === '400'", timeout=30_000)
     rgb = np.array(page.evaluate("""() => { const c = document.querySelector('#xt-image canvas');
         return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"""), dtype=np.int16)
-    name, path = common.example_images()[0][1], common.example_images()[0][0]
-    state = forward.forward_state(common.load_image(path), 0, name)
+    name, path = example_images()[0][1], example_images()[0][0]
+    state = forward.forward_state(load_image(path), 0, name)
     server = forward.forward_image(state, "cosine", 1000, False, 400).astype(np.int16)  # (H, W, 3), k = 1 for photos
     browser = rgb.reshape(server.shape[0], server.shape[1], 4)[..., :3]
     diff = np.abs(browser - server)
@@ -208,10 +212,11 @@ def test_keyboard_shortcuts_move_t_and_switch_tabs(session):
     assert "Forward" in page.locator("button[role=tab][aria-selected=true]").inner_text()
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("3")
-    page.wait_for_function("() => /Train/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
-                           timeout=5_000)
+    page.wait_for_function("() => /Train/.test("
+                           "document.querySelector('button[role=tab][aria-selected=true]').innerText)", timeout=5_000)
     page.keyboard.press("1")
-    page.wait_for_function("() => /Forward/.test(document.querySelector('button[role=tab][aria-selected=true]').innerText)",
+    page.wait_for_function("() => /Forward/.test("
+                           "document.querySelector('button[role=tab][aria-selected=true]').innerText)",
                            timeout=5_000)
 
 
@@ -226,14 +231,16 @@ def test_deep_link_opens_the_tab_with_its_values_and_notes_bad_ones(session, liv
         assert not page.locator("#deeplink-note").is_visible()
         # the copy-link button rebuilds a link to this view
         page.locator("#copy-link").click()
-        page.wait_for_function("() => /steps=10/.test(document.querySelector('#view-link textarea, #view-link input').value)",
+        page.wait_for_function("() => /steps=10/.test(document.querySelector('#view-link textarea, "
+                               "#view-link input').value)",
                                timeout=10_000)
         link = page.locator("#view-link textarea, #view-link input").first.input_value()
         assert "tab=sample" in link and "eta=1" in link and "seed=3" in link and "spacing=leading" in link
         # forward link with an example, a schedule and t, plus bad and unknown settings: a note, never an error page
         page.goto(live_app.url + "?tab=forward&image=rocket&schedule=linear&t=600&eta=0.5&T=abc&bogus=1",
                   wait_until="domcontentloaded")
-        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && c.dataset.t === '600'; }",
+        page.wait_for_function("() => { const c = document.querySelector('#xt-image canvas'); return c && "
+                               "c.dataset.t === '600'; }",
                                timeout=90_000)
         page.wait_for_function("() => /rocket/.test(document.body.innerText)", timeout=30_000)
         note = page.locator("#deeplink-note").inner_text()

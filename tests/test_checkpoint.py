@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from playground import checkpoint as C
-from playground.model import UNet, UNetConfig
-
 from conftest import TINY_MODEL
+
+from playground.mnist import checkpoint as C
+from playground.mnist.model import UNet, UNetConfig
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -27,7 +26,8 @@ def _model(seed=0):
 def _save(path, model=None, **meta):
     model = model or _model()
     return C.save_checkpoint(path, ema_state=model.state_dict(), config=model.config,
-                             meta=C.CheckpointMeta(prediction_type="v", schedule="cosine", T=500, steps=7, data="test", **meta))
+                             meta=C.CheckpointMeta(prediction_type="v", schedule="cosine", T=500, steps=7,
+                                                   data="test", **meta))
 
 
 def test_round_trip_rebuilds_model_from_file_alone(tmp_path):

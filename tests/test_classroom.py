@@ -1,5 +1,6 @@
 """The classroom features at handler level: deep links, the browser-side blend's payload, the cheap /forward,
-bring-your-own checkpoints, ZeroGPU readiness. (Browser checks: tests/test_browser.py; load: test_classroom_load.py.)"""
+bring-your-own checkpoints, ZeroGPU readiness. (Browser checks: tests/test_browser.py; load:
+test_classroom_load.py.)"""
 from __future__ import annotations
 
 import base64
@@ -14,10 +15,14 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, make_tiny_checkpoint
-from playground.ui import classroom, common, forward, sampling
-from playground.ui.classroom import Param, apply_links, as_bool, as_float, as_int, one_of
+
+from playground.ui import classroom, forward, limits, sampling
+from playground.ui.classroom import apply_links, as_bool, as_float, as_int, one_of
+from playground.ui.images import example_images, load_image
+from playground.ui.limits import LIMITS, adapt_threads, interactive_work
+from playground.ui.models import get_model, list_checkpoints
+from playground.ui.page import Param
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -64,7 +69,8 @@ def test_parsers_reject_nan_inf_and_fractions():
         with pytest.raises(ValueError):
             as_float(0, 1)(raw)
     assert as_int(0, 10)("3.0") == 3 and as_float(0, 1)("0.25") == 0.25
-    assert one_of([("quick: 5 min", "quick")])("QUICK") == "quick" and one_of([("quick: 5 min", "quick")])("quick: 5 min") == "quick"
+    assert (one_of([("quick: 5 min", "quick")])("QUICK") == "quick"
+            and one_of([("quick: 5 min", "quick")])("quick: 5 min") == "quick")
 
 
 def test_the_app_registers_deep_links_for_its_tabs():
@@ -74,10 +80,19 @@ def test_the_app_registers_deep_links_for_its_tabs():
     assert {("forward", "image"), ("forward", "schedule"), ("forward", "t"), ("sample", "steps"), ("sample", "eta"),
             ("sample", "seed"), ("train", "preset")} <= names
     sample = [p for p in page.params if p.tab == "sample"]
-    tab, updates, _, note = apply_links(page.params, [t.TAB_ID for t in __import__("playground.ui").ui.TABS],
+    tab, updates, _, note = apply_links(page.params, [t.TAB_ID for t in __import__("playground.ui.tabs").ui.tabs.TABS],
                                         {"tab": "sample", "steps": "10", "eta": "1", "seed": "3"})
     assert tab == "sample" and note == "" and sorted(page.params[i].name for i in updates) == ["eta", "seed", "steps"]
     assert sample and classroom.link_for("sample", steps=10, eta=1.0) == "?tab=sample&steps=10&eta=1"
+
+
+def test_shortcut_keys_select_the_tabs_by_their_position():
+    from playground.ui.tabs import TABS
+
+    js = classroom.keys_js([t.TAB_ID for t in TABS])
+    assert "selectTab(0); b.click()" in js and "selectTab(1);" in js  # Space → Forward (1st), S → Sampling (2nd)
+    js = classroom.keys_js(["theory", "sample", "x", "forward"])
+    assert "selectTab(3); b.click()" in js and "selectTab(1);" in js and "_TAB" not in js
 
 
 # ------------------------------------------------------------------------------- the browser-side blend
@@ -95,10 +110,10 @@ def _blend_like_the_browser(payload: dict, t: int) -> np.ndarray:
 
 @pytest.mark.parametrize("example", [0, -1])  # a photo (RGB, 512 px) and an MNIST digit (grayscale, 28 px)
 def test_payload_lets_the_browser_draw_the_servers_x_t(example):
-    path, name = common.example_images()[example]
-    state = forward.forward_state(common.load_image(path), 5, name)
+    path, name = example_images()[example]
+    state = forward.forward_state(load_image(path), 5, name)
     payload = forward.client_payload(state, "cosine", 1000, False)
-    s_ab = forward.F.cached_schedule("cosine", 1000, False).alpha_bar
+    s_ab = forward.render.cached_schedule("cosine", 1000, False).alpha_bar
     assert payload["alpha_bar"] == s_ab.tolist() and len(payload["beta"]) == 1000 and payload["T"] == 1000
     for t in (0, 250, 700, 999):
         server = forward.forward_image(state, "cosine", 1000, False, t).astype(np.float64)
@@ -110,9 +125,9 @@ def test_payload_lets_the_browser_draw_the_servers_x_t(example):
         # ε travels in steps of 1/EPS_SCALE: at most 127.5·b/(2·EPS_SCALE) ≤ 2.7 grey levels, plus one for rounding
         bound = math.ceil(127.5 / (2 * payload["eps_scale"])) + 1
         assert diff.mean() < 1.0 and diff.max() <= bound, (t, diff.mean(), diff.max())
-    again = forward.client_payload(forward.forward_state(common.load_image(path), 5, name), "cosine", 1000, False)
+    again = forward.client_payload(forward.forward_state(load_image(path), 5, name), "cosine", 1000, False)
     assert again["key"] == payload["key"]  # same image + seed → same key: the browser decodes once
-    other = forward.client_payload(forward.forward_state(common.load_image(path), 6, name), "cosine", 1000, False)
+    other = forward.client_payload(forward.forward_state(load_image(path), 6, name), "cosine", 1000, False)
     assert other["key"] != payload["key"]
     assert forward.client_payload(None, "cosine", 1000, False) is None
 
@@ -131,7 +146,7 @@ def test_the_numbers_line_the_browser_writes_matches_the_server_format():
 
 
 def test_forward_api_decodes_each_file_once(tmp_path, monkeypatch):
-    path, _ = common.example_images()[0]
+    path, _ = example_images()[0]
     calls = []
     real = forward.load_image
     monkeypatch.setattr(forward, "load_image", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
@@ -159,11 +174,11 @@ def test_uploaded_checkpoint_joins_this_sessions_models_only(tmp_path, monkeypat
     assert "my_model.pt" in md and "loaded" in md and len(models) == 1
     (label, path), = models.items()
     assert label.startswith("uploaded: ") and Path(path).is_file() and dropdown.value == path
-    assert path not in [p for _, p in common.list_checkpoints()]  # other sessions never list it
-    assert path in [p for _, p in common.list_checkpoints(models)]
-    model, meta = common.get_model(path, models)  # and this session can sample with it
+    assert path not in [p for _, p in list_checkpoints()]  # other sessions never list it
+    assert path in [p for _, p in list_checkpoints(models)]
+    model, meta = get_model(path, models)  # and this session can sample with it
     with pytest.raises(gr.Error, match="Unknown checkpoint"):
-        common.get_model(path, {})
+        get_model(path, {})
 
 
 def _pickle_payload(path: Path) -> Path:
@@ -193,7 +208,7 @@ def test_bad_checkpoint_uploads_get_a_clear_message(tmp_path, monkeypatch):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(gr.Error, match="Cannot use 'text.pt'"):
         sampling.upload_checkpoint(str(tmp_path / "text.pt"), {})
-    monkeypatch.setattr(common.LIMITS, "max_checkpoint_bytes", 1000)
+    monkeypatch.setattr(LIMITS, "max_checkpoint_bytes", 1000)
     with pytest.raises(gr.Error, match="up to 0 MB|MB; this server takes"):
         sampling.upload_checkpoint(str(good), {})
     with pytest.raises(gr.Error, match="No file"):
@@ -209,8 +224,8 @@ def test_with_spaces_installed_the_app_imports_without_touching_cuda():
             "from playground.ui import zerogpu, sampling\n"
             "assert not torch.cuda.is_initialized(), 'CUDA initialised at import'\n"
             "assert zerogpu.spaces is spaces and not zerogpu.on_zerogpu()\n"
-            "assert sampling.sample_compare.__name__ == 'sample_compare' and not hasattr(sampling.sample_compare, 'zerogpu')\n"
-            "print('ok')")
+            "assert sampling.sample_compare.__name__ == 'sample_compare' and not "
+            "hasattr(sampling.sample_compare, 'zerogpu')\nprint('ok')")
     env = {k: v for k, v in os.environ.items() if k not in ("SPACES_ZERO_GPU", "SPACE_ID")}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
@@ -235,27 +250,27 @@ def test_sampling_stream_pickles_for_the_zerogpu_worker(tmp_path, monkeypatch):
 
 def test_busy_host_drops_to_one_thread_and_comes_back(monkeypatch):
     monkeypatch.delenv("PLAYGROUND_THREADS", raising=False)
-    monkeypatch.setattr(common, "_DEFAULT_THREADS", 2)
-    monkeypatch.setattr(common, "_cores", lambda: 2)
+    monkeypatch.setattr(limits, "_DEFAULT_THREADS", 2)
+    monkeypatch.setattr(limits, "_cores", lambda: 2)
     before = torch.get_num_threads()
     try:
-        assert common.adapt_threads(load=9.0) == 1 and torch.get_num_threads() == 1  # others hold the cores
-        assert common.adapt_threads(load=2.2) == 1  # in between: keep what we have (no flapping)
-        assert common.adapt_threads(load=0.3) == 2 and torch.get_num_threads() == 2  # calm again
-        assert common.adapt_threads(load=2.2) == 2
-        with common.interactive_work():  # another student's sampling job is running: one thread each
-            assert common.adapt_threads(load=0.3) == 1 and torch.get_num_threads() == 1
-        assert common.adapt_threads(load=0.3) == 2  # alone and calm: all the cores again
+        assert adapt_threads(load=9.0) == 1 and torch.get_num_threads() == 1  # others hold the cores
+        assert adapt_threads(load=2.2) == 1  # in between: keep what we have (no flapping)
+        assert adapt_threads(load=0.3) == 2 and torch.get_num_threads() == 2  # calm again
+        assert adapt_threads(load=2.2) == 2
+        with interactive_work():  # another student's sampling job is running: one thread each
+            assert adapt_threads(load=0.3) == 1 and torch.get_num_threads() == 1
+        assert adapt_threads(load=0.3) == 2  # alone and calm: all the cores again
         monkeypatch.setenv("PLAYGROUND_THREADS", "2")  # pinned by the operator: never changed
-        assert common.adapt_threads(load=50.0) == 2
+        assert adapt_threads(load=50.0) == 2
     finally:
         torch.set_num_threads(before)
 
 
 def test_a_schedule_change_never_overwrites_t_unless_the_new_T_forces_it():
     """A deep link sets schedule and t in one update; the schedule's change event must not put the old t back."""
-    path, name = common.example_images()[0]
-    state = forward.forward_state(common.load_image(path), 0, name)
+    path, name = example_images()[0]
+    state = forward.forward_state(load_image(path), 0, name)
     slider = forward.forward_schedule_changed(state, "linear", 1000, False, 250)[0]
     assert slider._constructor_args[0] == {"maximum": 999}  # the update sends the new maximum only: t untouched
     slider = forward.forward_schedule_changed(None, "linear", 100, False, 600)[0]

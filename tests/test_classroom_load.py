@@ -53,7 +53,7 @@ def test_classroom_ten_students(live_app):
 
     # the slider: every student moved it, and the moves were answered
     assert fwd["sent"] >= STUDENTS and fwd["completed"] >= STUDENTS, report
-    assert fwd["completed"] >= fwd["sent"] - STUDENTS, report  # at most one move per student still in flight at the bound
+    assert fwd["completed"] >= fwd["sent"] - STUDENTS, report  # at most one move per student in flight at the bound
     for key in ("latency_ms", "queue_wait_ms"):
         st = fwd[key]
         assert st["n"] > 0 and all(_finite(st[q]) for q in ("p50", "p95", "max")), (key, st)

@@ -29,14 +29,15 @@ def tiny_ckpt(tmp_path_factory):
 
 
 def test_train_cli_writes_a_loadable_checkpoint(tiny_ckpt):
-    from playground.checkpoint import load_model
+    from playground.mnist.checkpoint import load_model
 
     model, meta = load_model(tiny_ckpt)
     assert meta.steps == 3 and meta.prediction_type == "eps" and model.config.channels == (8, 16)
 
 
 def test_sample_cli_npy_png_gif(tiny_ckpt, tmp_path):
-    run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--out", str(tmp_path / "a.npy"))
+    run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--out",
+        str(tmp_path / "a.npy"))
     a = np.load(tmp_path / "a.npy")
     assert a.shape == (12, 28, 28) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
     run("playground.sample", "--checkpoint", str(tiny_ckpt), "--num", "12", "--steps", "4", "--sampler", "dpm++",
@@ -51,16 +52,18 @@ def test_sample_cli_npy_png_gif(tiny_ckpt, tmp_path):
     assert 2 <= frames.shape[0] <= 3 and frames.shape[1] > 28
 
 
-def test_save_gif_writes_one_frame_per_step(tmp_path):
-    from playground.viz import save_gif
+def test_write_gif_writes_one_frame_per_step(tmp_path):
+    from playground.render import write_gif
 
     frames = [np.full((30, 30), 40 * i, np.uint8) for i in range(5)]
-    save_gif(frames, tmp_path / "g.gif")
+    write_gif(tmp_path / "g.gif", frames, duration_ms=100, hold_last_ms=1500)  # the CLI's timing
     assert iio.imread(tmp_path / "g.gif", index=None).shape[:3] == (5, 30, 30)
 
 
 def test_sample_cli_rejects_bad_arguments(tiny_ckpt, tmp_path):
-    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "euler", "--out", str(tmp_path / "x.npy"), ok=False)
+    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "euler", "--out",
+            str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "unknown sampler" in p.stderr
-    p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.npy"), ok=False)
+    p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out",
+            str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "Checkpoint not found" in p.stderr

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import LIVE_LIMITS
+from PIL import Image
 
 N_FORWARD_CLIENTS, FORWARD_REQS = 5, 4  # 5 clients × 4 requests
 N_SAMPLE_CLIENTS, SAMPLE_REQS = 3, 2  # 3 clients × 2 requests
 N_TRAIN_CLIENTS = 2  # one trains, the other must get "busy" (one job per server)
 N_CLIENTS = N_FORWARD_CLIENTS + N_SAMPLE_CLIENTS + N_TRAIN_CLIENTS  # 10
 TRAIN_ARGS = dict(preset="tiny", objective="eps", schedule="linear", t=50, zero_terminal_snr=False, batch_size=16,
-                  lr=2e-3, steps=40, time_budget_s=6, conditional=True, model_size="small (16, 32, 64)", preview_every=0)
+                  lr=2e-3, steps=40, time_budget_s=6, conditional=True, model_size="small (16, 32, 64)",
+                  preview_every=0)
 
 
 def _pixels(path) -> np.ndarray:
@@ -119,12 +119,15 @@ def test_many_clients_at_once(live_app, tmp_path):
     ckpt = str(live_app.ckpt_dir / "mnist_eps_cond.pt")
     photos = [_photo(tmp_path, i) for i in range(N_FORWARD_CLIENTS)]
     fwd_reqs = {i: [(100 + 150 * k, 10 * i + k) for k in range(FORWARD_REQS)] for i in range(N_FORWARD_CLIENTS)}
-    smp_reqs = {i: [(1000 + 10 * i + k, str((i + k) % 10)) for k in range(SAMPLE_REQS)] for i in range(N_SAMPLE_CLIENTS)}
+    smp_reqs = {i: [(1000 + 10 * i + k, str((i + k) % 10)) for k in range(SAMPLE_REQS)]
+                for i in range(N_SAMPLE_CLIENTS)}
 
     # what each request gives alone, one at a time
     solo = _new_client(live_app)
-    alone_fwd = {(i, k): _forward(solo, photos[i], t, s) for i, reqs in fwd_reqs.items() for k, (t, s) in enumerate(reqs)}
-    alone_smp = {(i, k): _sample(solo, ckpt, s, digit=d)[0] for i, reqs in smp_reqs.items() for k, (s, d) in enumerate(reqs)}
+    alone_fwd = {(i, k): _forward(solo, photos[i], t, s) for i, reqs in fwd_reqs.items()
+                 for k, (t, s) in enumerate(reqs)}
+    alone_smp = {(i, k): _sample(solo, ckpt, s, digit=d)[0] for i, reqs in smp_reqs.items()
+                 for k, (s, d) in enumerate(reqs)}
 
     clients = [_new_client(live_app) for _ in range(N_CLIENTS)]
     submitted, answered, lock = [], [], threading.Lock()
@@ -202,8 +205,8 @@ def test_a_paused_sampling_stream_leaves_grad_mode_alone(tmp_path, monkeypatch, 
     `yield` must leave that thread's grad mode as it found it, or a training step that runs on the
     same thread next fails in backward() ('element 0 of tensors does not require grad')."""
     import torch
-
     from conftest import make_tiny_checkpoint
+
     from playground.ui import sampling
 
     d = tmp_path / "ck"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground import data as D
+from playground.mnist import data as D
 
 BUNDLE = D.REPO_DATA_DIR / "MNIST" / "raw"
 

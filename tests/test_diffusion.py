@@ -66,7 +66,8 @@ def test_q_sample_is_ddpm_eq4_with_given_noise():
     x0 = torch.randn(4, 1, 3, 3, generator=gen(1), dtype=torch.float64)
     eps = torch.randn(4, 1, 3, 3, generator=gen(2), dtype=torch.float64)
     t = torch.tensor([0, 5, 150, 199])
-    ref = np.sqrt(ab[t.numpy()])[:, None, None, None] * x0.numpy() + np.sqrt(1 - ab[t.numpy()])[:, None, None, None] * eps.numpy()
+    ref = (np.sqrt(ab[t.numpy()])[:, None, None, None] * x0.numpy()
+           + np.sqrt(1 - ab[t.numpy()])[:, None, None, None] * eps.numpy())
     np.testing.assert_allclose(q_sample(s, x0, t, eps).numpy(), ref, rtol=1e-12, atol=1e-14)
     # float32 inputs stay float32
     assert q_sample(s, x0.float(), t, eps.float()).dtype == torch.float32
@@ -134,7 +135,8 @@ def test_q_posterior_is_the_bayes_product_of_gaussians():
     tn = t.numpy()
     a_t, ab_prev = (1 - b[tn])[:, None], ab[tn - 1][:, None]
     precision = a_t / b[tn][:, None] + 1 / (1 - ab_prev)
-    ref_mean = (np.sqrt(a_t) * x_t.numpy() / b[tn][:, None] + np.sqrt(ab_prev) * x0.numpy() / (1 - ab_prev)) / precision
+    ref_mean = (np.sqrt(a_t) * x_t.numpy() / b[tn][:, None]
+                + np.sqrt(ab_prev) * x0.numpy() / (1 - ab_prev)) / precision
     np.testing.assert_allclose(mean.numpy(), ref_mean, rtol=1e-9)
     np.testing.assert_allclose(var.flatten().numpy(), 1 / precision.flatten(), rtol=1e-9)
     # At t = 0 (ᾱ_{−1} = 1) the posterior is a point mass at x_0.
@@ -158,7 +160,8 @@ def test_eps_x0_v_conversions_round_trip(name, t, seed):
     x_t = q_sample(s, x0, tt, eps)
     v = get_v(s, x0, eps, tt)
     # v = √ᾱ·ε − √(1−ᾱ)·x_0 (Salimans & Ho), against numpy
-    np.testing.assert_allclose(v.numpy(), math.sqrt(ab) * eps.numpy() - math.sqrt(1 - ab) * x0.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(v.numpy(), math.sqrt(ab) * eps.numpy() - math.sqrt(1 - ab) * x0.numpy(),
+                               rtol=1e-10, atol=1e-12)
     # Each parameterization recovers the truth. x_0 from ε divides by √ᾱ: scale the tolerance.
     tol = 1e-10 / math.sqrt(ab)
     torch.testing.assert_close(predict_x0_from_eps(s, x_t, tt, eps), x0, rtol=0, atol=tol)
@@ -190,7 +193,8 @@ def test_v_is_zero_terminal_snr_safe():
 
 
 def test_prediction_type_names():
-    assert [normalize_prediction_type(n) for n in ("epsilon", "sample", "v_prediction", "EPS", "x_0", "v-prediction")] == [
+    assert [normalize_prediction_type(n) for n in ("epsilon", "sample", "v_prediction", "EPS", "x_0",
+                                                   "v-prediction")] == [
         "eps", "x0", "v", "eps", "x0", "v"]
     with pytest.raises(ValueError, match="unknown prediction type 'score'"):
         normalize_prediction_type("score")
@@ -250,7 +254,8 @@ def test_min_snr_gamma_weights(kind, ztsnr):
     np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-5)
     if ztsnr:  # SNR = 0 at t = T−1: the limits 1, 0, 0, and no NaN
         assert float(loss[-1]) == {"eps": 1.0, "x0": 0.0, "v": 0.0}[kind]
-    assert float(loss[0]) == pytest.approx({"eps": gamma / float(s.snr[0]), "x0": gamma, "v": gamma / (float(s.snr[0]) + 1)}[kind], rel=1e-5)
+    expect = {"eps": gamma / float(s.snr[0]), "x0": gamma, "v": gamma / (float(s.snr[0]) + 1)}[kind]
+    assert float(loss[0]) == pytest.approx(expect, rel=1e-5)
 
 
 @pytest.mark.parametrize("kind", PREDICTION_TYPES)

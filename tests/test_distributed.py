@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground import distributed
-from playground.checkpoint import load_checkpoint
+from playground.mnist.checkpoint import load_checkpoint
+from playground.runtime import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--preset", "shipped", "--steps", "8", "--batch-size", "32", "--lr", "3e-3", "--warmup-steps", "1",
@@ -33,7 +33,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert two.stdout.count("finished (steps) after 8 steps") == 1  # rank 0 alone logs
     a, b = load_checkpoint(tmp_path / "one.full.pt"), load_checkpoint(tmp_path / "two.full.pt")
     init = load_checkpoint(tmp_path / "one.full.pt")  # for the scale of the update: a fresh model of the same seed
-    from playground.model import UNet, UNetConfig
+    from playground.mnist.model import UNet, UNetConfig
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -14,10 +14,10 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, TINY_T
 from PIL import Image, ImageDraw
 
-from conftest import ROOT, TINY_T
-from playground import editing as E
+from playground.editing import edits
 from playground.ui.edit import handlers as U
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -57,7 +57,7 @@ def final(gen):
 def test_preview_of_a_drawing_is_the_mnist_framed_digit():
     img, md, brush = U.preview("draw", sketch(drawing()), 0, None)
     assert img.shape == (224, 224) and img.dtype == np.uint8
-    ref = E.prepare_digit(drawing(), background="white").image
+    ref = edits.prepare_digit(drawing(), background="white").image
     small = img[::8, ::8].astype(np.float32) / 255  # nearest-neighbour ×8 → every 8th pixel is the 28×28 digit
     assert np.abs(small - ref).max() <= 1 / 255 + 1e-6
     assert "20" in md and "centre of mass" in md
@@ -88,12 +88,12 @@ def test_sketch_formats_rgba_layers_only_and_huge():
     for name, value in (("transparent", sketch(transparent)), ("layers only", layers_only), ("rgb", sketch(rgb)),
                         ("huge", sketch(huge))):
         x0 = U.get_digit("draw", value)["x0"]
-        assert float(E.pixel_rmse(x0, ref)[0]) < (0.1 if name == "huge" else 1e-3), name  # huge: ±1 px of rounding
+        assert float(edits.pixel_rmse(x0, ref)[0]) < (0.1 if name == "huge" else 1e-3), name  # huge: ±1 px of rounding
 
 
 def test_mnist_and_upload_sources(tmp_path):
     d = U.get_digit("mnist", None, 3, None)
-    x0, label = E.heldout_digit(3)
+    x0, label = edits.heldout_digit(3)
     assert torch.equal(d["x0"], x0) and d["label"] == label and f"a real **{label}**" in d["note"]
     p = tmp_path / "seven.png"
     Image.fromarray(drawing(mode="L")).save(p)
@@ -122,7 +122,7 @@ def test_sdedit_handler_streams_and_ends_with_numbers_and_files():
 
 def test_sdedit_at_strength_zero_gives_back_the_input():
     out = final(U.sdedit_run("mnist", None, 5, None, 0.0, "ddpm", 50, U.LABEL_NONE, 1.0, 0))
-    assert np.array_equal(out[-1][3], U._img(E.heldout_digit(5)[0]))
+    assert np.array_equal(out[-1][3], U._img(edits.heldout_digit(5)[0]))
     assert "distance to the input 0.000" in out[-1][4]
 
 
@@ -142,10 +142,10 @@ def test_runs_also_refresh_the_preview_with_the_digit_they_used():
     out = final(U.with_seen(U.sdedit_run)("mnist", None, 4, None, 0.3, "ddim", 5, "1", 1.0, 0))
     assert all(len(o) == 9 for o in out)
     seen, seen_md = out[-1][7:]
-    assert np.array_equal(seen, U._img(E.heldout_digit(4)[0])) and "#4" in seen_md
+    assert np.array_equal(seen, U._img(edits.heldout_digit(4)[0])) and "#4" in seen_md
     fig, md, seen, _ = U.with_seen(U.drift_run)("mnist", None, 4, None, "1", steps_list=(5,), guidances=(1.0,),
                                                 progress=lambda *a, **k: None)
-    assert np.array_equal(seen, U._img(E.heldout_digit(4)[0]))
+    assert np.array_equal(seen, U._img(edits.heldout_digit(4)[0]))
 
 
 def test_strip_handler():
@@ -161,7 +161,7 @@ def test_inpaint_handler_keeps_the_kept_pixels_and_reads_a_brush():
     mask_img, x_t, x0p, result, numbers, status, files = out[-1]
     assert "max |change| = 0**" in numbers and "392 pixels regenerated" in numbers
     assert "r = 2, j = 3" in status and mask_img.shape == (224, 224, 3)
-    x0 = E.heldout_digit(2)[0]
+    x0 = edits.heldout_digit(2)[0]
     assert np.array_equal(result[:, :112], U._img(x0)[:, :112])  # the kept left half, pixel for pixel
     layer = np.zeros((280, 280, 4), np.uint8)
     layer[:140, :, 3] = 255  # painted the top half
@@ -179,7 +179,8 @@ def test_invert_handler_and_drift():
     assert m and 0 <= float(m.group(1)) < 1 and "latent std" in numbers
     assert "20 DDIM steps up" in status and len(files) == 2
     assert Image.open(files[1]).n_frames == 40  # 20 up + 20 down
-    fig, md = U.drift_run("mnist", None, 0, None, "7", steps_list=(5, 10), guidances=(1.0, 3.0), progress=lambda *a, **k: None)
+    fig, md = U.drift_run("mnist", None, 0, None, "7", steps_list=(5, 10), guidances=(1.0, 3.0),
+                          progress=lambda *a, **k: None)
     assert len(fig.data) == 2 and list(fig.data[0].x) == [5, 10]
     assert "| 5 |" in md and "| 10 |" in md and "w = 3" in md
 
@@ -226,7 +227,7 @@ def test_inpaint_endpoint_keeps_pixels_exactly(client, seven_png, tmp_path):
     files, numbers = client.predict(handle_file(seven_png), "bottom half", "3", 1.5, "ddpm", 10, 2, 3, 0, None, "",
                                     api_name="/inpaint")
     assert numbers["kept_max_abs_change"] == 0.0 and numbers["regenerated_pixels"] == 392
-    assert numbers["model_calls"] == len([op for op in E.repaint_ops(10, 3, 2) if op[0] == "down"])
+    assert numbers["model_calls"] == len([op for op in edits.repaint_ops(10, 3, 2) if op[0] == "down"])
     mask = np.zeros((28, 28), np.uint8)
     mask[:, 20:] = 255  # white = regenerate
     Image.fromarray(mask).save(tmp_path / "mask.png")
@@ -254,7 +255,8 @@ def test_endpoints_refuse_bad_input_clearly(client, tmp_path):
     seven = tmp_path / "seven.png"
     Image.fromarray(drawing(mode="L")).save(seven)
     with pytest.raises(Exception, match="unknown mask"):
-        client.predict(handle_file(str(seven)), "diagonal", "auto", 1.0, "ddpm", 10, 1, 10, 0, None, "", api_name="/inpaint")
+        client.predict(handle_file(str(seven)), "diagonal", "auto", 1.0, "ddpm", 10, 1, 10, 0, None, "",
+                       api_name="/inpaint")
     with pytest.raises(Exception, match="digit must be"):
         client.predict(handle_file(str(seven)), 10, "twelve", 1.0, "", api_name="/invert")
 

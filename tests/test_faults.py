@@ -17,13 +17,14 @@ from pathlib import Path
 import gradio as gr
 import pytest
 import torch
-
 from conftest import ROOT, TINY_MODEL, make_tiny_checkpoint
-from playground.ui import common, sampling, training
-from playground.checkpoint import load_checkpoint, load_model
-from playground.data import load_mnist
-from playground.model import UNetConfig
-from playground.train import TrainConfig, Trainer
+
+from playground.mnist.checkpoint import load_checkpoint, load_model
+from playground.mnist.data import load_mnist
+from playground.mnist.model import UNetConfig
+from playground.mnist.train import TrainConfig, Trainer
+from playground.ui import sampling, training
+from playground.ui.models import device, list_checkpoints
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,8 +37,9 @@ def _tiny_cfg(**kw) -> TrainConfig:
 
 def _samples_ok(path: Path) -> None:
     """The checkpoint at `path` loads and gives finite samples through the app's own sampler."""
-    model, meta = load_model(path, common.device())  # where the app samples: CUDA / MPS / CPU
-    x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4", guidance=2.0, n=2,
+    model, meta = load_model(path, device())  # where the app samples: CUDA / MPS / CPU
+    x, _ = sampling.run_sampler(model, meta, sampler="ddim", steps=5, eta=0.0, spacing="trailing", digit="4",
+                                guidance=2.0, n=2,
                           seed=0)
     assert x.shape == (2, 1, 28, 28) and torch.isfinite(x).all() and x.abs().max() <= 1.0 + 1e-6
 
@@ -75,7 +77,8 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
 
     def run():
         try:
-            for o in training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True, "small (16, 32, 64)", 0,
+            for o in training.train_run("tiny", "eps", "linear", 50, False, 16, 2e-3, 5000, 120, True,
+                                        "small (16, 32, 64)", 0,
                                   data=load_mnist()):
                 outs.append(o)
                 if "step" in str(o[0]):
@@ -120,8 +123,9 @@ def test_closing_the_stream_mid_training_saves_and_frees_the_server(tmp_path):
 
 _SLOW_SAVER = r"""
 import sys, torch
-from playground.checkpoint import atomic_torch_save
-big = {"format": "diffusion-playground/1", "config": {}, "meta": {}, "ema": {f"w{i}": torch.randn(1_000_000) for i in range(60)}}
+from playground.mnist.checkpoint import atomic_torch_save
+big = {"format": "diffusion-playground/1", "config": {}, "meta": {},
+       "ema": {f"w{i}": torch.randn(1_000_000) for i in range(60)}}
 class SlowFile:  # write in small pieces with pauses, so that the kill lands mid-write
     def __init__(self, f): self.f = f
     def write(self, b):
@@ -139,7 +143,10 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     ckdir = tmp_path / "checkpoints"
     path = make_tiny_checkpoint(ckdir / "mnist_eps_cond.pt")
     before = path.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVER, str(path)], cwd=ROOT,
+                            env={**os.environ,
+                                 "PYTHONPATH": os.pathsep.join(filter(None,
+                                                                      [str(ROOT), os.environ.get("PYTHONPATH")]))},
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "saving"
@@ -163,7 +170,7 @@ def test_kill_during_a_checkpoint_save_leaves_the_previous_checkpoint_intact(tmp
     _samples_ok(path)
     assert tmp.exists()  # SIGKILL leaves the half-written temp file: the app must ignore it
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(ckdir))
-    assert [p for _, p in common.list_checkpoints()] == [str(path)]
+    assert [p for _, p in list_checkpoints()] == [str(path)]
     final = list(sampling.sample_compare(None, 3, 0.0, "trailing", True, "1", 2.0, 1, 0, False))[-1]
     assert "Done" in final[6]
 

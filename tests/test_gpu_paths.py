@@ -3,14 +3,13 @@ upsampling, and CUDA-graph replays of the sampler's model call (CUDA-only tests 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_tiny_checkpoint
 
 from playground import diffusion
-from playground.checkpoint import load_model
-from playground.model import _upsample_nearest
-from playground.sample import generate, make_model_fn
+from playground.mnist.checkpoint import load_model
+from playground.mnist.model import _upsample_nearest
+from playground.mnist.sample import generate, make_model_fn
 from playground.schedules import make_schedule
-
-from conftest import make_tiny_checkpoint
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 
@@ -22,11 +21,13 @@ def test_schedule_tables_move_to_the_device_bit_for_bit(device):
     for name in ("betas", "alphas", "alpha_bar", "alpha_bar_prev", "snr", "log_snr", "posterior_variance"):
         assert torch.equal(getattr(d, name).cpu(), getattr(s, name)), name
     g = torch.Generator().manual_seed(0)
-    x0, eps, t = torch.randn(16, 1, 28, 28, generator=g), torch.randn(16, 1, 28, 28, generator=g), torch.randint(0, 1000, (16,), generator=g)
+    x0, eps, t = (torch.randn(16, 1, 28, 28, generator=g), torch.randn(16, 1, 28, 28, generator=g),
+                  torch.randint(0, 1000, (16,), generator=g))
     on_dev = diffusion.q_sample(d, x0.to(device), t.to(device), eps.to(device))
     torch.testing.assert_close(on_dev.cpu(), diffusion.q_sample(s, x0, t, eps), rtol=1e-6, atol=1e-6)
     loss_dev = diffusion.training_loss(d, x0.to(device), x0.to(device) * 0, eps.to(device), t.to(device), "v", 5.0)
-    torch.testing.assert_close(loss_dev.cpu(), diffusion.training_loss(s, x0, x0 * 0, eps, t, "v", 5.0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss_dev.cpu(), diffusion.training_loss(s, x0, x0 * 0, eps, t, "v", 5.0),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from playground import toy2d as T
-from playground.ui.lab2d import plots, runs
+from playground import toy2d
+from playground.ui.lab2d import config, runs, session, view
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
 
@@ -37,7 +37,7 @@ def quick_training(monkeypatch):
 
 @pytest.fixture(scope="module")
 def moons():
-    return plots.lab_data("moons", 800, 0)
+    return session.lab_data("moons", 800, 0)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def trained(training):
 def decode(spec) -> np.ndarray:
     """plotly.js typed-array spec (or a plain list) → numpy."""
     if isinstance(spec, dict) and "bdata" in spec:  # ours are f4; plotly's own go.Figure JSON writes f8
-        return np.frombuffer(base64.b64decode(spec["bdata"]), dtype={"f4": np.float32, "f8": np.float64}[spec["dtype"]])
+        return np.frombuffer(base64.b64decode(spec["bdata"]),
+                             dtype={"f4": np.float32, "f8": np.float64}[spec["dtype"]])
     return np.asarray(spec, dtype=np.float64)
 
 
@@ -69,19 +70,19 @@ def fig_of(plot) -> dict:
 
 
 def test_lab_data_is_seeded_and_capped(moons):
-    again = plots.lab_data("moons", 800, 0)
+    again = session.lab_data("moons", 800, 0)
     assert torch.equal(moons["x0"], again["x0"]) and torch.equal(moons["eps"], again["eps"])
-    assert moons["x0"].shape == (800, 2) and len(moons["sub"]) == plots.DISAGREE_POINTS
+    assert moons["x0"].shape == (800, 2) and len(moons["sub"]) == config.DISAGREE_POINTS
     with pytest.raises(gr.Error, match="PLAYGROUND_LAB2D_MAX_POINTS"):
-        plots.lab_data("moons", plots.MAX_POINTS + 1, 0)
+        session.lab_data("moons", config.MAX_POINTS + 1, 0)
     with pytest.raises(gr.Error, match="from 8"):
-        plots.lab_data("moons", 0, 0)
+        session.lab_data("moons", 0, 0)
     with pytest.raises(gr.Error, match="finite"):
-        plots.lab_data("moons", float("nan"), 0)
+        session.lab_data("moons", float("nan"), 0)
     with pytest.raises(gr.Error, match="unknown dataset"):
-        plots.lab_data("spirals", 100, 0)
+        session.lab_data("spirals", 100, 0)
     with pytest.raises(gr.Error, match="Use my drawing"):
-        plots.lab_data(plots.DRAWING, 100, 0, None)
+        session.lab_data(config.DRAWING, 100, 0, None)
 
 
 def _canvas(draw) -> dict:
@@ -95,82 +96,83 @@ def test_drawing_turns_into_a_dataset_and_bad_drawings_are_explained():
         yy, xx = np.mgrid[0:360, 0:360]
         img[np.abs(np.hypot(xx - 180, yy - 180) - 100) < 4] = (0, 0, 0, 255)
 
-    drawing, choice = plots.use_drawing(_canvas(ring))
-    assert choice == plots.DRAWING
-    state = plots.lab_data(plots.DRAWING, 500, 3, drawing)
+    drawing, choice = session.use_drawing(_canvas(ring))
+    assert choice == config.DRAWING
+    state = session.lab_data(config.DRAWING, 500, 3, drawing)
     r = state["x0"].double().norm(dim=1)
     assert abs(float(r.std() / r.mean())) < 0.05  # a ring stays a ring after standardization
     assert state["key"][0] == "drawing"
     with pytest.raises(gr.Error, match="empty"):
-        plots.use_drawing(_canvas(lambda img: None))
+        session.use_drawing(_canvas(lambda img: None))
     with pytest.raises(gr.Error, match="empty"):
-        plots.use_drawing(None)
+        session.use_drawing(None)
 
     def dot(img):
         img[178:182, 178:182] = (0, 0, 0, 255)
 
     with pytest.raises(gr.Error, match="single dot"):
-        plots.use_drawing(_canvas(dot))
+        session.use_drawing(_canvas(dot))
 
 
 # --- the hot path ---------------------------------------------------------------------------------------------------
 
 
 def test_render_draws_the_cloud_the_density_and_exact_arrows(moons):
-    q, score, md = plots.lab_render(moons, None, "cosine", False, 300, "both")
+    q, score, md = view.lab_render(moons, None, "cosine", False, 300, "both")
     fq, fs = fig_of(q), fig_of(score)
     heat, cloud = fq["data"]
-    assert heat["type"] == "heatmap" and decode(heat["z"]).size == plots.HEAT**2
+    assert heat["type"] == "heatmap" and decode(heat["z"]).size == config.HEAT**2
     z = decode(heat["z"])
     assert z.max() == 0 and z.min() >= -9  # log q_t relative to its peak, clipped at 9 nats
     # the cloud is √ᾱ·x0 + √(1−ᾱ)·ε with the state's fixed ε
-    ab = float(plots._sched("cosine", False).alpha_bar[300])
+    ab = float(session.lab_schedule("cosine", False).alpha_bar[300])
     expect = (math.sqrt(ab) * moons["x0"] + math.sqrt(1 - ab) * moons["eps"]).numpy()
-    assert np.allclose(decode(cloud["x"]), expect[:, 0], atol=1e-6) and np.allclose(decode(cloud["y"]), expect[:, 1], atol=1e-6)
+    assert (np.allclose(decode(cloud["x"]), expect[:, 0], atol=1e-6)
+            and np.allclose(decode(cloud["y"]), expect[:, 1], atol=1e-6))
     arrows = [tr for tr in fs["data"] if tr.get("mode") == "lines"]
     assert [a["name"] for a in arrows] == ["exact"]  # no model yet: exact only, and the numbers say so
-    assert plots.HEAT == 32 and decode(arrows[0]["x"]).size == 7 * 32**2  # 32×32 arrows, 7 entries each
+    assert config.HEAT == 32 and decode(arrows[0]["x"]).size == 7 * 32**2  # 32×32 arrows, 7 entries each
     assert "t = 300" in md and "Train the MLP" in md
 
 
 def test_arrows_point_along_the_exact_score(moons):
     """Each arrow's shaft goes from its grid point in the direction of the exact score there."""
-    _, score, _ = plots.lab_render(moons, None, "cosine", False, 200, "exact")
+    _, score, _ = view.lab_render(moons, None, "cosine", False, 200, "exact")
     tr = next(t for t in fig_of(score)["data"] if t.get("name") == "exact")
     x, y = decode(tr["x"]).reshape(-1, 7), decode(tr["y"]).reshape(-1, 7)
     start, tip = np.stack([x[:, 0], y[:, 0]], 1), np.stack([x[:, 1], y[:, 1]], 1)
-    gy, gx = np.meshgrid(plots.GRID, plots.GRID, indexing="ij")
+    gy, gx = np.meshgrid(config.GRID, config.GRID, indexing="ij")
     assert np.allclose(start, np.stack([gx, gy], -1).reshape(-1, 2), atol=1e-5)
-    ab = float(plots._sched("cosine", False).alpha_bar[200])
-    s = T.exact_score(moons["x0"].double(), torch.from_numpy(start).double(), ab).numpy()
+    ab = float(session.lab_schedule("cosine", False).alpha_bar[200])
+    s = toy2d.exact_score(moons["x0"].double(), torch.from_numpy(start).double(), ab).numpy()
     d = tip - start
     cos = (d * s).sum(1) / (np.linalg.norm(d, axis=1) * np.linalg.norm(s, axis=1) + 1e-12)
-    long = np.linalg.norm(d, axis=1) > 0.05 * plots.CELL
+    long = np.linalg.norm(d, axis=1) > 0.05 * config.CELL
     assert cos[long].min() > 0.999
-    assert np.linalg.norm(d, axis=1).max() <= 0.95 * plots.CELL + 1e-6  # saturates at a cell
+    assert np.linalg.norm(d, axis=1).max() <= 0.95 * config.CELL + 1e-6  # saturates at a cell
 
 
 def test_arrow_segments_geometry():
-    x, y = plots.arrow_segments(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]),
+    x, y = view.arrow_segments(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]),
                             np.array([[1.0, 0.0], [0.0, 0.0], [0.0, -5.0]]), ref=1.0)
     seg = np.stack([x, y], 1).reshape(3, 7, 2)
-    assert np.allclose(seg[0, 1], [0.95 * plots.CELL * 0.5, 0.0])  # |d| = ref → half of 0.95 cell, along +x
+    assert np.allclose(seg[0, 1], [0.95 * config.CELL * 0.5, 0.0])  # |d| = ref → half of 0.95 cell, along +x
     assert np.allclose(seg[1, 1], [1.0, 1.0])  # a zero score draws nothing
-    assert np.allclose(seg[2, 1], [2.0, 2.0 - 0.95 * plots.CELL * 5 / 6])
+    assert np.allclose(seg[2, 1], [2.0, 2.0 - 0.95 * config.CELL * 5 / 6])
     assert np.isnan(seg[:, 2]).all() and np.isnan(seg[:, 6]).all()  # strokes are separated
 
 
 def test_training_streams_and_the_learned_score_joins_the_plot(moons, trained):
-    assert trained["steps"] == 250 and trained["key"] == plots._model_key(moons, "cosine", False)
-    _, score, md = plots.lab_render(moons, trained, "cosine", False, 300, "both")
+    assert trained["steps"] == 250 and trained["key"] == session.model_key(moons, "cosine", False)
+    _, score, md = view.lab_render(moons, trained, "cosine", False, 300, "both")
     names = [t.get("name") for t in fig_of(score)["data"] if t.get("mode") == "lines"]
     assert names == ["exact", "learned"]
     gap, share = re.search(r"= \*\*([0-9.]+)\*\* over .*?\(([0-9.]+)% of", md).groups()
     assert float(share) < 25  # 250 steps: the learned ε̂ is within a quarter of the exact one's size
     # the model belongs to its settings: another schedule shows exact arrows only and says why
-    _, score2, _ = plots.lab_render(moons, trained, "linear", False, 300, "both")
+    _, score2, _ = view.lab_render(moons, trained, "linear", False, 300, "both")
     assert [t.get("name") for t in fig_of(score2)["data"] if t.get("mode") == "lines"] == ["exact"]
-    assert "other settings" in runs._model_md(trained, moons, "linear", False)
+    assert "other settings" in runs.describe_model(trained, moons, "linear", False)
 
 
 def test_training_streams_its_loss_and_the_loss_falls(training):
@@ -182,15 +184,16 @@ def test_training_streams_its_loss_and_the_loss_falls(training):
     assert loss[-50:].mean() < 0.9 * loss[:10].mean()
 
 
-# --- sampling ----------------------------------------------------------------------------------------------------------
+# --- sampling --------------------------------------------------------------------------------------------------------
 
 
 def test_sample_every_sampler_with_the_exact_score(moons):
-    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(T.SAMPLERS_2D), 20, 0.0, True, 200, 0,
+    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, list(toy2d.SAMPLERS_2D), 20,
+                                                  0.0, True, 200, 0,
                                                 progress=NoProgress())
     assert not (isinstance(model, dict) and "den" in model)  # the exact score trains nothing: the model stays
-    for k in T.SAMPLERS_2D:
-        assert T.SAMPLER_LABELS[k] in md
+    for k in toy2d.SAMPLERS_2D:
+        assert toy2d.SAMPLER_LABELS[k] in md
     ratios = [float(r) for r in re.findall(r"\*\*([0-9.]+)×\*\*", md)]
     assert len(ratios) == 6 and max(ratios) < 3
     fig = fig_of(anim)
@@ -199,7 +202,7 @@ def test_sample_every_sampler_with_the_exact_score(moons):
     assert len(frames[0]["data"]) == 6 and len(frames[0]["data"][0]["x"]) == 200
     assert fig["layout"]["updatemenus"][0]["buttons"][0]["method"] == "animate"
     pfig = fig_of(paths)
-    assert len(pfig["data"]) == 6 * (4 + plots.PATHS)
+    assert len(pfig["data"]) == 6 * (4 + config.PATHS)
     gif = runs.lab_gif(run, progress=NoProgress())
     from PIL import Image
 
@@ -208,7 +211,8 @@ def test_sample_every_sampler_with_the_exact_score(moons):
 
 
 def test_sample_with_the_learned_model_trains_first_when_needed(moons):
-    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, ["ddim", "sde"], 30, 0.0, False, 300, 1,
+    paths, anim, md, run, model = runs.lab_sample(moons, None, "cosine", False, ["ddim", "sde"], 30, 0.0,
+                                                  False, 300, 1,
                                                 progress=NoProgress())
     assert isinstance(model, dict) and model["steps"] == 60 and "trained MLP" in md
 
@@ -216,9 +220,9 @@ def test_sample_with_the_learned_model_trains_first_when_needed(moons):
 def test_sample_bad_input_is_explained(moons):
     args = dict(state=moons, model=None, schedule="cosine", ztsnr=False, samplers=["ddim"], steps=10, eta=0.0,
                 ideal=True, particles=50, seed=0, progress=NoProgress())
-    for change, match in ((dict(steps=0), "from 1"), (dict(steps=plots.MAX_STEPS + 1), "PLAYGROUND_MAX_STEPS"),
+    for change, match in ((dict(steps=0), "from 1"), (dict(steps=config.MAX_STEPS + 1), "PLAYGROUND_MAX_STEPS"),
                           (dict(samplers=[]), "at least one sampler"), (dict(samplers=["euler_a"]), "unknown sampler"),
-                          (dict(particles=plots.MAX_PARTICLES + 1), "PLAYGROUND_LAB2D_MAX_PARTICLES"),
+                          (dict(particles=config.MAX_PARTICLES + 1), "PLAYGROUND_LAB2D_MAX_PARTICLES"),
                           (dict(eta=float("nan")), "finite"), (dict(eta=2.0), "between 0 and 1"),
                           (dict(state=None), "Pick a dataset")):
         with pytest.raises(gr.Error, match=match):
@@ -226,7 +230,7 @@ def test_sample_bad_input_is_explained(moons):
 
 
 def test_memorization_ideal_lands_on_training_points(trained):
-    small = plots.lab_data("gaussians8", 150, 0)
+    small = session.lab_data("gaussians8", 150, 0)
     fig, md, model = runs.lab_memorize(small, None, "cosine", False, 300, 0, progress=NoProgress())
     med = {k: float(v) for k, v in zip(("exact", "learned", "fresh"), re.findall(r"\*\*([0-9.e-]+)\*\*", md))}
     assert med["exact"] < 0.01 < med["fresh"]  # on a training point vs. between them
@@ -250,13 +254,13 @@ def test_api_handler_direct():
     samples, data, info = runs.lab2d_api("circles", 300, "pf_ode", 20, 0.0, "exact", 2, "linear", 100)
     assert len(samples) == 100 and len(data) == 300 and all(len(p) == 2 for p in samples[:5])
     assert info["sampler"] == "pf_ode" and info["nfe"] >= 39 and info["ratio"] < 3
-    assert np.allclose(np.asarray(data), T.make_dataset("circles", 300, 2).numpy(), atol=1e-5)
+    assert np.allclose(np.asarray(data), toy2d.make_dataset("circles", 300, 2).numpy(), atol=1e-5)
     with pytest.raises(gr.Error, match="score_source"):
         runs.lab2d_api("moons", 100, "ddim", 10, 0.0, "oracle")
     with pytest.raises(gr.Error, match="unknown schedule"):
         runs.lab2d_api("moons", 100, "ddim", 10, 0.0, "exact", 0, "quadratic")
     with pytest.raises(gr.Error, match="drawings"):
-        runs.lab2d_api(plots.DRAWING, 100, "ddim", 10, 0.0, "exact")
+        runs.lab2d_api(config.DRAWING, 100, "ddim", 10, 0.0, "exact")
 
 
 # --- the real server ------------------------------------------------------------------------------------------------
@@ -315,8 +319,10 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         page.locator("#lab2d-train").click()
         page.wait_for_function("() => /done/.test(document.querySelector('#lab2d-train-status').innerText)",
                                timeout=120_000)
-        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)", timeout=30_000)
-        page.wait_for_function("() => /learned/.test((document.querySelector('#lab2d-score .gtitle') || {}).textContent)",
+        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)",
+                               timeout=30_000)
+        page.wait_for_function("() => /learned/.test((document.querySelector('#lab2d-score .gtitle') || "
+                               "{}).textContent)",
                                timeout=30_000)
         set_number("lab2d-steps", 20)
         page.locator("#lab2d-sample").click()
@@ -328,7 +334,8 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         page.get_by_role("option", name="draw your own").click()
         page.locator("#lab2d-sketch button[aria-label=Brush]").click()  # Gradio 6's sketchpad starts with no tool
         box = page.locator("#lab2d-sketch canvas").first.bounding_box()
-        cx, cy, radius = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.3 * min(box["width"], box["height"])
+        cx, cy, radius = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2,
+                          0.3 * min(box["width"], box["height"]))
         page.mouse.move(cx, cy)
         page.mouse.down()
         for deg in range(0, 721, 30):  # 25 moves: each one costs ~0.4 s of software rendering in headless Chromium

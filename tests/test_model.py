@@ -3,10 +3,9 @@ import dataclasses
 
 import pytest
 import torch
-
-from playground.model import UNet, UNetConfig, timestep_embedding
-
 from conftest import TINY_MODEL
+
+from playground.mnist.model import UNet, UNetConfig, timestep_embedding
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -30,7 +29,8 @@ def test_fresh_model_outputs_zero_and_has_the_right_shape():
 
 
 @pytest.mark.parametrize("cfg", [TINY, dataclasses.replace(TINY, num_classes=None, attention=False),
-                                 dataclasses.replace(TINY, channels=(8, 16, 16), num_res_blocks=2, norm_full_res=True)])
+                                 dataclasses.replace(TINY, channels=(8, 16, 16), num_res_blocks=2,
+                                                     norm_full_res=True)])
 def test_shapes_for_several_configs(cfg):
     model = _randomize(UNet(cfg))
     x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
@@ -101,7 +101,7 @@ def test_attention_equals_scaled_dot_product_attention():
     """The explicit softmax(q kᵀ/√d) v (faster on the CPU for 49 tokens) is F.scaled_dot_product_attention."""
     import torch.nn.functional as F
 
-    from playground.model import Attention
+    from playground.mnist.model import Attention
 
     attn = Attention(16, heads=4, groups=4)
     g = torch.Generator().manual_seed(5)
@@ -133,11 +133,12 @@ def test_patch_size_2_runs_the_unet_at_14x14_and_keeps_pixels_in_place():
         model.out.weight.zero_()
         model.out.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
         y = model(x, torch.tensor([5, 600]), torch.tensor([1, 2]))
-    assert y[0, 0, :2, :2].tolist() == [[1.0, 2.0], [3.0, 4.0]] and y[1, 0, 26:, 26:].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    corner = [[1.0, 2.0], [3.0, 4.0]]
+    assert y[0, 0, :2, :2].tolist() == corner and y[1, 0, 26:, 26:].tolist() == corner
 
 
 def test_checkpoints_from_before_patch_size_rebuild_the_same_model():
-    old = {k: v for k, v in UNetConfig().to_dict().items() if k != "patch_size"}  # a config dict stored before the option
+    old = {k: v for k, v in UNetConfig().to_dict().items() if k != "patch_size"}  # a config stored before the option
     cfg = UNetConfig.from_dict(old)
     assert cfg == UNetConfig() and cfg.patch_size == 1
     assert UNet(cfg).num_params() == 1_300_225

@@ -3,15 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from playground import quality as Q
-from playground.data import load_mnist
+from playground.mnist import quality as Q
+from playground.mnist.data import load_mnist
 
 
 def test_frechet_matches_scipy_and_is_zero_for_identical_gaussians():
     from scipy import linalg
 
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(300, 6, generator=g, dtype=torch.float64), torch.randn(300, 6, generator=g, dtype=torch.float64) * 1.5 + 0.3
+    a, b = (torch.randn(300, 6, generator=g, dtype=torch.float64),
+            torch.randn(300, 6, generator=g, dtype=torch.float64) * 1.5 + 0.3)
     (mu_a, ca), (mu_b, cb) = Q._gauss(a), Q._gauss(b)
     covmean = linalg.sqrtm(ca.numpy() @ cb.numpy()).real
     ref = float(((mu_a - mu_b) ** 2).sum()) + float(np.trace(ca.numpy() + cb.numpy() - 2 * covmean))

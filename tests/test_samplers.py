@@ -255,7 +255,8 @@ def test_clipping_recomputes_eps_from_the_clipped_x0(kind):
         assert st_.x0_pred.abs().max() <= 1.0 and raw.x0_pred.abs().max() > 1.0
         torch.testing.assert_close(st_.x0_pred, raw.x0_pred.clamp(-1, 1))
         # (x̂_0, ε̂) stay a consistent pair: x_t = √ᾱ·x̂_0 + √(1−ᾱ)·ε̂
-        torch.testing.assert_close(math.sqrt(ab) * st_.x0_pred + math.sqrt(1 - ab) * st_.eps_pred, x, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(math.sqrt(ab) * st_.x0_pred + math.sqrt(1 - ab) * st_.eps_pred, x,
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_step_argument_errors():
@@ -361,7 +362,8 @@ def test_deterministic_samplers_ignore_the_generator(sampler):
 def test_sample_loop_yields_every_step_and_shares_noise_order():
     s = make_schedule("linear", 1000)
     model = gaussian_model(s)
-    states = list(sample_loop(model, s, (2, 1, 3, 3), sampler="ddpm", num_steps=7, spacing="trailing", generator=gen(4)))
+    states = list(sample_loop(model, s, (2, 1, 3, 3), sampler="ddpm", num_steps=7, spacing="trailing",
+                              generator=gen(4)))
     pairs = make_timesteps(1000, 7, "trailing")
     assert [(st_.t, st_.t_prev) for st_ in states] == pairs
     assert [st_.i for st_ in states] == list(range(1, 8)) and all(st_.num_steps == 7 for st_ in states)
@@ -370,7 +372,8 @@ def test_sample_loop_yields_every_step_and_shares_noise_order():
     # x_T first, then one noise tensor per step: explicit x_T / noises reproduce the seeded run
     g = gen(4)
     draws = [torch.randn((2, 1, 3, 3), generator=g) for _ in range(8)]
-    again = sample(model, s, (2, 1, 3, 3), sampler="ddpm", timesteps=pairs, x_T=draws[0], noises=lambda i: draws[i + 1])
+    again = sample(model, s, (2, 1, 3, 3), sampler="ddpm", timesteps=pairs, x_T=draws[0],
+                   noises=lambda i: draws[i + 1])
     assert torch.equal(again, final)
 
 

@@ -5,15 +5,14 @@ import threading
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from playground import diffusion
-from playground.checkpoint import load_checkpoint, load_model
-from playground.data import load_mnist
-from playground.model import UNetConfig
+from playground.mnist.checkpoint import load_checkpoint, load_model
+from playground.mnist.data import load_mnist
+from playground.mnist.model import UNetConfig
+from playground.mnist.train import N_BUCKETS, PRESETS, TrainConfig, Trainer
 from playground.schedules import make_schedule
-from playground.train import PRESETS, N_BUCKETS, TrainConfig, Trainer
-
-from conftest import TINY_MODEL
 
 TINY = UNetConfig(**TINY_MODEL)
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -79,7 +78,7 @@ def test_what_is_drawn_is_the_same_under_a_seed_on_any_setting(data, device):
     for _ in range(3):
         for x, y in zip(a._draw(32), b._draw(32)):
             assert x.device.type == torch.device(device).type and torch.equal(x, y)
-    from playground.data import batches
+    from playground.mnist.data import batches
     ia, ib = batches(a.x0, a.labels, 32, a.data_gen), batches(b.x0, b.labels, 32, b.data_gen)
     for _ in range(3):
         (xa, la), (xb, lb) = next(ia), next(ib)
@@ -163,7 +162,7 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
     """LossStats (vectorised, one host sync) equals the straightforward per-bucket running mean."""
     import math
 
-    from playground.train import LossStats
+    from playground.mnist.train import LossStats
 
     g = torch.Generator().manual_seed(0)
     T, nb = 1000, 10
@@ -185,7 +184,7 @@ def test_loss_stats_match_a_plain_per_bucket_loop():
 
 def test_loss_stats_rows_folded_later_equal_folding_each_step(device):
     """The trainer queues one device row per step and folds them only when an event is due (one host sync)."""
-    from playground.train import LossStats
+    from playground.mnist.train import LossStats
 
     g = torch.Generator().manual_seed(1)
     now, later = LossStats(1000, window=4), LossStats(1000, window=4)
@@ -234,8 +233,9 @@ def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
     for sec_per_step in (0.1, 0.25):  # a fast and a 2.5x slower machine (a fake clock: the test is deterministic)
         tr = Trainer(cfg(steps=100_000, time_budget_s=3.0, warmup_frac=0.2, lr=1e-3), data=data)
         now = [0.0]
-        tr.clock = lambda: now[0]
-        tr.callbacks.append(lambda e: now.__setitem__(0, now[0] + sec_per_step))  # one event per step (log_every=1)
+        tr.clock = lambda now=now: now[0]
+        # one event per step (log_every=1)
+        tr.callbacks.append(lambda e, now=now, dt=sec_per_step: now.__setitem__(0, now[0] + dt))
         events = [e for e in tr.run() if e.kind == "step"]
         last = events[-1]
         reached[sec_per_step] = last.step
@@ -250,7 +250,7 @@ def test_a_time_budget_run_warms_up_over_a_fraction_of_its_planned_steps(data):
 def test_lognormal_timestep_probabilities():
     import math
 
-    from playground.train import timestep_probs
+    from playground.mnist.train import timestep_probs
 
     s = make_schedule("linear", 1000)
     assert timestep_probs(s, TrainConfig()) is None  # uniform

@@ -18,11 +18,14 @@ import pytest
 import torch
 from PIL import Image
 
-from playground import figures as F
-from playground.ui import common, forward, sampling, training
-from playground.checkpoint import CheckpointMeta, load_model, save_checkpoint
+from playground import render
 from playground.diffusion import q_sample
-from playground.model import UNet, UNetConfig
+from playground.mnist.checkpoint import CheckpointMeta, load_model, save_checkpoint
+from playground.mnist.model import UNet, UNetConfig
+from playground.ui import forward, limits, sampling, training
+from playground.ui.images import load_image
+from playground.ui.limits import LIMITS, Limits, interactive_work
+from playground.ui.models import default_checkpoint, get_model, list_checkpoints
 
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and immune to a busy machine
 
@@ -33,11 +36,12 @@ def make_tiny_checkpoint(folder: Path, name: str = "mnist_eps_cond.pt", predicti
                          conditional: bool = True) -> Path:
     """A (8, 16, 16) UNet with random weights; the output conv is re-initialised so outputs are not zero."""
     torch.manual_seed(0)
-    cfg = UNetConfig(channels=(8, 16, 16), time_dim=32, attention=False, groups=4, num_classes=10 if conditional else None)
+    cfg = UNetConfig(channels=(8, 16, 16), time_dim=32, attention=False, groups=4,
+                     num_classes=10 if conditional else None)
     model = UNet(cfg)
     torch.nn.init.normal_(model.out.weight, std=0.05)
-    meta = CheckpointMeta(prediction_type=prediction_type, schedule="linear", T=T, steps=0, data="random weights (test)",
-                          conditional=conditional)
+    meta = CheckpointMeta(prediction_type=prediction_type, schedule="linear", T=T, steps=0,
+                          data="random weights (test)", conditional=conditional)
     return save_checkpoint(folder / name, ema_state=model.state_dict(), config=cfg, meta=meta)
 
 
@@ -62,11 +66,11 @@ def save(tmp_path: Path, name: str, im: Image.Image, **kw) -> str:
 def test_limits_table_documents_every_env_var():
     import inspect
 
-    src = inspect.getsource(common.Limits)
+    src = inspect.getsource(Limits)
     env_vars = set(__import__("re").findall(r'"(PLAYGROUND_[A-Z_]+)"', src))
-    assert len(env_vars) == len([f for f in common.Limits.__dataclass_fields__])
+    assert len(env_vars) == len([f for f in Limits.__dataclass_fields__])
     for var in env_vars:
-        assert var in common.__doc__, f"{var} missing from the limits table in common.py's docstring"
+        assert var in limits.__doc__, f"{var} missing from the limits table in limits.py's docstring"
 
 
 # --------------------------------------------------------------------------------------- uploads
@@ -74,38 +78,39 @@ def test_limits_table_documents_every_env_var():
 
 def test_load_image_modes(tmp_path):
     rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
-    x = common.load_image(save(tmp_path, "a.png", rgb))
+    x = load_image(save(tmp_path, "a.png", rgb))
     assert x.shape == (40, 60, 3) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
     np.testing.assert_allclose(x, np.asarray(rgb, np.float32) / 127.5 - 1, atol=1e-6)
 
-    gray = common.load_image(save(tmp_path, "g.png", rgb.convert("L")))
+    gray = load_image(save(tmp_path, "g.png", rgb.convert("L")))
     assert gray.shape == (40, 60, 1)  # grayscale stays one channel
 
     rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))  # fully transparent black -> white background
-    assert np.allclose(common.load_image(save(tmp_path, "t.png", rgba)), 1.0)
+    assert np.allclose(load_image(save(tmp_path, "t.png", rgba)), 1.0)
 
     pal = rgb.convert("P")
-    assert common.load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
+    assert load_image(save(tmp_path, "p.png", pal)).shape == (40, 60, 3)
 
     a16 = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
     im16 = Image.fromarray(a16)  # a 16-bit grayscale PNG
-    x16 = common.load_image(save(tmp_path, "16.png", im16))
-    assert x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3) and x16.max() == pytest.approx(1, abs=1e-3)
+    x16 = load_image(save(tmp_path, "16.png", im16))
+    assert (x16.shape == (32, 32, 1) and x16.min() == pytest.approx(-1, abs=1e-3)
+            and x16.max() == pytest.approx(1, abs=1e-3))
 
     cmyk = rgb.convert("CMYK")
-    assert common.load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
+    assert load_image(save(tmp_path, "c.jpg", cmyk)).shape == (40, 60, 3)
 
     frames = [Image.new("RGB", (16, 16), c) for c in ((255, 255, 255), (0, 0, 0))]
     gif = tmp_path / "anim.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert np.allclose(common.load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
+    assert np.allclose(load_image(str(gif)), 1.0, atol=0.02)  # first (white) frame
 
 
 def test_big_upload_is_downscaled_once(tmp_path):
     big = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1500, 2000, 3), dtype=np.uint8))
     for name in ("big.jpg", "big.png"):
-        x = common.load_image(save(tmp_path, name, big))
-        assert max(x.shape[:2]) == common.LIMITS.work_side and x.shape[2] == 3
+        x = load_image(save(tmp_path, name, big))
+        assert max(x.shape[:2]) == LIMITS.work_side and x.shape[2] == 3
         assert x.shape[1] / x.shape[0] == pytest.approx(2000 / 1500, rel=0.02)
 
 
@@ -122,13 +127,13 @@ def test_bad_uploads_raise_clear_errors(tmp_path, monkeypatch):
              (str(tmp_path / "missing.png"), "Cannot find")]
     for path, words in cases:
         with pytest.raises(gr.Error, match=words):
-            common.load_image(path)
-    monkeypatch.setattr(common.LIMITS, "max_upload_pixels", 1000)
+            load_image(path)
+    monkeypatch.setattr(LIMITS, "max_upload_pixels", 1000)
     with pytest.raises(gr.Error, match="megapixels"):
-        common.load_image(str(good))
-    monkeypatch.setattr(common.LIMITS, "max_upload_bytes", 10)
+        load_image(str(good))
+    monkeypatch.setattr(LIMITS, "max_upload_bytes", 10)
     with pytest.raises(gr.Error, match="limit"):
-        common.load_image(str(good))
+        load_image(str(good))
 
 
 # --------------------------------------------------------------------------------------- forward tab
@@ -145,12 +150,12 @@ def test_forward_load_and_render_is_the_closed_form_with_one_noise(photo):
     state, x0_img, xt, eps_img, md, fig, strip, cap, info = out
     assert x0_img.shape == xt.shape == (48 * 4, 64 * 4, 3)  # small images are upscaled ×(256 // 64) for display
     assert "t = 250" in md and "64×48" in info and strip is not None and "t=999" in cap
-    s = F.cached_schedule("cosine", 1000, False)
+    s = render.cached_schedule("cosine", 1000, False)
     x0 = torch.from_numpy(state["x0"])
     eps = torch.from_numpy(state["eps"])
     for t in (0, 250, 600, 999):
         img, md, fig = forward.forward_render(state, "cosine", 1000, False, t)
-        expect = F.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
+        expect = render.to_uint8(q_sample(s, x0[None], torch.tensor(t), eps[None])[0].numpy())
         got = img[::4, ::4]
         assert np.abs(got.astype(int) - expect.astype(int)).max() <= 1, t  # same ε at every t
         plot = json.loads(fig.plot)
@@ -209,8 +214,9 @@ def test_forward_gif_and_api(photo):
     frames = iio.imread(path, index=None)
     assert frames.shape[0] == 1 + 10 and frames.shape[1:3] == (48 * 4, 64 * 4)
     img, stats = forward.forward_api(photo, "cosine", 100, 50, False, 3)
-    s = F.cached_schedule("cosine", 100, False)
-    assert stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50])) and stats["snr"] == pytest.approx(float(s.snr[50]))
+    s = render.cached_schedule("cosine", 100, False)
+    assert (stats["alpha_bar"] == pytest.approx(float(s.alpha_bar[50]))
+            and stats["snr"] == pytest.approx(float(s.snr[50])))
     assert img.shape == (192, 256, 3)
     with pytest.raises(gr.Error, match="unknown schedule"):
         forward.forward_api(photo, "quadratic", 100, 50)
@@ -222,37 +228,38 @@ def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
     rgb = np.stack([grey, 255 - grey, grey // 2], -1)
     for name, frames, n in (("one_grey", [grey], 1), ("one_rgb", [rgb], 1), ("three", [grey, grey[::-1], grey.T], 3)):
-        back = iio.imread(F.write_gif(tmp_path / f"{name}.gif", frames), index=None)
+        back = iio.imread(render.write_gif(tmp_path / f"{name}.gif", frames), index=None)
         assert back.shape[0] == n and back.shape[1:3] == (8, 8)
-        assert np.abs(back[0][..., 0].astype(int) - frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]).max() <= 8  # octree colours
+        first = frames[0][..., 0 if frames[0].ndim == 3 else slice(None)]
+        assert np.abs(back[0][..., 0].astype(int) - first).max() <= 8  # octree colours
     with pytest.raises(ValueError, match="at least one frame"):
-        F.write_gif(tmp_path / "none.gif", [])
+        render.write_gif(tmp_path / "none.gif", [])
 
 
 # --------------------------------------------------------------------------------------- sampling tab
 
 
 def test_checkpoint_listing_and_allowlist(ckpt_dir, tmp_path):
-    choices = common.list_checkpoints()
+    choices = list_checkpoints()
     assert len(choices) == 1 and "ε-prediction" in choices[0][0]
     (ckpt_dir / "junk.pt").write_bytes(b"not a checkpoint")
-    assert len(common.list_checkpoints()) == 1  # unreadable files are left out
+    assert len(list_checkpoints()) == 1  # unreadable files are left out
     outside = make_tiny_checkpoint(tmp_path / "elsewhere")
     with pytest.raises(gr.Error, match="Unknown checkpoint"):
-        common.get_model(str(outside))
-    assert common.get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
+        get_model(str(outside))
+    assert get_model(str(outside), {"mine": str(outside)})[1].T == 50  # this session's model is allowed
 
 
 def test_timesteps_md_shows_the_list_that_runs(ckpt_dir):
     assert "t = 980, 960" in sampling.timesteps_md(None, 50, "leading")
     assert "t = 999, 979" in sampling.timesteps_md(None, 50, "trailing")
-    md = sampling.timesteps_md(common.default_checkpoint(), 5, "leading")
+    md = sampling.timesteps_md(default_checkpoint(), 5, "leading")
     assert "T = 50" in md and "t = 40, 30, 20, 10, 0" in md
 
 
 def test_sample_streams_and_shares_noise(ckpt_dir, monkeypatch):
     monkeypatch.setattr(sampling, "STREAM_EVERY_S", 0.0)
-    path = common.default_checkpoint()
+    path = default_checkpoint()
     outs = list(sampling.sample_compare(path, 50, 1.0, "leading", True, "mixed 0–9", 2.0, 4, 123, True))
     assert len(outs) == 50  # one frame per step (49 streamed + the final one)
     first, last = outs[0], outs[-1]
@@ -286,9 +293,11 @@ def test_study_and_eps_v(ckpt_dir, monkeypatch):
     seen = []
     monkeypatch.setattr(sampling, "_quality", lambda x, labels: seen.append((x.shape, labels.tolist()))
                         or types.SimpleNamespace(confident=0.5, label_agreement=0.25))
-    grid, fig, md = sampling.sample_study(common.default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0), steps_list=(2, 4),
+    grid, fig, md = sampling.sample_study(default_checkpoint(), "mixed 0–9", 2.0, 0, 3, etas=(0.0, 1.0),
+                                          steps_list=(2, 4),
                                     progress=NO_PROGRESS)
-    assert grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md and "classified as the digit asked for" in md
+    assert (grid.ndim == 2 and "η = 0, 1" in md and "2, 4 DDIM steps" in md
+            and "classified as the digit asked for" in md)
     assert len(seen) == 4 and seen[0] == ((3, 1, 28, 28), [0, 1, 2])
     assert np.asarray(fig.data[0].z).shape == (2, 2) and np.allclose(np.asarray(fig.data[0].z, float), 0.5)
     assert fig.data[0].text[0][0] == "50%<br>25% right"
@@ -317,7 +326,7 @@ def test_train_runs_saves_and_feeds_the_sampling_tab(ckpt_dir):
     assert meta.steps == 3 and meta.T == 100 and tuple(model.config.channels) == (16, 32, 64)
     assert path in [v for _, v in dropdown.choices] and dropdown.value == path
     assert preview is not None and preview.shape[1] > preview.shape[0]  # one row of 10 digits
-    assert common.get_model(path, models)[1].steps == 3
+    assert get_model(path, models)[1].steps == 3
     assert training._job["job"] is None and not training._train_lock.locked()
 
 
@@ -341,14 +350,15 @@ def test_train_stop_unload_and_busy(ckpt_dir):
 
 
 def test_preset_values_respect_limits(monkeypatch):
-    monkeypatch.setattr(common.LIMITS, "max_train_seconds", 42.0)
+    monkeypatch.setattr(LIMITS, "max_train_seconds", 42.0)
     steps, budget, batch, lr, preview_every = training.preset_values("shipped")
-    assert budget == 42.0 and steps <= common.LIMITS.max_train_steps and batch == 128
+    assert budget == 42.0 and steps <= LIMITS.max_train_steps and batch == 128
 
 
 def test_presets_are_named_for_the_device_in_use():
-    """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its default."""
-    from playground.train import PRESETS
+    """'5-minute CPU demo' is wrong on a GPU: each device gets labels for what the presets do there, and its
+    default."""
+    from playground.mnist.train import PRESETS
 
     for dev, default in (("cpu", "quick"), ("mps", "quick"), ("cuda", "gpu")):
         choices, d = training.preset_choices(dev)
@@ -365,7 +375,7 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
     next(gen)  # "Loading…"
     assert "Training" in next(gen)[0]  # the model is built and stepping (first step's status)
     try:
-        with common.interactive_work():
+        with interactive_work():
             box = {}
             th = threading.Thread(target=lambda: box.setdefault("out", next(gen)), daemon=True)
             th.start()
@@ -379,16 +389,15 @@ def test_training_pauses_while_someone_samples(ckpt_dir):
 
 
 def test_theory_links_switch_tab_and_set_the_control():
-    from playground import theory
-
     from app import page
+    from playground import theory
     from playground.ui import theory as theory_ui
 
     def show(sec_key, *inputs):
         sec = next(s for s in theory.SECTIONS if s.key == sec_key)
         return theory_ui.link_handler(sec.tab, page.links.get(sec.control))(*inputs)
 
-    tab_ids = {tab.TAB_ID for tab in __import__("playground.ui", fromlist=["TABS"]).TABS}
+    tab_ids = {tab.TAB_ID for tab in __import__("playground.ui.tabs", fromlist=["TABS"]).TABS}
     for sec in theory.SECTIONS:
         assert sec.control is None or sec.control in page.links, f"{sec.key}: no tab registered {sec.control!r}"
         link = page.links.get(sec.control)
@@ -411,7 +420,8 @@ def test_theory_states_the_formulas_course_notes_get_wrong():
     assert r"x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon" in text["forward"]
     assert r"\mathrm{SNR}(t) = \dfrac{\bar\alpha_t}{1-\bar\alpha_t}" in text["forward"]
     # DDIM: σ_t(η) and the direction term
-    assert (r"\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}"
+    assert (r"\sigma_t(\eta) = "
+            r"\eta\,\sqrt{\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}}\;\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_{t-1}}}"
             in text["ddim"])
     assert r"\sqrt{1-\bar\alpha_{t-1}-\sigma_t^2}" in text["ddim"] and "980" in text["ddim"]
     # v-prediction both ways
@@ -432,9 +442,11 @@ def test_theory_text_fixes_from_the_review():
     # 2. what diffusers really does at zero terminal SNR: DDPM/DDIM don't floor ᾱ; some solvers do, silently
     z = text["ztsnr"]
     assert "as diffusers does" not in z
-    assert "DDPM and DDIM schedulers do not floor it" in z and "rescale_betas_zero_snr" in z and "none of them warns" in z
+    assert ("DDPM and DDIM schedulers do not floor it" in z and "rescale_betas_zero_snr" in z
+            and "none of them warns" in z)
     # 3. the 1-based papers vs the 0-based app, explained once, where students first meet t (the intro)
-    assert "t = 1,\\dots,T" in theory.INTRO and "t = 0,\\dots,T-1" in theory.INTRO and "terminal SNR(T−1)" in theory.INTRO
+    assert ("t = 1,\\dots,T" in theory.INTRO and "t = 0,\\dots,T-1" in theory.INTRO
+            and "terminal SNR(T−1)" in theory.INTRO)
     assert "slider's $t=T-1$" in z
     # v has unit variance only for unit-variance data
     assert r"\mathrm{Var}[v] = \bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]" in text["v"]
@@ -442,9 +454,11 @@ def test_theory_text_fixes_from_the_review():
 
 
 def test_var_v_formula_in_the_theory_holds_on_mnist():
-    """The v-variance formula the theory states, checked numerically on real digits: Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
-    from playground.data import load_mnist
+    """The v-variance formula the theory states, checked numerically on real digits.
+
+    Var[v] = ᾱ + (1−ᾱ)·Var[x₀] per pixel."""
     from playground.diffusion import get_v
+    from playground.mnist.data import load_mnist
     from playground.schedules import make_schedule
 
     x0 = load_mnist().train_x0()[:2000]  # (N, 1, 28, 28) in [−1, 1]
@@ -461,7 +475,7 @@ def test_var_v_formula_in_the_theory_holds_on_mnist():
 
 
 def test_one_step_hint_when_leading_or_linspace_runs_its_only_step_at_t0(ckpt_dir):
-    path = common.default_checkpoint()  # tiny model, T = 50
+    path = default_checkpoint()  # tiny model, T = 50
     for spacing in ("leading", "linspace"):
         md = sampling.timesteps_md(path, 1, spacing)
         assert "t = 0 →" in md and "nearly x_T" in md and "trailing spacing" in md

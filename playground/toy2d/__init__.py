@@ -40,17 +40,42 @@ ValueError with a message the UI shows as it is.
 from __future__ import annotations
 
 from .data import (  # noqa: F401
-    DATASET_LABELS, DATASETS, DEFAULT_N, GAUSSIAN_COV, GAUSSIAN_MEAN, MAX_N, MAX_STEPS, MIN_N, SAMPLER_LABELS,
-    SAMPLERS_2D, Dataset2D, _finite, drawing_dataset, get_dataset, ink_mask, make_dataset)
+    DATASET_LABELS,
+    DATASETS,
+    DEFAULT_N,
+    GAUSSIAN_COV,
+    GAUSSIAN_MEAN,
+    MAX_N,
+    MAX_STEPS,
+    MIN_N,
+    SAMPLER_LABELS,
+    SAMPLERS_2D,
+    Dataset2D,
+    as_finite,
+    drawing_dataset,
+    get_dataset,
+    ink_mask,
+    make_dataset,
+)
+from .distance import energy_distance, eps_gap, nearest_distance, reference_distance, sliced_wasserstein  # noqa: F401
 from .exact import (  # noqa: F401
-    Denoiser, ExactQ, denoise, exact_denoiser, exact_log_density, exact_on_grid, exact_quantities, exact_score,
-    gaussian_denoiser, gaussian_marginal, gaussian_score, ideal_denoiser, ideal_eps, model_denoiser)
-from .mlp import (  # noqa: F401
-    MLPConfig, ScoreMLP, Toy2DTrainer, TrainConfig2D, TrainEvent, train_denoiser)
-from .particles import (  # noqa: F401
-    Trajectory, langevin_dynamics, nfe, pf_ode, sample_2d, start_noise)
-from .distance import (  # noqa: F401
-    energy_distance, eps_gap, nearest_distance, reference_distance, sliced_wasserstein)
+    Denoiser,
+    ExactQ,
+    denoise,
+    exact_denoiser,
+    exact_log_density,
+    exact_on_grid,
+    exact_quantities,
+    exact_score,
+    gaussian_denoiser,
+    gaussian_marginal,
+    gaussian_score,
+    ideal_denoiser,
+    ideal_eps,
+    model_denoiser,
+)
+from .mlp import MLPConfig, ScoreMLP, Toy2DTrainer, TrainConfig2D, TrainEvent, train_denoiser  # noqa: F401
+from .particles import Trajectory, langevin_dynamics, nfe, pf_ode, sample_2d, start_noise  # noqa: F401
 
 __all__ = [
     "DATASETS", "DATASET_LABELS", "DEFAULT_N", "MAX_N", "MIN_N", "MAX_STEPS",

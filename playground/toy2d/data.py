@@ -12,9 +12,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-
-
-
 DEFAULT_N = 2000  # points in a dataset by default
 MIN_N = 8  # fewer points than this is not a distribution worth drawing
 MAX_N = 10_000  # the cap: the exact score costs N·M per evaluation
@@ -43,7 +40,7 @@ SAMPLER_LABELS = {
     "langevin": "annealed Langevin",
 }
 SAMPLERS_2D = tuple(SAMPLER_LABELS)
-_SAMPLER_ALIASES = {"ancestral": "ddpm", "dpm++": "dpmpp_2m", "dpmpp": "dpmpp_2m", "dpm_solver++": "dpmpp_2m",
+SAMPLER_ALIASES = {"ancestral": "ddpm", "dpm++": "dpmpp_2m", "dpmpp": "dpmpp_2m", "dpm_solver++": "dpmpp_2m",
                     "dpm": "dpmpp_2m", "ode": "pf_ode", "pf-ode": "pf_ode", "pfode": "pf_ode",
                     "probability_flow": "pf_ode", "reverse_sde": "sde", "em": "sde", "euler_maruyama": "sde",
                     "ald": "langevin", "annealed_langevin": "langevin", "ncsn": "langevin"}
@@ -67,7 +64,7 @@ GAUSSIAN_COV = _gaussian_cov()  # (2, 2) float64, the exact covariance of the "g
 # --- 0. input checks --------------------------------------------------------------------------------
 
 
-def _points(x, name: str = "points", dtype: torch.dtype | None = None) -> torch.Tensor:
+def as_points(x, name: str = "points", dtype: torch.dtype | None = None) -> torch.Tensor:
     """Any (M, 2) array-like → a float tensor; ValueError on a wrong shape, no points, or NaN/inf."""
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
     if t.ndim != 2 or t.shape[1] != 2:
@@ -83,7 +80,8 @@ def _points(x, name: str = "points", dtype: torch.dtype | None = None) -> torch.
     return t
 
 
-def _finite(value, name: str) -> float:
+def as_finite(value, name: str) -> float:
+    """``value`` as a finite float; ValueError naming ``name`` otherwise."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -93,8 +91,9 @@ def _finite(value, name: str) -> float:
     return v
 
 
-def _count(value, name: str, lo: int, hi: int) -> int:
-    v = _finite(value, name)
+def as_count(value, name: str, lo: int, hi: int) -> int:
+    """``value`` as a whole number in [lo, hi]; ValueError naming ``name`` otherwise."""
+    v = as_finite(value, name)
     if v != int(v):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     v = int(v)
@@ -103,14 +102,16 @@ def _count(value, name: str, lo: int, hi: int) -> int:
     return v
 
 
-def _alpha_bar(alpha_bar) -> float:
-    ab = _finite(alpha_bar, "alpha_bar")
+def as_alpha_bar(alpha_bar) -> float:
+    """ᾱ as a float in [0, 1); ValueError otherwise."""
+    ab = as_finite(alpha_bar, "alpha_bar")
     if not 0.0 <= ab < 1.0:
         raise ValueError(f"alpha_bar must be in [0, 1) (ᾱ = 1 is noise-free data, whose score is undefined), got {ab}")
     return ab
 
 
-def _gen(seed: int) -> torch.Generator:
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU torch.Generator seeded with ``seed``."""
     return torch.Generator().manual_seed(int(seed))
 
 
@@ -197,8 +198,8 @@ class Dataset2D:
 
     def sample(self, n: int = DEFAULT_N, seed: int = 0) -> torch.Tensor:
         """(n, 2) float32 points, standardized; the same seed gives the same points."""
-        n = _count(n, "number of points", MIN_N, MAX_N)
-        x = self.raw(n, _gen(seed))
+        n = as_count(n, "number of points", MIN_N, MAX_N)
+        x = self.raw(n, seeded_generator(seed))
         return ((x - torch.tensor(self.center, dtype=torch.float64)) / self.scale).float()
 
 
@@ -210,7 +211,7 @@ def get_dataset(name: str) -> Dataset2D:
     raw = _RAW[key]
     if key == "gaussian":
         return Dataset2D(key, DATASET_LABELS[key], raw, (0.0, 0.0), 1.0)
-    big = raw(200_000, _gen(12345))
+    big = raw(200_000, seeded_generator(12345))
     mean = big.mean(0)
     scale = math.sqrt(float(big.var(0).mean()))
     return Dataset2D(key, DATASET_LABELS[key], raw, (float(mean[0]), float(mean[1])), scale)

@@ -9,10 +9,8 @@ import math
 import torch
 
 from ..schedules import NoiseSchedule
-
-from .data import Dataset2D, _count, _points
+from .data import Dataset2D, as_count, as_points
 from .exact import Denoiser, denoise
-
 
 # --- 6. distances ------------------------------------------------------------------------------------
 
@@ -31,8 +29,8 @@ def energy_distance(x, y) -> float:
     Means over all pairs, the own point included (V-statistics, as scipy.stats.energy_distance in 1-D), so
     D(X, X) = 0 exactly, and two independent draws of n points from one distribution give D ≈ √(c/n) > 0.
     """
-    x = _points(x, "first point set", dtype=torch.float64).cpu()
-    y = _points(y, "second point set", dtype=torch.float64).cpu()
+    x = as_points(x, "first point set", dtype=torch.float64).cpu()
+    y = as_points(y, "second point set", dtype=torch.float64).cpu()
     d2 = 2 * _mean_pdist(x, y) - _mean_pdist(x, x) - _mean_pdist(y, y)
     return math.sqrt(max(d2, 0.0))
 
@@ -43,9 +41,9 @@ def sliced_wasserstein(x, y, n_proj: int = 64) -> float:
     Directions are evenly spaced (no randomness); 1-D W₂ compares quantiles at (i + ½)/n. For X and its
     shift X + δ it is |δ|/√2 exactly (the mean of cos² over evenly spaced angles is ½).
     """
-    x = _points(x, "first point set", dtype=torch.float64).cpu()
-    y = _points(y, "second point set", dtype=torch.float64).cpu()
-    K = _count(n_proj, "number of projections", 2, 10_000)
+    x = as_points(x, "first point set", dtype=torch.float64).cpu()
+    y = as_points(y, "second point set", dtype=torch.float64).cpu()
+    K = as_count(n_proj, "number of projections", 2, 10_000)
     ang = torch.arange(K, dtype=torch.float64) * math.pi / K
     dirs = torch.stack([torch.cos(ang), torch.sin(ang)], 0)  # (2, K)
     px, _ = torch.sort(x @ dirs, 0)  # (M, K)
@@ -59,8 +57,8 @@ def sliced_wasserstein(x, y, n_proj: int = 64) -> float:
 
 def nearest_distance(samples, data, chunk: int = 1024) -> torch.Tensor:
     """Distance from each sample to its nearest data point, (M,) float32: near 0 means memorized."""
-    x = _points(samples, "samples", dtype=torch.float32).cpu()
-    d = _points(data, "data", dtype=torch.float32).cpu()
+    x = as_points(samples, "samples", dtype=torch.float32).cpu()
+    d = as_points(data, "data", dtype=torch.float32).cpu()
     return torch.cat([torch.cdist(x[i:i + chunk], d).amin(1) for i in range(0, x.shape[0], chunk)])
 
 

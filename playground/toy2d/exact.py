@@ -16,9 +16,7 @@ import torch.nn as nn
 from ..diffusion import normalize_prediction_type
 from ..samplers import ALPHA_BAR_FLOOR
 from ..schedules import NoiseSchedule
-
-from .data import _alpha_bar, _finite, _points
-
+from .data import as_alpha_bar, as_finite, as_points
 
 # --- 2. exact quantities of the noised empirical distribution --------------------------------------
 
@@ -68,9 +66,9 @@ def exact_quantities(x0, x_t, alpha_bar: float, *, far: bool = False) -> ExactQ:
     about 0.8 ns per (query, data point) pair on one core of the dev CPU (python bench/bench_toy2d.py exact).
     Memory O(chunk), not O(M·N). Differentiable: autograd through log_density gives the score (tests check it).
     """
-    ab = _alpha_bar(alpha_bar)
-    x_t = _points(x_t, "x_t")
-    x0 = _points(x0, "x0", dtype=x_t.dtype).to(x_t.device)
+    ab = as_alpha_bar(alpha_bar)
+    x_t = as_points(x_t, "x_t")
+    x0 = as_points(x0, "x0", dtype=x_t.dtype).to(x_t.device)
     a, var = math.sqrt(ab), 1.0 - ab
     N, M = x0.shape[0], x_t.shape[0]
     dt, dev = x_t.dtype, x_t.device
@@ -143,7 +141,7 @@ def _grid_factors(x0: torch.Tensor, g: torch.Tensor, a: float, var: float, k: in
 
 
 def _grid_axes(x0, xs, ys, dtype):
-    x0 = _points(x0, "x0", dtype=dtype)
+    x0 = as_points(x0, "x0", dtype=dtype)
     xs = torch.as_tensor(xs, dtype=dtype).reshape(-1).to(x0.device)
     ys = torch.as_tensor(ys, dtype=dtype).reshape(-1).to(x0.device)
     if not (bool(torch.isfinite(xs).all()) and bool(torch.isfinite(ys).all())) or xs.numel() == 0 or ys.numel() == 0:
@@ -166,7 +164,7 @@ def exact_on_grid(x0, xs, ys, alpha_bar: float) -> ExactQ:
     (float32 cannot do both: a floor high enough to keep products normal, e^-40, needs Z ≥ N·e^-34 to be
     accurate, and products below e^-87 are denormal: 10x slower at small σ, measured.)
     """
-    ab = _alpha_bar(alpha_bar)
+    ab = as_alpha_bar(alpha_bar)
     x0, xs, ys = _grid_axes(x0, xs, ys, torch.float64)
     a, var = math.sqrt(ab), 1.0 - ab
     N = x0.shape[0]
@@ -191,7 +189,7 @@ def exact_on_grid(x0, xs, ys, alpha_bar: float) -> ExactQ:
 
 def gaussian_marginal(mu, cov, alpha_bar: float) -> tuple[torch.Tensor, torch.Tensor]:
     """For data N(μ, Σ): q_t = N(√ᾱ·μ, ᾱ·Σ + (1−ᾱ)·I) exactly. Returns (mean (2,), cov (2, 2)) float64."""
-    ab = _finite(alpha_bar, "alpha_bar")
+    ab = as_finite(alpha_bar, "alpha_bar")
     mu = torch.as_tensor(mu, dtype=torch.float64)
     cov = torch.as_tensor(cov, dtype=torch.float64)
     return math.sqrt(ab) * mu, ab * cov + (1 - ab) * torch.eye(2, dtype=torch.float64)
@@ -199,7 +197,7 @@ def gaussian_marginal(mu, cov, alpha_bar: float) -> tuple[torch.Tensor, torch.Te
 
 def gaussian_score(x_t, mu, cov, alpha_bar: float) -> torch.Tensor:
     """∇ log N(x; √ᾱ·μ, ᾱΣ + (1−ᾱ)I) = −C⁻¹·(x − √ᾱ·μ), (M, 2), in x_t's dtype."""
-    x_t = _points(x_t, "x_t")
+    x_t = as_points(x_t, "x_t")
     m, C = gaussian_marginal(mu, cov, alpha_bar)
     P = torch.linalg.inv(C).to(x_t)
     return -(x_t - m.to(x_t)) @ P  # P is symmetric
@@ -221,7 +219,7 @@ class Denoiser:
 
 
 @functools.lru_cache(maxsize=32)
-def _log_alpha_bar_table(s: NoiseSchedule) -> np.ndarray:
+def log_alpha_bar_table(s: NoiseSchedule) -> np.ndarray:
     """log ᾱ_t for t = 0 … T−1 (float64), an exact 0 lifted to 2^-24 as in samplers.py."""
     return np.log(np.maximum(s.alpha_bar.numpy(), ALPHA_BAR_FLOOR))
 
@@ -235,7 +233,7 @@ def alpha_bar_at(s: NoiseSchedule, t: float) -> float:
     t = float(t)
     if t <= -1.0:
         return 1.0
-    table = _log_alpha_bar_table(s)
+    table = log_alpha_bar_table(s)
     if t < 0.0:
         return math.exp((t + 1.0) * float(table[0]))
     return math.exp(float(np.interp(t, np.arange(s.T), table)))
@@ -259,7 +257,7 @@ def _per_t(fn: Callable[[torch.Tensor, float], torch.Tensor], s: NoiseSchedule):
 
 def exact_denoiser(x0, s: NoiseSchedule) -> Denoiser:
     """The ideal denoiser of the N points x0 (N, 2): E[x_0 | x_t] of the noised empirical distribution."""
-    x0 = _points(x0, "data points")
+    x0 = as_points(x0, "data points")
     return Denoiser(_per_t(lambda x, ab: exact_quantities(x0, x, ab).x0_hat, s), "x0", "exact")
 
 
@@ -278,7 +276,8 @@ def gaussian_denoiser(mu, cov, s: NoiseSchedule) -> Denoiser:
 
 def model_denoiser(model: nn.Module, prediction_type: str | None = None) -> Denoiser:
     """Wrap a trained ScoreMLP (or any model(x, t) → (M, 2)); eval mode, no gradients."""
-    pred = normalize_prediction_type(prediction_type or getattr(getattr(model, "config", None), "prediction_type", "eps"))
+    pred = normalize_prediction_type(prediction_type or getattr(getattr(model, "config", None),
+                                                                "prediction_type", "eps"))
     model = model.eval()
     param = next(model.parameters(), None)
 

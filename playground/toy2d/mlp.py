@@ -12,14 +12,12 @@ from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 
-from ..device import pick_device
 from ..diffusion import normalize_prediction_type, training_loss
-from ..model import timestep_embedding
+from ..mnist.model import timestep_embedding
+from ..runtime.device import pick_device
 from ..schedules import NoiseSchedule
-
-from .data import _count, _finite, _gen, _points
+from .data import as_count, as_finite, as_points, seeded_generator
 from .exact import Denoiser, model_denoiser
-
 
 # --- 4. the MLP denoiser and its trainer -----------------------------------------------------------
 
@@ -98,13 +96,13 @@ class Toy2DTrainer:
     """Trains a ScoreMLP on 2-D points with the project's training_loss; `run()` streams TrainEvents.
 
     Usable at any moment: `denoiser()` wraps the EMA weights. Randomness: one torch.Generator (seed), on the CPU,
-    so a seed gives the same batches on every device. `device` defaults to playground.device.pick_device() (CUDA,
-    then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
+    so a seed gives the same batches on every device. `device` defaults to playground.runtime.device.pick_device()
+    (CUDA, then MPS, then CPU); the 2-D lab passes "cpu": at this size a GPU spends its time launching kernels.
     """
 
     def __init__(self, x0, s: NoiseSchedule, cfg: TrainConfig2D = TrainConfig2D(),
                  model_cfg: MLPConfig | None = None, device: torch.device | str | None = None):
-        self.x0 = _points(x0, "data points", dtype=torch.float32)
+        self.x0 = as_points(x0, "data points", dtype=torch.float32)
         if self.x0.shape[0] < 2:
             raise ValueError("training needs at least 2 data points")
         self.s, self.cfg = s, cfg
@@ -113,7 +111,7 @@ class Toy2DTrainer:
             raise ValueError(f"the model's T ({self.model_cfg.T}) differs from the schedule's T ({s.T})")
         normalize_prediction_type(self.model_cfg.prediction_type)
         self.device = torch.device(device) if device is not None else pick_device()  # CUDA → MPS → CPU
-        self.gen = _gen(cfg.seed)
+        self.gen = seeded_generator(cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # nn.Linear's init draws from the global RNG: pin it, then restore
             self.model = ScoreMLP(self.model_cfg)
@@ -157,9 +155,9 @@ class Toy2DTrainer:
             should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent]:
         """Train until `steps` (default cfg.steps) or `time_budget_s` (default cfg's), yielding an event
         every `log_every` steps and a final one with done=True. `should_stop()` ends the run early."""
-        steps = _count(self.cfg.steps if steps is None else steps, "training steps", 1, 1_000_000)
+        steps = as_count(self.cfg.steps if steps is None else steps, "training steps", 1, 1_000_000)
         budget = self.cfg.time_budget_s if time_budget_s is None else time_budget_s
-        if budget is not None and not _finite(budget, "time budget") > 0:
+        if budget is not None and not as_finite(budget, "time budget") > 0:
             raise ValueError(f"the time budget must be positive, got {budget}")
         start, start_step = time.perf_counter(), self.step
         window: list[float] = []

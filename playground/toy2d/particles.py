@@ -14,17 +14,24 @@ import torch
 
 from ..samplers import make_timesteps, sample_loop
 from ..schedules import NoiseSchedule
-
-from .data import MAX_STEPS, SAMPLERS_2D, SAMPLER_LABELS, _SAMPLER_ALIASES, _count, _finite, _gen, _points
-from .exact import Denoiser, _log_alpha_bar_table, alpha_bar_at, denoise
-
+from .data import (
+    MAX_STEPS,
+    SAMPLER_ALIASES,
+    SAMPLER_LABELS,
+    SAMPLERS_2D,
+    as_count,
+    as_finite,
+    as_points,
+    seeded_generator,
+)
+from .exact import Denoiser, alpha_bar_at, denoise, log_alpha_bar_table
 
 # --- 5. particle samplers ----------------------------------------------------------------------------
 
 
 def _normalize_sampler(name: str) -> str:
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    key = _SAMPLER_ALIASES.get(key, key)
+    key = SAMPLER_ALIASES.get(key, key)
     if key not in SAMPLER_LABELS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS_2D)}")
     return key
@@ -47,8 +54,8 @@ class Trajectory:
 
 def start_noise(m: int, seed: int = 0) -> torch.Tensor:
     """x_T ~ N(0, I), (m, 2) float32, from its own generator: every sampler starts from the same x_T."""
-    m = _count(m, "number of particles", 1, 100_000)
-    return torch.randn(m, 2, generator=_gen(seed))
+    m = as_count(m, "number of particles", 1, 100_000)
+    return torch.randn(m, 2, generator=seeded_generator(seed))
 
 
 def _sigma_tilde(s: NoiseSchedule, t: float) -> float:
@@ -59,7 +66,7 @@ def _sigma_tilde(s: NoiseSchedule, t: float) -> float:
 
 @functools.lru_cache(maxsize=32)
 def _log_sigma_table(s: NoiseSchedule) -> np.ndarray:
-    ab = np.exp(_log_alpha_bar_table(s))
+    ab = np.exp(log_alpha_bar_table(s))
     return 0.5 * (np.log1p(-ab) - np.log(ab))  # increasing in t
 
 
@@ -119,7 +126,7 @@ def pf_ode(den: Denoiser, s: NoiseSchedule, x: torch.Tensor, ts: Sequence[int], 
     d = np.diff(ts)
     if not ((d > 0).all() or (d < 0).all()):
         raise ValueError("timesteps must be strictly increasing or strictly decreasing")
-    x = _points(x, "x").float()
+    x = as_points(x, "x").float()
     out = [x]
     for t, t_next in zip(ts, ts[1:]):
         x = _ode_step(den, s, x, t, t_next, solver)[0]
@@ -178,10 +185,10 @@ def langevin_dynamics(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch
     For a Gaussian target the chain's stationary variance along an eigen-direction of variance v is
     v / (1 − α/(4v)): slightly too wide for a finite α.
     """
-    alpha = _finite(step_size, "Langevin step size")
+    alpha = as_finite(step_size, "Langevin step size")
     if alpha <= 0:
         raise ValueError(f"the Langevin step size must be positive, got {alpha}")
-    n_steps = _count(n_steps, "Langevin steps", 0, 10_000_000)
+    n_steps = as_count(n_steps, "Langevin steps", 0, 10_000_000)
     for _ in range(n_steps):
         z = torch.randn(x.shape, generator=generator).to(x)
         x = x + (alpha / 2) * score_fn(x) + math.sqrt(alpha) * z
@@ -200,13 +207,13 @@ def sample_2d(den: Denoiser, s: NoiseSchedule, x_T, *, sampler: str = "ddim", nu
     Returns a Trajectory with xs (num_steps + 1, M, 2) on the CPU.
     """
     kind = _normalize_sampler(sampler)
-    num_steps = _count(num_steps, "number of steps", 1, min(MAX_STEPS, s.T))
-    eta = _finite(eta, "η")
+    num_steps = as_count(num_steps, "number of steps", 1, min(MAX_STEPS, s.T))
+    eta = as_finite(eta, "η")
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"η must be between 0 and 1, got {eta}")
-    x = _points(x_T, "x_T").float()
+    x = as_points(x_T, "x_T").float()
     pairs = make_timesteps(s.T, num_steps, spacing)
-    g = _gen(seed)
+    g = seeded_generator(seed)
     states = [x.detach().cpu()]
 
     def draw() -> torch.Tensor:
@@ -231,8 +238,8 @@ def sample_2d(den: Denoiser, s: NoiseSchedule, x_T, *, sampler: str = "ddim", nu
             used += k
             states.append(x.detach().cpu())
     else:  # annealed Langevin (NCSN): at each level σ̃_t, L steps on x̄ = x/√ᾱ_t, whose law is data ⊛ N(0, σ̃²)
-        L = _count(langevin_steps, "Langevin steps per level", 1, 1000)
-        c = _finite(langevin_scale, "Langevin step scale")
+        L = as_count(langevin_steps, "Langevin steps per level", 1, 1000)
+        c = as_finite(langevin_scale, "Langevin step scale")
         if not 0 < c <= 2:
             raise ValueError(f"the Langevin step scale must be in (0, 2], got {c}")
         used = 0

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlencode
 
 import gradio as gr
 
-from playground.ui.common import FAST, PRIVATE, Page
+from playground.ui.page import FAST, PRIVATE, Page, Param
 
 SHORTCUTS_HELP = ("Keys: **← / →** move t (Shift: ×10) · **Space** play / pause t · **S** sample · "
                   "**1–9** switch tabs · **P** presenter mode. Not while typing in a field.")
@@ -31,7 +30,8 @@ body.present .gradio-container { max-width: 100% !important; }
 body.present .explain, body.present .hide-when-presenting { display: none !important; }
 body.present .numbers, body.present .numbers * { font-size: 26px !important; }
 body.present .prose, body.present .md { font-size: var(--text-lg); }
-body.present button[role=tab] { font-size: 17px; font-weight: 600; max-width: none; padding-left: 6px; padding-right: 6px; }
+body.present button[role=tab] { font-size: 17px; font-weight: 600; max-width: none;
+  padding-left: 6px; padding-right: 6px; }
 body.present .js-plotly-plot .main-svg text { font-size: 19px !important; fill: #000 !important; }
 body.present .js-plotly-plot .scatterlayer .js-line { stroke-width: 5px !important; }
 body.present .js-plotly-plot .gridlayer path { stroke: #9a9a9a !important; }
@@ -45,6 +45,7 @@ TOGGLE_PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); 
 
 # Keyboard shortcuts, installed once per page. Keys never fire while the user types in a field
 # (text/number inputs, text areas, selects, editable content) or with Ctrl/Alt/Meta held.
+# FORWARD_TAB and SAMPLE_TAB are placeholders for the tabs' positions: see keys_js.
 KEYS_JS = r"""
 () => {
   if (window.__dpKeys) return [];
@@ -68,9 +69,9 @@ KEYS_JS = r"""
       nudge((e.key === "ArrowRight" ? 1 : -1) * (e.shiftKey ? 10 : 1));
       e.preventDefault();
     } else if (e.key === " " && !(e.target && e.target.tagName === "BUTTON")) {
-      const b = document.querySelector("#play-btn"); if (b) { selectTab(0); b.click(); e.preventDefault(); }
+      const b = document.querySelector("#play-btn"); if (b) { selectTab(FORWARD_TAB); b.click(); e.preventDefault(); }
     } else if (e.key === "s" || e.key === "S") {
-      selectTab(1);
+      selectTab(SAMPLE_TAB);
       setTimeout(() => { const b = document.querySelector("#sample-btn"); if (b) b.click(); }, 150);
     } else if (/^[1-9]$/.test(e.key)) {
       selectTab(Number(e.key) - 1);
@@ -81,6 +82,14 @@ KEYS_JS = r"""
   return [];
 }
 """
+
+PLAY_TAB_ID, SAMPLE_TAB_ID = "forward", "sample"  # Space plays t on the Forward tab; S samples on the Sampling tab
+
+
+def keys_js(tab_ids: list[str]) -> str:
+    """KEYS_JS with the positions of the Forward and Sampling tabs among ``tab_ids`` (the page's order) filled in."""
+    return (KEYS_JS.replace("FORWARD_TAB", str(tab_ids.index(PLAY_TAB_ID)))
+            .replace("SAMPLE_TAB", str(tab_ids.index(SAMPLE_TAB_ID))))
 
 
 # --- deep-link parameters ------------------------------------------------------------------------------------------
@@ -132,15 +141,6 @@ def one_of(choices) -> Callable[[str], Any]:
                 return value
         raise ValueError("choose one of " + ", ".join(str(v) for _, v in pairs))
     return parse
-
-
-@dataclass
-class Param:
-    tab: str
-    name: str
-    component: Any
-    parse: Callable[[str], Any]
-    update: Callable[[Any], Any] | None = None  # value → component update (default: the value itself)
 
 
 def _fmt(value) -> str:
@@ -252,11 +252,13 @@ def finish(page: Page, tab_ids: list[str]) -> None:
     load = page.demo.load(on_load, None, [page.tabs, present, note, *comps], **FAST)
     for wire in page.load_steps:
         wire(load)
-    page.demo.load(None, None, None, js=KEYS_JS, **PRIVATE)
+    page.demo.load(None, None, None, js=keys_js(tab_ids), **PRIVATE)
     page.components["copy_link"].click(None, comps, page.components["view_link"], js=_copy_link_js(params, tab_ids),
                                        **FAST)
 
 
 def link_for(tab: str, **settings) -> str:
-    """The query string of a deep link (for the README and tests): link_for('sample', steps=10) → '?tab=sample&steps=10'."""
+    """The query string of a deep link (for the README and tests).
+
+    link_for('sample', steps=10) → '?tab=sample&steps=10'."""
     return "?" + urlencode({"tab": tab, **{k: _fmt(v) for k, v in settings.items()}})

@@ -17,12 +17,15 @@ import numpy as np
 import torch
 from gradio.components.plot import PlotData
 
-from playground import figures as F
+from playground import render
 from playground.diffusion import q_chain, q_sample
+from playground.samplers import run_to_end
 from playground.schedules import SCHEDULES
 from playground.ui.classroom import as_bool, as_int, one_of
-from playground.ui.common import (FAST, LIMITS, PRIVATE, SCHEDULE_CHOICES, Page, clamp_T, display_scale, example_images,
-                                  explain, load_image, out_path)
+from playground.ui.files import out_path
+from playground.ui.images import display_scale, example_images, load_image
+from playground.ui.limits import LIMITS, clamp_T
+from playground.ui.page import FAST, PRIVATE, PROGRESS, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "forward"
 TAB_TITLE = "Forward noising"
@@ -59,11 +62,11 @@ def _pixels(a: float, b: float, X: np.ndarray, E: np.ndarray, k: int) -> np.ndar
     img = out.astype(np.uint8)
     if img.shape[2] == 1:
         img = img[..., 0]
-    return F.upscale(img, k)
+    return render.upscale(img, k)
 
 
 def _numbers_md(name: str, T: int, zero_terminal_snr: bool, t: int) -> str:
-    s = F.cached_schedule(name, T, zero_terminal_snr)
+    s = render.cached_schedule(name, T, zero_terminal_snr)
     ab, snr, beta = float(s.alpha_bar[t]), float(s.snr[t]), float(s.betas[t])
     lam = "−∞" if snr == 0 else f"{math.log(snr):+.2f}"
     term = s.terminal_snr
@@ -81,7 +84,7 @@ def forward_image(state: dict, schedule: str, T: int, zero_terminal_snr: bool, t
     """x_t as a uint8 image (upscaled for tiny images): the one multiply-add of the tab."""
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
-    ab = float(F.cached_schedule(schedule, T, bool(zero_terminal_snr)).alpha_bar[t])
+    ab = float(render.cached_schedule(schedule, T, bool(zero_terminal_snr)).alpha_bar[t])
     return _pixels(math.sqrt(ab), math.sqrt(max(1.0 - ab, 0.0)), state["X"], state["E"], state["k"])
 
 
@@ -93,20 +96,22 @@ def forward_render(state: dict | None, schedule: str, T: int, zero_terminal_snr:
     """
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
-    fig = PlotData(type="plotly", plot=F.schedule_figure_with_marker(schedule, T, bool(zero_terminal_snr), t))
+    fig = PlotData(type="plotly", plot=render.schedule_figure_with_marker(schedule, T, bool(zero_terminal_snr), t))
     md = _numbers_md(schedule, T, bool(zero_terminal_snr), t)
     if not state:
         return None, md, fig
     return forward_image(state, schedule, T, zero_terminal_snr, t), md, fig
 
 
-EPS_SCALE = 24  # ε travels to the browser as int8(round(24·ε)): steps of 0.04, clipped at ±5.3 (|ε| > 5.3: 1 pixel in 10⁷)
+# ε travels to the browser as int8(round(24·ε)): steps of 0.04, clipped at ±5.3 (|ε| > 5.3: 1 pixel in 10⁷)
+EPS_SCALE = 24
 BLEND_JS = (Path(__file__).parent / "js" / "forward_blend.js").read_text()
 XT_CANVAS = ('<div class="xt-label">x<sub>t</sub> (noised image), drawn in your browser</div>'
              '<canvas width="1" height="1" role="img" aria-label="x_t, the noised image"></canvas>')
 SAVE_PNG_JS = """() => {
   const c = document.querySelector('#xt-image canvas'); if (!c) return;
-  const a = document.createElement('a'); a.href = c.toDataURL('image/png'); a.download = `x_t-t${c.dataset.t || 0}.png`; a.click();
+  const a = document.createElement('a'); a.href = c.toDataURL('image/png');
+  a.download = `x_t-t${c.dataset.t || 0}.png`; a.click();
 }"""
 CSS = """
 #xt-image { text-align: center; }
@@ -124,7 +129,7 @@ def client_payload(state: dict | None, schedule: str, T: int, zero_terminal_snr:
     if not state:
         return None
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     x0 = np.clip(np.rint(state["X"] + 127.5), 0, 255).astype(np.uint8)
     eps = np.clip(np.rint(state["eps"] * EPS_SCALE), -127, 127).astype(np.int8)
     H, W, C = x0.shape
@@ -140,7 +145,7 @@ def forward_strip(state: dict | None, schedule: str, T: int, zero_terminal_snr: 
     if not state:
         return None
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     ts = np.linspace(0, T - 1, n).round().astype(int)
     X, E = state["X"], state["E"]
     h, w = X.shape[:2]
@@ -152,7 +157,7 @@ def forward_strip(state: dict | None, schedule: str, T: int, zero_terminal_snr: 
     for t in ts:
         ab = float(s.alpha_bar[t])
         tiles.append(_pixels(math.sqrt(ab), math.sqrt(max(1 - ab, 0)), Xs, Es, k))
-    return F.hstack_with_gap(tiles), ", ".join(f"t={t}" for t in ts)
+    return render.hstack_with_gap(tiles), ", ".join(f"t={t}" for t in ts)
 
 
 def _eps_image(state: dict) -> np.ndarray:
@@ -175,7 +180,8 @@ def forward_load(path: str | None, seed: int | float | None, schedule: str, T: i
     return state, x0_img, img, _eps_image(state), md, fig, strip, cap, info
 
 
-def forward_reseed(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, seed: int | None = None):
+def forward_reseed(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int,
+                   seed: int | None = None):
     """Draw a new ε (a random seed, or the one given); returns (state, seed, x_t, ε, strip, strip caption)."""
     if not state:
         raise gr.Error("Load an image first.")
@@ -237,7 +243,7 @@ def play_toggle(playing, t: int, T: int):
 
 
 def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, draws: int | None = None,
-                progress=gr.Progress()):
+                progress=PROGRESS):
     """Closed form vs step-by-step chain: K draws of x_t each way, compare per-pixel mean and std.
 
     Runs on a ≤24-pixel copy of the image so that K·(t+1) chain steps stay cheap.
@@ -248,7 +254,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     T = clamp_T(T)
     t = int(min(max(int(t or 0), 0), T - 1))
     K = int(draws or LIMITS.chain_draws)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     x0 = state["x0"]
     step = max(1, math.ceil(max(x0.shape[:2]) / 24))
     x0s = torch.from_numpy(np.ascontiguousarray(x0[::step, ::step])).permute(2, 0, 1)  # (C, h, w)
@@ -260,9 +266,7 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     chunk = max(1, 32_000 // x0s.numel())
     parts = []
     for c0 in range(0, K, chunk):
-        x = None
-        for x in q_chain(s, x0b[c0:c0 + chunk], t, generator=g):
-            pass
+        x = run_to_end(q_chain(s, x0b[c0:c0 + chunk], t, generator=g))
         parts.append(x)  # after steps 0 … t: distributed as q(x_t | x_0)
         progress((min(c0 + chunk, K), K), desc="running the chain")
     chain = torch.cat(parts)
@@ -273,28 +277,32 @@ def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
     z = {}
     for name, xs in (("closed form", closed), (f"chain ({t + 1} steps)", chain)):
         m, sd = xs.mean(0), xs.std(0)
-        rows.append(f"| {name} | {float((m - mean_th).abs().mean()):.4f} | {float(sd.mean()):.4f} | {float((sd - std_th).abs().mean()):.4f} |")
+        rows.append(f"| {name} | {float((m - mean_th).abs().mean()):.4f} | {float(sd.mean()):.4f} | "
+                    f"{float((sd - std_th).abs().mean()):.4f} |")
         z[name] = ((xs - mean_th) / max(std_th, 1e-12)).flatten().numpy() if std_th > 0 else np.zeros(1)
     mc = std_th / math.sqrt(K)
     md = (
         f"**{K} draws** per route of a {x0s.shape[2]}×{x0s.shape[1]} copy, t = {t}. "
         f"Theory: mean √ᾱ·x₀ with √ᾱ = {math.sqrt(ab):.4f}, std √(1−ᾱ) = **{std_th:.4f}**.\n\n"
-        "| route | mean abs. error of per-pixel mean | average per-pixel std | mean abs. error of std |\n|---|---|---|---|\n"
+        "| route | mean abs. error of per-pixel mean | average per-pixel std | mean abs. error of std "
+          "|\n|---|---|---|---|\n"
         + "\n".join(rows)
-        + f"\n\nMonte-Carlo error expected from {K} draws: about {mc * 0.8:.4f} for the mean, {std_th / math.sqrt(2 * K) * 0.8:.4f} "
+        + f"\n\nMonte-Carlo error expected from {K} draws: about {mc * 0.8:.4f} for the mean, "
+          f"{std_th / math.sqrt(2 * K) * 0.8:.4f} "
         "for the std. Both routes land within it: the chain of one-step kernels √α·x + √β·ε "
         "has exactly the closed form's distribution."
     )
-    fig = F.chain_histogram(z["closed form"], z[f"chain ({t + 1} steps)"], t)
+    fig = render.chain_histogram(z["closed form"], z[f"chain ({t + 1} steps)"], t)
     return md, fig
 
 
-def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40, progress=gr.Progress()) -> str:
+def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, frames: int = 40,
+                progress=PROGRESS) -> str:
     """Export x_0 → x_{T−1} as an animated GIF (same noise throughout). Returns the file path."""
     if not state:
         raise gr.Error("Load an image first.")
     T = clamp_T(T)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     X, E = state["X"], state["E"]
     step = max(1, math.ceil(max(X.shape[:2]) / 256))
     X, E = X[::step, ::step], E[::step, ::step]
@@ -306,7 +314,7 @@ def forward_gif(state: dict | None, schedule: str, T: int, zero_terminal_snr: bo
         imgs.append(_pixels(math.sqrt(ab), math.sqrt(max(1 - ab, 0)), X, E, k))
         progress((i + 1, len(ts)), desc="encoding GIF")
     path = out_path(f"noising-{schedule}-T{T}", ".gif")
-    return F.write_gif(path, imgs, duration_ms=80)
+    return render.write_gif(path, imgs, duration_ms=80)
 
 
 def _api_state(image: str, seed: int) -> dict:
@@ -350,7 +358,7 @@ def forward_api(image: str, schedule: str = "cosine", diffusion_steps: int = 100
     t = int(min(max(int(t), 0), T - 1))
     state = _api_state(image, int(seed))
     img = forward_image(state, schedule, T, bool(zero_terminal_snr), t)
-    s = F.cached_schedule(schedule, T, bool(zero_terminal_snr))
+    s = render.cached_schedule(schedule, T, bool(zero_terminal_snr))
     snr = float(s.snr[t])
     stats = {"t": t, "T": T, "schedule": s.describe(), "alpha_bar": float(s.alpha_bar[t]), "snr": snr,
              "log_snr": None if snr == 0 else math.log(snr), "terminal_snr": s.terminal_snr,
@@ -398,13 +406,17 @@ def build(page: Page) -> None:
             with gr.Row():
                 schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2,
                                        elem_id="forward-schedule")
-                ztsnr = gr.Checkbox(False, label="Zero terminal SNR", info="rescale so ᾱ = 0 at the last step", scale=2)
-            T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)")
-            t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider", info="drag: x_t updates live")
+                ztsnr = gr.Checkbox(False, label="Zero terminal SNR",
+                                    info="rescale so ᾱ = 0 at the last step", scale=2)
+            T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10,
+                          label="T (number of diffusion steps)")
+            t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider",
+                          info="drag: x_t updates live")
             with gr.Row():
                 play = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
                 reseed = gr.Button("New noise ε")
-            seed = gr.Number(0, label="Noise seed", precision=0, info="Enter a seed and press Enter to reuse a noise sample",
+            seed = gr.Number(0, label="Noise seed", precision=0,
+                             info="Enter a seed and press Enter to reuse a noise sample",
                              elem_classes="hide-when-presenting")
             info = gr.Markdown(elem_classes="explain")
         with gr.Column(scale=5, min_width=380):
@@ -417,15 +429,16 @@ def build(page: Page) -> None:
             payload = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
             xt_img = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
         with gr.Column(scale=2, min_width=200):
-            x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False, elem_classes="pixelated",
-                              buttons=[])
+            x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False,
+                              elem_classes="pixelated", buttons=[])
             eps_img = gr.Image(label="ε (the fixed noise sample)", format="jpeg", height=200, interactive=False,
                                elem_classes="pixelated", buttons=[])
     gr.Markdown("### The schedule: red markers follow t")
-    explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their squares add up to 1 "
-            "(variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** SNR(t) = ᾱ/(1−ᾱ) on a log axis. "
-            "**Bottom left:** β_t, the variance each single step adds. **Bottom right:** every schedule on the common "
-            "log-SNR axis: cosine keeps more signal in the middle, linear destroys it early.")
+    explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their "
+            "squares add up to 1 (variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** "
+            "SNR(t) = ᾱ/(1−ᾱ) on a log axis. **Bottom left:** β_t, the variance each single step adds. **Bottom "
+            "right:** every schedule on the common log-SNR axis: cosine keeps more signal in the middle, linear "
+            "destroys it early.")
     plot = gr.Plot(show_label=False, elem_id="schedule-plot")
     strip = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
                      elem_classes="pixelated", buttons=["download"])
@@ -468,9 +481,10 @@ def build(page: Page) -> None:
     timer.tick(play_tick, [t, T, playing], [t, timer, play, playing], **FAST)
     chain_btn.click(chain_check, sched_in, [chain_md, chain_plot], **heavy, **PRIVATE)
     gif_btn.click(forward_gif, [fwd, schedule, T, ztsnr], gif_file, **heavy, **PRIVATE)
-    api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats], api_name="forward", **heavy)
-    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t], [t, *fwd_out],
-                                            **PRIVATE).then(**send_payload))
+    api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats],
+                      api_name="forward", **heavy)
+    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t],
+                                            [t, *fwd_out], **PRIVATE).then(**send_payload))
 
     page.components.update(forward_state=fwd, forward_t=t, forward_T=T)
     page.param("image", image_name, one_of([name for _, name in example_images()]))

@@ -18,17 +18,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from playground import figures as F
-from playground import samplers
-from playground.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
+from playground import render, samplers
+from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
+from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.schedules import SCHEDULES
-from playground.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.ui import zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
-from playground.ui.common import (FAST, LIMITS, PRIVATE, DIGIT_CHOICES, SPACING_CHOICES, Page, adapt_threads,
-                                  checkpoint_dir, checkpoint_dropdown, checkpoint_label, default_checkpoint, device,
-                                  digit_grid, explain, get_model, interactive_work,
-                                  list_checkpoints, meta_of, out_path)
+from playground.ui.files import out_path
+from playground.ui.images import digit_grid
+from playground.ui.limits import LIMITS, adapt_threads, interactive_work
+from playground.ui.models import (
+    checkpoint_dir,
+    checkpoint_dropdown,
+    checkpoint_label,
+    default_checkpoint,
+    device,
+    get_model,
+    list_checkpoints,
+    meta_of,
+)
+from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, PROGRESS, SPACING_CHOICES, Page, explain
 
 TAB_ID = "sample"
 TAB_TITLE = "Sampling: DDPM vs DDIM"
@@ -44,9 +53,11 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     steps = int(min(max(int(steps or 1), 1), T, LIMITS.max_steps))
     pairs = samplers.make_timesteps(T, steps, spacing)
     ts = [t for t, _ in pairs]
-    shown = ", ".join(map(str, ts)) if len(ts) <= 60 else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:]))
+    shown = (", ".join(map(str, ts)) if len(ts) <= 60
+             else ", ".join(map(str, ts[:25])) + ", …, " + ", ".join(map(str, ts[-10:])))
     if meta and meta.get("zero_terminal_snr") and meta.get("prediction_type") == "eps" and ts[0] == T - 1:
-        note = "  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). Prefer v-prediction."
+        note = ("  \n⚠ ε-prediction at zero terminal SNR: x̂₀ is 0/0 at t = T−1 (ᾱ is floored there). "
+                "Prefer v-prediction.")
     if len(ts) == 1 and ts[0] < T // 2:
         note += (f"  \n⚠ With one step, {spacing} spacing runs it at t = {ts[0]}, where the model expects an almost "
                  "clean image, but it gets pure noise: the output is nearly x_T. Use trailing spacing or more steps.")
@@ -77,7 +88,8 @@ STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step alwa
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
 def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
-                   n_images: int, seed: int, show_dpm: bool = True, session_models: dict | None = None) -> Iterator[tuple]:
+                   n_images: int, seed: int, show_dpm: bool = True,
+                   session_models: dict | None = None) -> Iterator[tuple]:
     """Public endpoint `sample` (a generator: it streams while it runs).
 
     DDPM, DDIM(η) and optionally DPM-Solver++(2M) from the same seed: one x_T and one noise per step, shared.
@@ -86,23 +98,25 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
         steps: sampling steps (≤ PLAYGROUND_MAX_STEPS, ≤ T).  eta: DDIM's η in [0, 1].
         spacing: "leading" | "trailing" | "linspace".  clip_x0: clip x̂₀ to [−1, 1].
         digit: "mixed 0–9", "0" … "9" or "unconditional (null label)".  guidance: CFG scale w (1 = plain conditional).
-        n_images: images per sampler (≤ PLAYGROUND_MAX_IMAGES).  seed: the shared seed.  show_dpm: run the third sampler.
+        n_images: images per sampler (≤ PLAYGROUND_MAX_IMAGES).  seed: the shared seed.  show_dpm: run the third
+        sampler.
     Yields / returns:
         (DDPM x_t, DDPM x̂₀, DDIM x_t, DDIM x̂₀, DPM++ x_t, DPM++ x̂₀, status Markdown, files) where files (at the end)
         are the result grids (PNG) and trajectory GIFs.
     """
     path = path or default_checkpoint(session_models)
     if path is None:  # nothing to sample with yet: say so in the status line, no error badges
-        yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset takes 5 minutes), "
-                             f"or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
+        yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset "
+                             f"takes 5 minutes), or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
         return
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     steps_asked, n_asked = int(steps), int(n_images)
     steps = int(min(max(steps_asked, 1), LIMITS.max_steps, s.T))
     n = int(min(max(n_asked, 1), LIMITS.max_images))
     if steps_asked > steps:
-        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}." if steps == s.T
+        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}."
+                   if steps == s.T
                    else f"This server runs at most {LIMITS.max_steps} sampling steps per run: running {steps}.")
     if n_asked > n:
         gr.Warning(f"This server makes at most {LIMITS.max_images} images per run: making {n}.")
@@ -116,7 +130,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the zero-terminal-SNR warning is shown in the timestep list instead
         for k in kinds:
-            loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs, eta=eta if k == "ddim" else 0.0,
+            loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs,
+                                            eta=eta if k == "ddim" else 0.0,
                                             prediction_type=meta.prediction_type, clip_x0=bool(clip_x0),
                                             generator=torch.Generator().manual_seed(seed), device=dev)
     elapsed = {k: 0.0 for k in kinds}
@@ -125,7 +140,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     every = max(1, steps // 60)  # ≤ ~60 GIF frames
     t_last_yield = 0.0
     t_start = time.perf_counter()
-    what = "unconditional" if labels is None else (f"digit {digit}" if not str(digit).startswith("mixed") else "digits 0–9")
+    what = "unconditional" if labels is None else (f"digit {digit}" if not str(digit).startswith("mixed")
+                                                   else "digits 0–9")
 
     def outputs(i: int, done: bool, files=None):
         vals = []
@@ -154,41 +170,42 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                     latest[k] = next(loops[k])
                 elapsed[k] += time.perf_counter() - t0
                 if i % every == 0 or i == steps or i == 1:
-                    frames[k].append(np.concatenate([digit_grid(latest[k].x_t, 2), digit_grid(latest[k].x0_pred, 2)], axis=1))
+                    frames[k].append(np.concatenate([digit_grid(latest[k].x_t, 2),
+                                                     digit_grid(latest[k].x0_pred, 2)], axis=1))
             now = time.perf_counter()
             if i < steps and now - t_last_yield >= STREAM_EVERY_S:
                 t_last_yield = now
                 yield outputs(i, False)
         files = []
-        for k, name in PANELS:
+        for k, _ in PANELS:
             if k not in kinds:
                 continue
             p = out_path(f"{k}-{steps}steps-seed{seed}", ".png")
             Image.fromarray(digit_grid(latest[k].x_t, 3)).save(p)
             files.append(str(p))
             g = out_path(f"{k}-trajectory-seed{seed}", ".gif")
-            F.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
+            render.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
             files.append(str(g))
     yield outputs(steps, True, files)
 
 
-def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str, guidance: float, n: int,
-                seed: int, clip_x0: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str,
+                guidance: float, n: int, seed: int, clip_x0: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One complete sampling run; returns (x0 (n, 1, 28, 28) in [−1, 1], labels)."""
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     fn, labels = _model_fn(model, meta, digit, guidance, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x = samplers.sample(fn, s, (n, 1, 28, 28), sampler=sampler, num_steps=min(steps, s.T), spacing=spacing, eta=eta,
-                            prediction_type=meta.prediction_type, clip_x0=clip_x0,
+        x = samplers.sample(fn, s, (n, 1, 28, 28), sampler=sampler, num_steps=min(steps, s.T),
+                            spacing=spacing, eta=eta, prediction_type=meta.prediction_type, clip_x0=clip_x0,
                             generator=torch.Generator().manual_seed(int(seed)), device=device())
     return x, labels
 
 
 def _quality(x: torch.Tensor, labels: torch.Tensor | None):
-    """playground.quality.evaluate, or None when the classifier is not available."""
+    """playground.mnist.quality.evaluate, or None when the classifier is not available."""
     try:
-        from playground import quality
+        from playground.mnist import quality
 
         return quality.evaluate(((x.float().cpu() + 1) / 2).clamp(0, 1), labels)
     except Exception:  # noqa: BLE001 - quality is optional: missing classifier / data
@@ -200,8 +217,9 @@ STUDY_STEPS = (10, 20, 50, 100)
 
 
 @zerogpu.gpu(zerogpu.STUDY_S)
-def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10, spacing: str = "trailing",
-                 session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=gr.Progress()):
+def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_images: int = 10,
+                 spacing: str = "trailing",
+                 session_models: dict | None = None, etas=STUDY_ETAS, steps_list=STUDY_STEPS, progress=PROGRESS):
     """DDIM over η × steps from one seed. Returns (grid image, heatmap figure or None, Markdown)."""
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
@@ -209,7 +227,8 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
     steps_list = [s for s in steps_list if s <= min(LIMITS.max_steps, int(meta.T))]
     total = len(etas) * sum(steps_list)
     done = 0
-    rows, metric, agree = [], np.full((len(etas), len(steps_list)), np.nan), np.full((len(etas), len(steps_list)), np.nan)
+    rows, metric, agree = ([], np.full((len(etas), len(steps_list)), np.nan),
+                           np.full((len(etas), len(steps_list)), np.nan))
     t0 = time.perf_counter()
     adapt_threads()
     with interactive_work():
@@ -220,22 +239,23 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
                 x, labels = run_sampler(model, meta, sampler="ddim", steps=st, eta=eta, spacing=spacing, digit=digit,
                                         guidance=guidance, n=n, seed=seed)
                 done += st
-                cells.append(F.image_grid(F.to_uint8(x[:, 0].cpu().numpy()), ncol=min(n, 5), pad=1, scale=1))
+                cells.append(render.image_grid(render.to_uint8(x[:, 0].cpu().numpy()), ncol=min(n, 5), pad=1, scale=1))
                 q = _quality(x, labels)
                 if q is not None:
                     metric[i, j] = q.confident
                     agree[i, j] = q.label_agreement if q.label_agreement is not None else np.nan
-            rows.append(F.hstack_with_gap(cells, gap=10))
+            rows.append(render.hstack_with_gap(cells, gap=10))
     grid = np.concatenate([np.pad(r, ((0, 10), (0, 0)), constant_values=255) for r in rows], axis=0)
-    grid = F.upscale(grid, 2)
+    grid = render.upscale(grid, 2)
     fig = None
-    md = (f"Rows: η = {', '.join(f'{e:g}' for e in etas)} (top to bottom). Columns: {', '.join(map(str, steps_list))} DDIM steps "
-          f"({spacing} spacing). Same seed ({seed}), same x_T in every cell; {n} images per cell. "
-          f"Took {time.perf_counter() - t0:.1f} s.")
+    md = (f"Rows: η = {', '.join(f'{e:g}' for e in etas)} (top to bottom). Columns: "
+          f"{', '.join(map(str, steps_list))} DDIM steps ({spacing} spacing). Same seed ({seed}), same x_T in every "
+          f"cell; {n} images per cell. Took {time.perf_counter() - t0:.1f} s.")
     if np.isfinite(metric).any():
         use_agree = np.isfinite(agree).any()
-        text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)] for rc, ra in zip(metric, agree)]
-        fig = F.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
+        text = [[f"{c:.0%}" + (f"<br>{a:.0%} right" if use_agree else "") for c, a in zip(rc, ra)]
+                for rc, ra in zip(metric, agree)]
+        fig = render.study_heatmap(metric, etas, steps_list, "confidently classified (p ≥ 0.9)"
                               + (" · and the digit asked for" if use_agree else ""), text=text)
         md += (" Metric: the quality module's MNIST classifier: the share of confidently classified digits (colour)"
                + (", and the share classified as the digit asked for." if use_agree else "."))
@@ -246,9 +266,11 @@ def sample_study(path: str | None, digit: str, guidance: float, seed: int, n_ima
 
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
-def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10, eta: float = 0.0,
-                  progress=gr.Progress()):
-    """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM). Returns (ε image, v image, Markdown)."""
+def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: int, n_images: int = 10,
+                  eta: float = 0.0, progress=PROGRESS):
+    """Sample the shipped ε- and v-prediction checkpoints with one seed (DDIM).
+
+    Returns (ε image, v image, Markdown)."""
     out, notes = [], []
     paths = [(DEFAULT_CHECKPOINT, "ε"), (V_CHECKPOINT, "v")]
     d = checkpoint_dir()
@@ -263,15 +285,18 @@ def compare_eps_v(steps: int, spacing: str, digit: str, guidance: float, seed: i
                 notes.append(f"**{name}-prediction:** checkpoint {p.name} not found.")
                 continue
             model, meta = get_model(str(p))
-            x, labels = run_sampler(model, meta, sampler="ddim", steps=int(steps), eta=float(eta), spacing=spacing, digit=digit,
-                                    guidance=guidance, n=n, seed=seed)
+            x, labels = run_sampler(model, meta, sampler="ddim", steps=int(steps), eta=float(eta),
+                                    spacing=spacing, digit=digit, guidance=guidance, n=n, seed=seed)
             out.append(digit_grid(x))
             q = _quality(x, labels)
             qtxt = ""
             if q is not None:
-                qtxt = f" · confident {q.confident:.0%}" + (f" · label agreement {q.label_agreement:.0%}" if q.label_agreement is not None else "")
-            notes.append(f"**{name}-prediction** ({p.name}: {meta.schedule}, T={meta.T}, {meta.steps} training steps){qtxt}")
-    md = "  \n".join(notes) + f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the same x_T for both."
+                qtxt = f" · confident {q.confident:.0%}" + (f" · label agreement {q.label_agreement:.0%}"
+                                                            if q.label_agreement is not None else "")
+            notes.append(f"**{name}-prediction** ({p.name}: {meta.schedule}, T={meta.T}, {meta.steps} "
+                         f"training steps){qtxt}")
+    md = "  \n".join(notes) + (f"  \nDDIM, {steps} steps, {spacing} spacing, η = {eta:g}, seed {seed}: the "
+                               f"same x_T for both.")
     return out[0], out[1], md
 
 
@@ -298,16 +323,19 @@ def upload_checkpoint(file: str | None, session_models: dict | None = None):
     except CheckpointError as e:
         raise gr.Error(f"Cannot use {src.name!r}: {e}") from None
     except Exception as e:  # noqa: BLE001 - any other failure of a foreign file is the file's fault, said plainly
-        raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint ({str(e)[:200]}).") from None
+        raise gr.Error(f"Cannot use {src.name!r}: not a readable Diffusion Playground checkpoint "
+                       f"({str(e)[:200]}).") from None
     if int(meta.T) < 2 or meta.schedule not in SCHEDULES:
-        raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one this app knows.")
+        raise gr.Error(f"Cannot use {src.name!r}: its schedule ({meta.schedule!r}, T = {meta.T}) is not one "
+                       f"this app knows.")
     dest = out_path(f"uploaded-{src.stem[:40]}", ".pt")
     shutil.copyfile(src, dest)
     models = dict(session_models or {})
     label = checkpoint_label(dest, dataclasses.asdict(meta), prefix="uploaded: ")
     models[label] = str(dest)
     md = (f"✓ **{src.name}** loaded: {meta.prediction_type}-prediction, {meta.schedule} T = {meta.T}, "
-          f"{meta.steps} training steps, {model.num_params() / 1e6:.2f} M parameters. Only this browser session sees it.")
+          f"{meta.steps} training steps, {model.num_params() / 1e6:.2f} M parameters. Only this browser "
+          f"session sees it.")
     return md, models, checkpoint_dropdown(models, str(dest))
 
 
@@ -328,7 +356,8 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
     if not choices:
         notice = (f"⚠ **No model yet.** No checkpoint was found in `{checkpoint_dir()}`. Train one in the "
                   "**Train on MNIST** tab (the quick preset takes 5 minutes); it will appear in the model list here.")
-        return gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing), gr.Markdown(notice, visible=True)
+        return (gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing),
+                gr.Markdown(notice, visible=True))
     values = [v for _, v in choices]
     path = path if path in values else values[0]
     return (gr.Dropdown(choices=choices, value=path), timesteps_md(path, steps, spacing, session_models),
@@ -344,15 +373,16 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 
 def build(page: Page) -> None:
     """The Sampling tab's components and events (called inside ``with gr.Tab(...)``)."""
-    explain("All panels start from the **same x_T** with the **same seed**, and DDPM and DDIM get the same noise at every "
-            "step. Top row: x_t as it is denoised. Bottom row: the network's prediction x̂₀ at that step.")
+    explain("All panels start from the **same x_T** with the **same seed**, and DDPM and DDIM get the same "
+            "noise at every step. Top row: x_t as it is denoised. Bottom row: the network's prediction "
+            "x̂₀ at that step.")
     no_model = gr.Markdown(visible=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
             ckpt = gr.Dropdown(list_checkpoints(), value=default_checkpoint(), label="Model (checkpoint)",
                                info="shipped models, plus any you train in tab 3", allow_custom_value=True)
-            steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1, label="Sampling steps",
-                              elem_id="sample-steps")
+            steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1,
+                              label="Sampling steps", elem_id="sample-steps")
             eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
                             info="0 = deterministic DDIM, 1 = as random as DDPM")
             spacing = gr.Radio(SPACING_CHOICES, value="trailing", label="Timestep spacing")
@@ -371,10 +401,11 @@ def build(page: Page) -> None:
                 sample_btn = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
                 sample_stop = gr.Button("■ Stop", variant="stop")
             with gr.Accordion("Bring your own model (.pt)", open=False, elem_classes="hide-when-presenting"):
-                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, say). It is loaded "
-                        f"weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} MB, and listed for "
-                        "this browser session only.")
-                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100, elem_id="ckpt-upload")
+                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, "
+                        f"say). It is loaded weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} "
+                        f"MB, and listed for this browser session only.")
+                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100,
+                                      elem_id="ckpt-upload")
                 ckpt_upload_md = gr.Markdown()
         with gr.Column(scale=8):
             ts_md = gr.Markdown(elem_classes="explain")
@@ -404,19 +435,21 @@ def build(page: Page) -> None:
                                  format="png", height=420)
             study_plot = gr.Plot(show_label=False)
     with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False) as epsv_acc:
-        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the steps, spacing, "
-                "digit, guidance and η chosen above.")
+        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the "
+                "steps, spacing, digit, guidance and η chosen above.")
         epsv_btn = gr.Button("Compare ε vs v")
         epsv_md = gr.Markdown()
         with gr.Row():
-            eps_out = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated", format="png", height=300)
-            v_out = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated", format="png", height=300)
+            eps_out = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated",
+                               format="png", height=300)
+            v_out = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated",
+                             format="png", height=300)
 
     heavy = dict(concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency)
     models = page.session_models
     sample_inputs = [ckpt, steps, eta, spacing, clip, digit, guidance, n_images, sample_seed, show_dpm, models]
-    sample_event = sample_btn.click(sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files], api_name="sample",
-                                    show_progress_on=[sample_status], **heavy)
+    sample_event = sample_btn.click(sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files],
+                                    api_name="sample", show_progress_on=[sample_status], **heavy)
     sample_event.then(lambda: gr.File(visible=True), None, sample_files, **FAST)  # reveal the downloads
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     for comp in (ckpt, steps, spacing):
@@ -425,8 +458,8 @@ def build(page: Page) -> None:
                                             **PRIVATE))
     study_btn.click(sample_study, [ckpt, digit, guidance, sample_seed, n_images, spacing, models],
                     [study_img, study_plot, study_md], **heavy, **PRIVATE)
-    epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta], [eps_out, v_out, epsv_md],
-                   **heavy, **PRIVATE)
+    epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta],
+                   [eps_out, v_out, epsv_md], **heavy, **PRIVATE)
 
     ckpt_upload.upload(upload_checkpoint, [ckpt_upload, models], [ckpt_upload_md, models, ckpt], **PRIVATE)
     page.components.update(sample_ckpt=ckpt)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from playground import theory
-from playground.ui.common import FAST, Link, Page
+from playground.ui.page import FAST, Link, Page
 
 TAB_ID = "theory"
 TAB_TITLE = "Theory"

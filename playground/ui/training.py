@@ -1,7 +1,7 @@
 """Tab 3, training: the in-app MNIST trainer with a live loss curve, loss by t bucket and a sample grid.
 
 One training job per server (a second Start gets "busy" at once); it pauses between steps while anyone
-samples (common.interactive_busy), and stops when its browser tab closes.
+samples (interactive_busy), and stops when its browser tab closes.
 Layout and wiring in :func:`build`; the handlers are plain functions (tests call them without a server).
 Public endpoint: ``/train`` (:func:`train_run`).
 """
@@ -18,12 +18,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from playground import figures as F
+from playground import render
 from playground.schedules import SCHEDULES
 from playground.ui import zerogpu
 from playground.ui.classroom import one_of
-from playground.ui.common import (FAST, LIMITS, ON_SPACE, adapt_threads, SCHEDULE_CHOICES, Page, checkpoint_dir, checkpoint_dropdown,
-                                  checkpoint_label, device, explain, interactive_busy, out_path, session_id)
+from playground.ui.files import out_path
+from playground.ui.limits import LIMITS, ON_SPACE, adapt_threads, interactive_busy
+from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint_label, device
+from playground.ui.page import FAST, SCHEDULE_CHOICES, Page, explain, session_id
 
 TAB_ID = "train"
 TAB_TITLE = "Train on MNIST"
@@ -49,14 +51,15 @@ def preset_choices(device_type: str) -> tuple[list[tuple[str, str]], str]:
     """The preset radio's (label, name) choices and default, named for what each does on this device."""
     if device_type == "cuda":
         return [("gpu: the shipped checkpoint's quality in about 10 s", "gpu"), ("tiny: 1-minute run", "tiny"),
-                ("quick: 5 minutes (made for a CPU)", "quick"), ("longer: the shipped recipe (about 20 s)", "shipped")], "gpu"
+                ("quick: 5 minutes (made for a CPU)", "quick"),
+                ("longer: the shipped recipe (about 20 s)", "shipped")], "gpu"
     return [("quick: 5-minute CPU demo", "quick"), ("tiny: 1-minute run", "tiny"),
             ("longer: the shipped recipe", "shipped"), ("gpu: the GPU recipe (slow on a CPU)", "gpu")], "quick"
 
 
 def preset_values(preset: str):
     """Preset → (steps, time budget s, batch size, lr, preview every) for the advanced widgets."""
-    from playground.train import TrainConfig
+    from playground.mnist.train import TrainConfig
 
     cfg = TrainConfig.from_preset(preset)
     budget = cfg.time_budget_s if cfg.time_budget_s is not None else LIMITS.max_train_seconds
@@ -112,15 +115,17 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     Yields / returns:
         (status Markdown, loss figure, loss-by-t figure, sample grid, checkpoint file, session models, model dropdown).
     """
-    from playground.train import Trainer, TrainConfig
+    from playground.mnist.train import TrainConfig, Trainer
 
     session = session_id(request)
     skip = gr.skip()
     _check_train_settings(objective, schedule, T, batch_size, lr)
     if float(time_budget_s or 0) > LIMITS.max_train_seconds:
-        gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job (PLAYGROUND_MAX_TRAIN_SECONDS).")
+        gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job "
+                   f"(PLAYGROUND_MAX_TRAIN_SECONDS).")
     if int(steps or 0) > LIMITS.max_train_steps:
-        gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job (PLAYGROUND_MAX_TRAIN_STEPS).")
+        gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job "
+                   f"(PLAYGROUND_MAX_TRAIN_STEPS).")
     adapt_threads()
     if not _train_lock.acquire(blocking=False):
         yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
@@ -147,7 +152,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         )
         try:
             trainer = Trainer(cfg, data=data, stop_event=stop)
-        except FileNotFoundError as e:  # playground.data.DataNotFoundError: no MNIST files
+        except FileNotFoundError as e:  # playground.mnist.data.DataNotFoundError: no MNIST files
             raise gr.Error(f"Cannot start training: {e}") from None
         steps_log, loss_log, mean_log = [], [], []
         last_yield = 0.0
@@ -156,7 +161,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         paused = 0.0
         if cfg.preview_every:  # the fixed-seed grid at step 0 (pure noise): something to compare the next ones with
             img, _ = trainer.preview()
-            preview = F.image_grid(F.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+            preview = render.image_grid(render.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
             yield (f"Step 0: samples from the untrained model. Data: {source}.", skip, skip, preview, skip, skip, skip)
         gen = trainer.run()
         for ev in gen:
@@ -164,7 +169,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             loss_log.append(ev.loss)
             mean_log.append(ev.loss_mean)
             if ev.preview is not None:
-                preview = F.image_grid(F.to_uint8(ev.preview[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+                preview = render.image_grid(render.to_uint8(ev.preview[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
             if ev.kind == "done":
                 break
             # Give the CPU to interactive sampling: pause between steps while someone samples.
@@ -176,7 +181,7 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
             if now - last_yield > 1.0 or ev.kind == "preview":
                 last_yield = now
                 yield (_train_md(ev, cfg, source, trainer, False, paused), _loss_fig(steps_log, loss_log, mean_log),
-                       F.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
+                       render.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
         # save: a per-session copy for download; locally also into the checkpoints folder
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"trained-{cfg.prediction_type}-{cfg.schedule}-{trainer.step}steps-{stamp}"
@@ -193,8 +198,9 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
         models = dict(session_models or {})
         label = checkpoint_label(Path(path), dataclasses.asdict(trainer.meta()), prefix="this session: ")
         models[label] = str(path)
-        md = _train_md(ev, cfg, source, trainer, True, paused) + f"  \n✓ {ev.message}. Pick it in the Sampling tab.{saved_note}"
-        yield (md, _loss_fig(steps_log, loss_log, mean_log), F.bucket_figure(ev.bucket_loss, cfg.T), preview,
+        md = _train_md(ev, cfg, source, trainer, True, paused) + (f"  \n✓ {ev.message}. Pick it in the Sampling "
+                                                                  f"tab.{saved_note}")
+        yield (md, _loss_fig(steps_log, loss_log, mean_log), render.bucket_figure(ev.bucket_loss, cfg.T), preview,
                gr.DownloadButton(value=str(path), visible=True), models, checkpoint_dropdown(models, str(path)))
     finally:
         stop.set()
@@ -227,7 +233,7 @@ def _save_trained() -> bool:
 
 def _loss_fig(steps, loss, mean):
     k = max(1, len(steps) // 1500)  # thin long runs for the browser
-    return F.loss_figure(steps[::k], loss[::k], mean[::k])
+    return render.loss_figure(steps[::k], loss[::k], mean[::k])
 
 
 def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
@@ -236,11 +242,13 @@ def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
     left_time = (cfg.time_budget_s or float("inf")) - ev.elapsed_s
     eta = max(0.0, min(left_steps, left_time))
     head = "✓ **Finished**" if done else "**Training**"
+    size = cfg.model.patch_size
+    patches = f", on {size}×{size}-pixel patches" if size > 1 else ""
     bits = [f"{head}: step **{ev.step}** · loss {ev.loss_mean:.4f} (mean of last 100) · **{rate:.2f} steps/s** · "
             f"elapsed {ev.elapsed_s:.0f} s" + ("" if done else f" · ETA ≈ {eta:.0f} s"),
             f"data: {source} · {cfg.prediction_type}-prediction, {cfg.schedule} T={cfg.T}, batch {cfg.batch_size}, "
             f"lr {cfg.lr:g}, UNet {tuple(cfg.model.channels)} ({trainer.model.num_params() / 1e6:.2f} M params"
-            f"{f', on {cfg.model.patch_size}×{cfg.model.patch_size}-pixel patches' if cfg.model.patch_size > 1 else ''}), "
+            f"{patches}), "
             f"device {trainer.device}{', bf16 autocast' if trainer.bf16 else ''}"]
     if paused > 0.5:
         bits.append(f"paused {paused:.0f} s so that sampling stayed responsive")
@@ -263,7 +271,8 @@ def build(page: Page) -> None:
         with gr.Column(scale=3, min_width=300):
             choices, default = preset_choices(device().type)
             init = preset_values(default)  # the advanced widgets start at the default preset's values
-            preset = gr.Radio(choices, value=default, label="Preset", info=f"named for this server's device: {device()}")
+            preset = gr.Radio(choices, value=default, label="Preset",
+                              info=f"named for this server's device: {device()}")
             with gr.Accordion("Advanced settings", open=False):
                 objective = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
                                      value="eps", label="Objective: what the network predicts")
@@ -299,9 +308,11 @@ def build(page: Page) -> None:
 
     # One job per server: a second Start gets "busy" at once (the lock lives in train_run).
     preset.change(preset_values, preset, [tr_steps, budget, batch, lr, preview_every], **FAST)
-    train_btn.click(train_run, [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
+    train_btn.click(train_run,
+                    [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
                                 model_size, preview_every, page.session_models],
-                    [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models, page.components["sample_ckpt"]],
+                    [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models,
+                     page.components["sample_ckpt"]],
                     # ZeroGPU runs each job in its own worker, where train_run's lock can't see the others: queue them
                     api_name="train", concurrency_id="train", concurrency_limit=1 if zerogpu.on_zerogpu() else None)
     train_stop.click(stop_training, None, train_md, **FAST)

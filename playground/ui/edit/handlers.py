@@ -1,4 +1,4 @@
-"""Handlers of the Draw & edit tab: widget values → playground.editing → images, numbers, files.
+"""Handlers of the Draw & edit tab: widget values → playground.editing.edits → images, numbers, files.
 
 Plain functions that tests call without a server; the layout and wiring are in ``__init__.py``.
 """
@@ -14,25 +14,24 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
-from playground import editing as E
-from playground import figures as F
-from playground.data import to_unit_range
-from playground.viz import captioned_row
-from playground.sample import DEFAULT_GUIDANCE, make_model_fn
-from playground.samplers import normalize_sampler
+from playground import render
+from playground.editing import edits
+from playground.mnist.data import to_unit_range
+from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
+from playground.samplers import normalize_sampler, run_to_end
 from playground.ui import zerogpu
-from playground.ui.common import (LIMITS, default_checkpoint, device, get_model, sketch_image, user_errors,
-                                  interactive_work, load_image, out_path)
-
-
-
+from playground.ui.files import out_path
+from playground.ui.images import load_image, sketch_image
+from playground.ui.limits import LIMITS, interactive_work
+from playground.ui.models import default_checkpoint, device, get_model
+from playground.ui.page import PROGRESS, user_errors
 
 SOURCES = ("draw", "mnist", "upload")
 LABEL_AUTO, LABEL_NONE = "auto (classifier's guess)", "none (unconditional)"
 LABEL_CHOICES = [LABEL_AUTO, *[str(d) for d in range(10)], LABEL_NONE]
 SAMPLER_CHOICES = [("DDIM (η = 0, deterministic)", "ddim"), ("DDPM (stochastic)", "ddpm")]
 BRUSH = "my brush strokes (paint on the digit below)"
-MASK_CHOICES = [*E.MASK_PRESETS, BRUSH]
+MASK_CHOICES = [*edits.MASK_PRESETS, BRUSH]
 STRIP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DRIFT_STEPS = (10, 20, 50, 100)
 DRIFT_GUIDANCE = (1.0, 3.0, 5.0)
@@ -49,19 +48,19 @@ def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: s
     "note" (one line on how it was made), "source"}. Raises gr.Error with a clear message."""
     try:
         if source == "mnist":
-            x0, label = E.heldout_digit(int(index or 0))
+            x0, label = edits.heldout_digit(int(index or 0))
             return {"x0": x0, "label": label, "source": "mnist",
                     "note": f"held-out MNIST digit #{int(index or 0)} (a real **{label}**, never trained on)"}
         if source == "upload":
             if not upload:
                 raise gr.Error("No image uploaded yet: upload a picture of a digit (dark on light or light on dark).")
             arr = load_image(upload)  # (H, W, C) in [−1, 1], RGBA composited on white; size caps and clear errors
-            p = E.prepare_digit((arr + 1.0) / 2.0, background="auto")
+            p = edits.prepare_digit((arr + 1.0) / 2.0, background="auto")
             return {"x0": p.x0, "label": None, "source": "upload", "note": "upload: " + p.describe()}
         img = sketch_image(sketch)
         if img is None:
-            raise ValueError(E.EMPTY_CANVAS)
-        p = E.prepare_digit(img, background="white")
+            raise ValueError(edits.EMPTY_CANVAS)
+        p = edits.prepare_digit(img, background="white")
         return {"x0": p.x0, "label": None, "source": "draw", "note": "drawing: " + p.describe()}
     except ValueError as e:
         raise gr.Error(str(e)) from None
@@ -70,7 +69,7 @@ def get_digit(source: str, sketch=None, index: int | float | None = 0, upload: s
 def _img(x: torch.Tensor, scale: int = SCALE) -> np.ndarray:
     """(1, 1, 28, 28) or (28, 28) in model range → uint8 (28·scale, 28·scale)."""
     a = x.detach().float().cpu().reshape(28, 28).numpy()
-    return F.upscale(F.to_uint8(a), scale)
+    return render.upscale(render.to_uint8(a), scale)
 
 
 def brush_background(x0: torch.Tensor) -> dict:
@@ -87,7 +86,7 @@ def preview(source: str, sketch=None, index: int | float | None = 0, upload: str
         d = get_digit(source, sketch, index, upload)
     except gr.Error as e:
         return None, f"⚠ {e.message}", gr.skip()
-    return _img(d["x0"]), f"{d['note']}.  \n{E.PREPROCESS_NOTE}", brush_background(d["x0"])
+    return _img(d["x0"]), f"{d['note']}.  \n{edits.PREPROCESS_NOTE}", brush_background(d["x0"])
 
 
 def random_index(seed: float | None = None) -> int:
@@ -102,7 +101,7 @@ def _setup(digit: dict, path: str | None, session_models: dict | None, label_cho
     """(model, meta, schedule, x0 on the device, labels (1,) or None, a phrase for the label used)."""
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     x0 = digit["x0"].to(device())
     labels, what = _labels(label_choice, digit, bool(model.config.conditional))
     return model, meta, s, x0, labels, what
@@ -115,8 +114,9 @@ def _labels(choice: str | None, digit: dict, conditional: bool) -> tuple[torch.T
     if choice == LABEL_NONE:
         return None, "unconditional (null label)"
     if choice == LABEL_AUTO:
-        pred, conf = E.classify(digit["x0"])
-        return torch.tensor([int(pred)]), f"label {int(pred)} (the classifier's guess of the input, p = {float(conf):.2f})"
+        pred, conf = edits.classify(digit["x0"])
+        return torch.tensor([int(pred)]), (f"label {int(pred)} (the classifier's guess of the input, p = "
+                                           f"{float(conf):.2f})")
     if choice.isdigit() and 0 <= int(choice) <= 9:
         return torch.tensor([int(choice)]), f"label {int(choice)}"
     raise gr.Error(f"digit label must be one of: {', '.join(LABEL_CHOICES)}")
@@ -132,8 +132,8 @@ def _steps(steps, T: int) -> int:
 
 def _verdict(out: torch.Tensor, x0: torch.Tensor) -> dict:
     """The numbers under an image: distance to the input (faithfulness) and the classifier (realism)."""
-    pred, conf = E.classify(out)
-    return {"distance_to_input": round(float(E.pixel_rmse(out, x0)[0]), 4), "predicted_digit": int(pred[0]),
+    pred, conf = edits.classify(out)
+    return {"distance_to_input": round(float(edits.pixel_rmse(out, x0)[0]), 4), "predicted_digit": int(pred[0]),
             "confidence": round(float(conf[0]), 4)}
 
 
@@ -144,7 +144,7 @@ def _verdict_md(v: dict) -> str:
 
 def _pair_frame(x_t: torch.Tensor, x0_pred: torch.Tensor | None) -> np.ndarray:
     right = _img(x0_pred, 4) if x0_pred is not None else np.full((112, 112), 128, np.uint8)
-    return F.hstack_with_gap([_img(x_t, 4), right], gap=4, value=128)
+    return render.hstack_with_gap([_img(x_t, 4), right], gap=4, value=128)
 
 
 def _save_png(img: np.ndarray, stem: str) -> str:
@@ -156,14 +156,12 @@ def _save_png(img: np.ndarray, stem: str) -> str:
 def _save_gif(frames: list[np.ndarray], stem: str) -> str | None:
     if not frames:
         return None
-    if len(frames) == 1:  # figures.write_gif passes a per-frame duration list, which Pillow rejects for one frame
-        frames = frames * 2
     p = out_path(stem, ".gif")
-    F.write_gif(p, frames, duration_ms=80, hold_last_ms=1500)
+    render.write_gif(p, frames, duration_ms=80, hold_last_ms=1500)
     return str(p)
 
 
-def _stream(loop: Iterator[E.EditState]) -> Iterator[E.EditState]:
+def _stream(loop: Iterator[edits.EditState]) -> Iterator[edits.EditState]:
     """Step a core loop (its model calls run under inference mode inside; nothing is held across a yield)."""
     with user_errors():
         yield from loop
@@ -189,7 +187,7 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     """Yields ("frame", status, noised, x_t, x̂₀) while running, then ("done", result dict)."""
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
     with user_errors():
-        t0 = E.strength_to_t0(float(strength), s.T)
+        t0 = edits.strength_to_t0(float(strength), s.T)
         kind = normalize_sampler(sampler)
     n = min(_steps(steps, s.T), max(t0, 1))
     fn = _fn(model, labels, guidance)
@@ -197,7 +195,7 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     due = _throttle()
     t_start = time.perf_counter()
     with interactive_work():
-        loop = E.sdedit_loop(fn, s, x0, t0, generator=torch.Generator().manual_seed(int(seed)), sampler=kind,
+        loop = edits.sdedit_loop(fn, s, x0, t0, generator=torch.Generator().manual_seed(int(seed)), sampler=kind,
                              num_steps=n, prediction_type=meta.prediction_type)
         for st in _stream(loop):
             if st.phase == "noise":
@@ -211,9 +209,9 @@ def _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, p
     v = _verdict(out, x0)
     v.update(t0=t0, T=s.T, steps=0 if t0 == 0 else n, sampler=kind, label=None if labels is None else int(labels[0]),
              guidance=float(guidance), seed=int(seed))
-    summary = captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)],
-                            [["input"], [f"x_t at t0 = {t0}"], [f"result · d = {v['distance_to_input']:.3f}",
-                                                                 f"{v['predicted_digit']} · p = {v['confidence']:.2f}"]])
+    captions = [["input"], [f"x_t at t0 = {t0}"],
+                [f"result · d = {v['distance_to_input']:.3f}", f"{v['predicted_digit']} · p = {v['confidence']:.2f}"]]
+    summary = render.captioned_row([_img(x0, 4), _img(noised, 4), _img(out, 4)], captions)
     files = [_save_png(summary, f"sdedit-t0-{t0}"), _save_gif(frames, f"sdedit-t0-{t0}-trajectory")]
     status = (f"✓ **Done** — SDEdit from t₀ = {t0} of T = {s.T} (strength {float(strength):.2f}), "
               f"{v['steps']} {kind.upper()} steps, {what}, guidance {float(guidance):g}, seed {int(seed)} · "
@@ -227,10 +225,12 @@ def sdedit_run(source, sketch, index, upload, strength, sampler, steps, label_ch
                session_models=None):
     """The SDEdit button: streams (noised input, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
-    for kind, *rest in _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, path, session_models):
+    for kind, *rest in _sdedit_job(digit, strength, sampler, steps, label_choice, guidance, seed, path,
+                                   session_models):
         if kind == "frame":
             status, noised, x_t, x0p = rest
-            yield _img(noised), _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), status, gr.skip()
+            yield (_img(noised), _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(),
+                   status, gr.skip())
         else:
             r = rest[0]
             yield (_img(r["noised"]), _img(r["x_t"]), _img(r["x0_pred"]) if r["x0_pred"] is not None else None,
@@ -241,19 +241,20 @@ def _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, sessio
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, guidance)
     with user_errors():
         kind = normalize_sampler(sampler)
-        t0s = [E.strength_to_t0(v, s.T) for v in strengths]
+        t0s = [edits.strength_to_t0(v, s.T) for v in strengths]
     n = _steps(steps, s.T)
     fn = _fn(model, labels, guidance)
     tiles, caps, rows = [_img(x0, 5)], [["input", "", ""]], []
     with interactive_work(), user_errors():
-        for t0, used, out in E.sdedit_strip(fn, s, x0, t0s, seed=int(seed), num_steps=n, sampler=kind,
+        for t0, used, out in edits.sdedit_strip(fn, s, x0, t0s, seed=int(seed), num_steps=n, sampler=kind,
                                             prediction_type=meta.prediction_type):
             v = _verdict(out, x0)
             rows.append({"t0": t0, "steps": used, **v})
             tiles.append(_img(out, 5))
-            caps.append([f"t0 = {t0}", f"d = {v['distance_to_input']:.3f}", f"{v['predicted_digit']} · p = {v['confidence']:.2f}"])
-            yield "frame", captioned_row(tiles, caps, size=26), rows
-    img = captioned_row(tiles, caps, size=26)
+            caps.append([f"t0 = {t0}", f"d = {v['distance_to_input']:.3f}",
+                         f"{v['predicted_digit']} · p = {v['confidence']:.2f}"])
+            yield "frame", render.captioned_row(tiles, caps, size=26), rows
+    img = render.captioned_row(tiles, caps, size=26)
     yield "done", img, rows, what, n, kind
 
 
@@ -262,16 +263,17 @@ def sdedit_strip_run(source, sketch, index, upload, sampler, steps, label_choice
                      session_models=None):
     """The strip button: SDEdit at t₀ = 0.2 T … 0.9 T from one seed. Streams (strip image, Markdown, files)."""
     digit = get_digit(source, sketch, index, upload)
-    for kind, img, rows, *rest in _strip_job(digit, sampler, steps, label_choice, guidance, seed, path, session_models):
+    for kind, img, rows, *rest in _strip_job(digit, sampler, steps, label_choice, guidance, seed, path,
+                                             session_models):
         if kind == "frame":
             yield img, f"… **Running** — {len(rows)}/{len(STRIP)} done", gr.skip()
         else:
             what, n, sampler_kind = rest
             md = (f"✓ **The dial, from one seed** ({sampler_kind.upper()}, {what}, guidance {float(guidance):g}). "
-                  f"**d**: distance to your input (faithfulness). **p**: the classifier's confidence in the digit it sees "
-                  f"(realism). Small t₀ keeps your strokes, flaws and all; large t₀ hands over to the model: a clean digit "
-                  f"(of the label asked for) that forgets the input. Steps grow with t₀, ⌈{n}·t₀/T⌉: "
-                  f"{rows[0]['steps']} … {rows[-1]['steps']} (a fixed step size).")
+                  f"**d**: distance to your input (faithfulness). **p**: the classifier's confidence in "
+                  f"the digit it sees (realism). Small t₀ keeps your strokes, flaws and all; large t₀ "
+                  f"hands over to the model: a clean digit (of the label asked for) that forgets the input. "
+                  f"Steps grow with t₀, ⌈{n}·t₀/T⌉: {rows[0]['steps']} … {rows[-1]['steps']} (a fixed step size).")
             yield img, md, [_save_png(img, "sdedit-strip")]
 
 
@@ -290,9 +292,7 @@ def sdedit_api(image: str, strength: float = 0.5, sampler: str = "ddim", steps: 
          numbers: {"t0", "T", "steps", "distance_to_input", "predicted_digit", "confidence", "label", ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _sdedit_job(d, strength, sampler, steps, _api_label(digit), guidance, seed, checkpoint, None):
-        pass
+    last = run_to_end(_sdedit_job(d, strength, sampler, steps, _api_label(digit), guidance, seed, checkpoint, None))
     return last[1]["files"], last[1]["numbers"]
 
 
@@ -302,23 +302,25 @@ def sdedit_api(image: str, strength: float = 0.5, sampler: str = "ddim", steps: 
 def _keep_mask(choice: str, brush=None, mask_file: str | None = None) -> torch.Tensor:
     with user_errors():
         if mask_file:
-            return E.keep_mask_from_brush(np.asarray(Image.open(mask_file)))
+            return edits.keep_mask_from_brush(np.asarray(Image.open(mask_file)))
         if choice == BRUSH or choice == "brush":
             layers = (brush or {}).get("layers") if isinstance(brush, dict) else None
             if not layers:
-                raise ValueError("No brush strokes yet: paint over the part of the digit to regenerate, or pick a preset mask.")
+                raise ValueError("No brush strokes yet: paint over the part of the digit to regenerate, or "
+                                 "pick a preset mask.")
             painted = np.zeros(np.asarray(layers[0]).shape[:2], bool)
             for layer in layers:
                 a = np.asarray(layer)
-                painted |= (a[..., -1] > 0) if a.ndim == 3 and a.shape[2] in (2, 4) else (a.reshape(a.shape[0], a.shape[1], -1).max(-1) > 0)
-            return E.keep_mask_from_brush(painted.astype(np.uint8) * 255)
-        return E.preset_keep_mask(choice)
+                has_alpha = a.ndim == 3 and a.shape[2] in (2, 4)
+                painted |= (a[..., -1] > 0) if has_alpha else (a.reshape(a.shape[0], a.shape[1], -1).max(-1) > 0)
+            return edits.keep_mask_from_brush(painted.astype(np.uint8) * 255)
+        return edits.preset_keep_mask(choice)
 
 
 def mask_overlay(x0: torch.Tensor, keep: torch.Tensor, scale: int = SCALE) -> np.ndarray:
     """The input in grey with the region to regenerate tinted magenta: (28·scale, 28·scale, 3) uint8."""
     g = _img(x0, scale).astype(np.float32)
-    hole = F.upscale((keep.reshape(28, 28).numpy() < 0.5).astype(np.uint8), scale).astype(bool)
+    hole = render.upscale((keep.reshape(28, 28).numpy() < 0.5).astype(np.uint8), scale).astype(bool)
     rgb = np.stack([g, g, g], axis=-1)
     rgb[hole] = 0.45 * rgb[hole] + 0.55 * np.array([230, 40, 160], np.float32)
     return rgb.clip(0, 255).astype(np.uint8)
@@ -339,7 +341,7 @@ def _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, l
     due = _throttle()
     t_start = time.perf_counter()
     with interactive_work():
-        loop = E.inpaint_loop(fn, s, x0, keep.to(x0.device), generator=torch.Generator().manual_seed(int(seed)),
+        loop = edits.inpaint_loop(fn, s, x0, keep.to(x0.device), generator=torch.Generator().manual_seed(int(seed)),
                               sampler=kind, eta=1.0 if kind == "ddpm" else 0.0, num_steps=n, jump_length=max(j, 1),
                               jump_n_sample=max(r, 1), prediction_type=meta.prediction_type)
         for st in _stream(loop):
@@ -353,8 +355,8 @@ def _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, l
     v.update(kept_max_abs_change=float((out[kept] - x0[kept]).abs().max()) if kept.any() else 0.0,
              regenerated_pixels=int((~kept).sum()), steps=n, resamplings=r, jump_length=j, sampler=kind,
              label=None if labels is None else int(labels[0]), guidance=float(guidance), seed=int(seed),
-             model_calls=sum(op[0] == "down" for op in E.repaint_ops(n, max(j, 1), max(r, 1))))
-    summary = captioned_row([_img(x0, 4), mask_overlay(x0.cpu(), keep, 4), _img(out, 4)],
+             model_calls=sum(op[0] == "down" for op in edits.repaint_ops(n, max(j, 1), max(r, 1))))
+    summary = render.captioned_row([_img(x0, 4), mask_overlay(x0.cpu(), keep, 4), _img(out, 4)],
                             [["input"], ["mask (tinted: regenerated)"],
                              [f"result · {v['predicted_digit']} · p = {v['confidence']:.2f}"]])
     files = [_save_png(summary, "inpaint"), _save_gif(frames, "inpaint-trajectory")]
@@ -377,8 +379,8 @@ def inpaint_run(source, sketch, index, upload, mask_choice, brush, resamplings, 
     """The inpaint button: streams (mask overlay, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
     keep_img = None
-    for kind, *rest in _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps, label_choice, guidance,
-                                    seed, path, session_models):
+    for kind, *rest in _inpaint_job(digit, mask_choice, brush, resamplings, jump, sampler, steps,
+                                    label_choice, guidance, seed, path, session_models):
         if kind == "frame":
             status, x_t, x0p = rest
             if keep_img is None:
@@ -409,10 +411,8 @@ def inpaint_api(image: str, mask: str = "top half", digit: str = "auto", guidanc
                    "confidence", "distance_to_input", "model_calls", ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit), guidance, seed,
-                             checkpoint, None, mask_file=mask_image or None):
-        pass
+    last = run_to_end(_inpaint_job(d, mask, None, resamplings, jump_length, sampler, steps, _api_label(digit),
+                                   guidance, seed, checkpoint, None, mask_file=mask_image or None))
     return last[1]["files"], last[1]["numbers"]
 
 
@@ -428,24 +428,27 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
     t_start = time.perf_counter()
     kw = dict(num_steps=n, spacing="trailing", prediction_type=meta.prediction_type)
     with interactive_work():
-        for st in _stream(E.ddim_invert_loop(fn, s, x0, **kw)):
+        for st in _stream(edits.ddim_invert_loop(fn, s, x0, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
-                yield "frame", f"… **Running** — encoding x₀ → x_T: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
+                yield ("frame", f"… **Running** — encoding x₀ → x_T: step {st.i}/{st.n}, t = {st.t} · {what}",
+                       st.x_t, st.x0_pred)
         latent = st.x_t
-        for st in _stream(E.ddim_reconstruct_loop(fn, s, latent, **kw)):
+        for st in _stream(edits.ddim_reconstruct_loop(fn, s, latent, **kw)):
             frames.append(_pair_frame(st.x_t, st.x0_pred))
             if due():
-                yield "frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}", st.x_t, st.x0_pred
+                yield ("frame", f"… **Running** — decoding x_T → x₀: step {st.i}/{st.n}, t = {st.t} · {what}",
+                       st.x_t, st.x0_pred)
     recon = st.x_t
-    rmse = float(E.pixel_rmse(recon, x0)[0])
-    v = {"rmse": round(rmse, 5), "max_abs_error": round(float((to_unit_range(recon) - to_unit_range(x0)).abs().max()), 4),
+    rmse = float(edits.pixel_rmse(recon, x0)[0])
+    v = {"rmse": round(rmse, 5),
+         "max_abs_error": round(float((to_unit_range(recon) - to_unit_range(x0)).abs().max()), 4),
          "latent_std": round(float(latent.std()), 4), "latent_mean": round(float(latent.mean()), 4), "steps": n,
          "label": None if labels is None else int(labels[0]), "guidance": float(guidance), "T": s.T}
     err = (to_unit_range(recon) - to_unit_range(x0)).abs().clamp(max=0.2) * 5 * 2 - 1  # |error| ×5 for display
-    summary = captioned_row([_img(x0, 4), _img(latent, 4), _img(recon, 4), _img(err, 4)],
-                            [["input x0"], [f"latent x_T · std {v['latent_std']:.2f}"], [f"reconstruction · RMSE {rmse:.4f}"],
-                             ["|error| × 5"]])
+    summary = render.captioned_row([_img(x0, 4), _img(latent, 4), _img(recon, 4), _img(err, 4)],
+                            [["input x0"], [f"latent x_T · std {v['latent_std']:.2f}"],
+                             [f"reconstruction · RMSE {rmse:.4f}"], ["|error| × 5"]])
     files = [_save_png(summary, f"ddim-inversion-{n}steps"), _save_gif(frames, f"ddim-inversion-{n}steps")]
     status = (f"✓ **Done** — {n} DDIM steps up (x₀ → x_T), {n} down (x_T → x₀), η = 0, {what}, guidance "
               f"{float(guidance):g} · {time.perf_counter() - t_start:.1f} s")
@@ -455,8 +458,8 @@ def _invert_job(digit, steps, label_choice, guidance, path, session_models):
 
 def _invert_md(v: dict) -> str:
     return (f"**reconstruction RMSE {v['rmse']:.4f}** ([0, 1] pixels; max |error| {v['max_abs_error']:.3f}) · "
-            f"**latent std {v['latent_std']:.2f}**, mean {v['latent_mean']:+.2f} (a draw of N(0, I) has std 1.00: the round "
-            f"trip works, yet the latent is not the kind of noise sampling starts from)")
+            f"**latent std {v['latent_std']:.2f}**, mean {v['latent_mean']:+.2f} (a draw of N(0, I) has std "
+            f"1.00: the round trip works, yet the latent is not the kind of noise sampling starts from)")
 
 
 @zerogpu.gpu(zerogpu.SAMPLE_S)
@@ -466,7 +469,8 @@ def invert_run(source, sketch, index, upload, steps, label_choice, guidance, pat
     for kind, *rest in _invert_job(digit, steps, label_choice, guidance, path, session_models):
         if kind == "frame":
             status, x_t, x0p = rest
-            yield _img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status, gr.skip()
+            yield (_img(x_t), _img(x0p) if x0p is not None else None, gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                   status, gr.skip())
         else:
             r = rest[0]
             yield (_img(r["recon"]), _img(r["recon"]), _img(r["latent"]), _img(r["recon"]), _img(r["err"]),
@@ -479,22 +483,22 @@ def invert_api(image: str, steps: int = 50, digit: str = "auto", guidance: float
 
     Args:
         image: an image file of a digit.  steps: DDIM steps each way (trailing spacing: x_T is at t = T−1).
-        digit: "auto" (the classifier's guess), "0" … "9" or "none".  guidance: CFG scale w (w > 1 makes the round trip drift).
+        digit: "auto" (the classifier's guess), "0" … "9" or "none".  guidance: CFG scale w (w > 1 makes the round trip
+        drift).
         checkpoint: a listed checkpoint file name (default: the first).
     Returns:
         (files: [summary PNG (input | latent | reconstruction | |error|×5), trajectory GIF],
-         numbers: {"rmse" (reconstruction error, [0, 1] pixels), "max_abs_error", "latent_std", "latent_mean", "steps", ...}).
+         numbers: {"rmse" (reconstruction error, [0, 1] pixels), "max_abs_error", "latent_std", "latent_mean", "steps",
+         ...}).
     """
     d = _api_digit(image)
-    last = None
-    for last in _invert_job(d, steps, _api_label(digit), guidance, checkpoint, None):
-        pass
+    last = run_to_end(_invert_job(d, steps, _api_label(digit), guidance, checkpoint, None))
     return last[1]["files"], last[1]["numbers"]
 
 
 @zerogpu.gpu(zerogpu.STUDY_S)
 def drift_run(source, sketch, index, upload, label_choice, path=None, session_models=None, steps_list=DRIFT_STEPS,
-              guidances=DRIFT_GUIDANCE, progress=gr.Progress()):
+              guidances=DRIFT_GUIDANCE, progress=PROGRESS):
     """Round-trip error against steps for several guidance scales. Returns (figure, Markdown table)."""
     digit = get_digit(source, sketch, index, upload)
     model, meta, s, x0, labels, what = _setup(digit, path, session_models, label_choice, 1.0)
@@ -506,21 +510,23 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
             fn = _fn(model, labels, w)
             for n in steps_list:
                 progress((done, total), desc=f"w = {w:g}, {n} + {n} steps")
-                r = E.invert_and_reconstruct(fn, s, x0, num_steps=n, prediction_type=meta.prediction_type)
+                r = edits.invert_and_reconstruct(fn, s, x0, num_steps=n, prediction_type=meta.prediction_type)
                 rmse[w, n] = float(r.rmse[0])
                 done += n
     fig = go.Figure()
     for w in guidances:
         fig.add_trace(go.Scatter(x=steps_list, y=[rmse[w, n] for n in steps_list], mode="lines+markers",
                                  name=f"w = {w:g}", line=dict(width=3), marker=dict(size=9)))
-    fig.update_layout(template="plotly_white", height=360, font=dict(size=16), title="DDIM inversion: round-trip error",
-                      xaxis_title="DDIM steps each way", yaxis_title="RMSE of [0, 1] pixels", margin=dict(l=70, r=20, t=50, b=50),
-                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(template="plotly_white", height=360, font=dict(size=16),
+                      title="DDIM inversion: round-trip error",
+                      xaxis_title="DDIM steps each way", yaxis_title="RMSE of [0, 1] pixels",
+                      margin=dict(l=70, r=20, t=50, b=50), legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     fig.update_xaxes(type="log", tickvals=steps_list)
     fig.update_yaxes(type="log")
     head = "| steps | " + " | ".join(f"w = {w:g}" for w in guidances) + " |\n|---|" + "---|" * len(guidances) + "\n"
     body = "".join(f"| {n} | " + " | ".join(f"{rmse[w, n]:.4f}" for w in guidances) + " |\n" for n in steps_list)
-    md = (head + body + f"\nInverted and decoded with the same model_fn ({what}). With w = 1 the error shrinks as the steps "
+    md = (head + body + f"\nInverted and decoded with the same model_fn ({what}). With w = 1 the error "
+                        f"shrinks as the steps "
           "grow: DDIM inversion assumes ε̂(x_t) ≈ ε̂(x_{t−1}), true for small steps. Guidance w > 1 extrapolates "
           "between two networks' predictions, the ODE it integrates is no longer one the model can retrace, and the "
           "error grows with w: why image editors add tricks such as null-text inversion.")
@@ -539,23 +545,23 @@ def interpolate_run(source, sketch, index, upload, index_b, num, use_labels, ste
     b = get_digit("mnist", None, index_b, None)
     path = path or default_checkpoint(session_models)
     model, meta = get_model(path, session_models)
-    s = F.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     n = _steps(steps, s.T)
     num = int(min(max(int(num), 2), 16))
     labels = None
     if use_labels and model.config.conditional:
-        la = a["label"] if a["label"] is not None else int(E.classify(a["x0"])[0][0])
+        la = a["label"] if a["label"] is not None else int(edits.classify(a["x0"])[0][0])
         labels = (la, b["label"])
     dev = device()
     t_start = time.perf_counter()
     with interactive_work(), user_errors():
-        res = E.interpolate(lambda lab: make_model_fn(model, None if lab is None else lab.to(dev), 1.0), s,
+        res = edits.interpolate(lambda lab: make_model_fn(model, None if lab is None else lab.to(dev), 1.0), s,
                             a["x0"].to(dev), b["x0"].to(dev), num=num, labels=labels, num_steps=n,
                             prediction_type=meta.prediction_type)
-    pred, conf = E.classify(res.images)
+    pred, conf = edits.classify(res.images)
     tiles = [_img(x, 3) for x in res.images]
     caps = [[f"alpha = {al:.2f}", f"{int(p)} · p = {float(c):.2f}"] for al, p, c in zip(res.alphas, pred, conf)]
-    row = captioned_row(tiles, caps, size=14)
+    row = render.captioned_row(tiles, caps, size=14)
     gif_frames = [np.concatenate([t, np.full((t.shape[0], 4), 255, np.uint8)], axis=1) for t in tiles]
     gif_frames = gif_frames + gif_frames[::-1]
     files = [_save_png(row, "interpolation"), _save_gif(gif_frames, "interpolation-morph")]
@@ -588,7 +594,7 @@ def _api_label(digit: str | int | None) -> str:
 
 def _seen_of(source, sketch, index, upload) -> tuple:
     d = get_digit(source, sketch, index, upload)
-    return _img(d["x0"]), f"{d['note']}.  \n{E.PREPROCESS_NOTE}"
+    return _img(d["x0"]), f"{d['note']}.  \n{edits.PREPROCESS_NOTE}"
 
 
 def with_seen(handler):

@@ -25,17 +25,38 @@ Sampling steps are capped by PLAYGROUND_MAX_STEPS, as in the Sampling tab.
 """
 from __future__ import annotations
 
-
 import gradio as gr
 
-from playground import toy2d as T
+from playground import toy2d
 from playground.ui.classroom import as_bool, as_int, one_of
-from playground.ui.common import (FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain)
-from playground.ui.lab2d.plots import (ARROW_CHOICES, DATASET_CHOICES, DRAWING, MAX_PARTICLES, MAX_POINTS, MAX_STEPS,
-                                       MAX_TRAIN_SECONDS, OBJECTIVE_CHOICES, PATHS, SAMPLER_CHOICES, TRAIN_STEPS,
-                                       T_LAB, lab_load, lab_render, use_drawing)
-from playground.ui.lab2d.runs import (ANIM_JS, _model_md, lab2d_api, lab_gif, lab_init, lab_memorize, lab_sample,
-                                      lab_study, lab_train)
+from playground.ui.lab2d.config import (
+    ARROW_CHOICES,
+    DATASET_CHOICES,
+    DRAWING,
+    MAX_PARTICLES,
+    MAX_POINTS,
+    MAX_STEPS,
+    MAX_TRAIN_SECONDS,
+    OBJECTIVE_CHOICES,
+    PATHS,
+    SAMPLER_CHOICES,
+    T_LAB,
+    TRAIN_STEPS,
+)
+from playground.ui.lab2d.runs import (
+    ANIM_JS,
+    describe_model,
+    lab2d_api,
+    lab_gif,
+    lab_init,
+    lab_memorize,
+    lab_sample,
+    lab_study,
+    lab_train,
+)
+from playground.ui.lab2d.session import use_drawing
+from playground.ui.lab2d.view import lab_load, lab_render
+from playground.ui.page import FAST, PRIVATE, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "lab2d"
 TAB_TITLE = "2-D lab"
@@ -57,8 +78,9 @@ def build(page: Page) -> None:
     drawing = gr.State(None)  # the dataset made from the last "Use my drawing"
     run = gr.State(None)  # the last sampling run (for the GIF)
     explain("Two dimensions: the data is a cloud of points, so you can watch the **whole distribution** move. "
-            "Move t to blur the cloud (the same noise throughout); the arrows are the score ∇log q_t, exact and learned. "
-            "Train the small network, then send particles from x_T ~ N(0, I) back to the data with six samplers.")
+            "Move t to blur the cloud (the same noise throughout); the arrows are the score ∇log q_t, "
+            "exact and learned. Train the small network, then send particles from x_T ~ N(0, I) back to the data "
+            "with six samplers.")
     with gr.Row(visible=False, equal_height=False) as draw_group:
         with gr.Column(scale=2, min_width=300):
             sketch = gr.Sketchpad(type="numpy", image_mode="RGBA", canvas_size=(400, 400), fixed_canvas=True,
@@ -74,7 +96,7 @@ def build(page: Page) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             dataset = gr.Dropdown(DATASET_CHOICES, value="moons", label="Dataset", elem_id="lab2d-dataset")
-            n_points = gr.Slider(T.MIN_N, MAX_POINTS, value=T.DEFAULT_N, step=1, label="Number of points N",
+            n_points = gr.Slider(toy2d.MIN_N, MAX_POINTS, value=toy2d.DEFAULT_N, step=1, label="Number of points N",
                                  elem_id="lab2d-n")
             schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule (T = 1000)")
             with gr.Row():
@@ -89,29 +111,32 @@ def build(page: Page) -> None:
             numbers = gr.Markdown(elem_classes="numbers", elem_id="lab2d-numbers")
 
     gr.Markdown("### Train the network")
-    explain(f"A residual MLP ({T.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) learns the denoiser "
-            "with the project's training loss and schedule; it samples with its EMA weights. v-prediction is the "
-            "default: with ε, the cosine schedule's last step divides the network's error by √ᾱ ≈ 0.0001.")
+    explain(f"A residual MLP ({toy2d.ScoreMLP().num_params():,} parameters, sinusoidal time embedding) "
+            f"learns the denoiser with the project's training loss and schedule; it samples with its EMA weights. "
+            f"v-prediction is the default: with ε, the cosine schedule's last step divides the network's error "
+            f"by √ᾱ ≈ 0.0001.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=290):
             seconds = gr.Slider(1, MAX_TRAIN_SECONDS, value=min(15, MAX_TRAIN_SECONDS), step=1,
-                                label=f"Training time (s), at most {TRAIN_STEPS:,} steps", elem_id="lab2d-train-seconds")
+                                label=f"Training time (s), at most {TRAIN_STEPS:,} steps",
+                                elem_id="lab2d-train-seconds")
             objective = gr.Dropdown(OBJECTIVE_CHOICES, value="v", label="Objective (network output)")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary", elem_id="lab2d-train")
                 stop_btn = gr.Button("■ Stop", variant="stop")
-            model_md = gr.Markdown(_model_md(None, None, "cosine", False), elem_id="lab2d-model")
+            model_md = gr.Markdown(describe_model(None, None, "cosine", False), elem_id="lab2d-model")
         with gr.Column(scale=8):
             loss_plot = gr.Plot(show_label=False, elem_id="lab2d-loss")
             train_status = gr.Markdown(elem_classes="status", elem_id="lab2d-train-status")
 
     gr.Markdown("### Sample: every sampler from the same x_T")
-    explain("All samplers start from the same particles x_T and run on the same list of timesteps. The probability-flow "
-            "ODE and DDIM (η = 0) paths are smooth and deterministic; DDPM, the reverse SDE and Langevin add noise at "
-            "every step, so their paths jitter. Tick **Ideal denoiser** to use the exact score of the N training points.")
+    explain("All samplers start from the same particles x_T and run on the same list of timesteps. The "
+            "probability-flow ODE and DDIM (η = 0) paths are smooth and deterministic; DDPM, the reverse SDE and "
+            "Langevin add noise at every step, so their paths jitter. Tick **Ideal denoiser** to use the exact "
+            "score of the N training points.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=290):
-            samplers = gr.CheckboxGroup(SAMPLER_CHOICES, value=list(T.SAMPLERS_2D), label="Samplers",
+            samplers = gr.CheckboxGroup(SAMPLER_CHOICES, value=list(toy2d.SAMPLERS_2D), label="Samplers",
                                         elem_id="lab2d-samplers")
             steps = gr.Slider(1, MAX_STEPS, value=min(100, MAX_STEPS), step=1, label="Steps", elem_id="lab2d-steps")
             eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (DDIM)")
@@ -134,22 +159,23 @@ def build(page: Page) -> None:
         gif_btn = gr.Button("Export the animation as a GIF")
         gif_img = gr.Image(label="GIF (use the download button)", interactive=False, height=420, buttons=["download"])
     with gr.Accordion("Memorization: the ideal denoiser reproduces its training points", open=False) as mem_acc:
-        explain("DDIM with 100 steps, once with the exact score of the N points and once with the trained network, from "
-                "the same x_T, down to t = 0. Then each sample's distance to its nearest training point.")
+        explain("DDIM with 100 steps, once with the exact score of the N points and once with the "
+                "trained network, from the same x_T, down to t = 0. Then each sample's distance to its nearest "
+                "training point.")
         with gr.Row():
             mem_btn = gr.Button("Compare ideal denoiser and trained network", variant="primary")
             few_btn = gr.Button("Use N = 200 points (memorization is plainest)")
         mem_plot = gr.Plot(show_label=False, elem_id="lab2d-mem")
         mem_md = gr.Markdown()
     with gr.Accordion("Numbers: distance to the data for each sampler and step count", open=False):
-        explain("Every ticked sampler at 10, 25, 50 and 100 steps from one x_T, scored by the energy distance to the data "
-                "divided by that of fresh data points. Uses the score source and η chosen above.")
+        explain("Every ticked sampler at 10, 25, 50 and 100 steps from one x_T, scored by the energy "
+                "distance to the data divided by that of fresh data points. Uses the score source and η chosen above.")
         study_btn = gr.Button("Run the study")
         study_plot = gr.Plot(show_label=False, elem_id="lab2d-study")
         study_md = gr.Markdown()
     with gr.Group(visible=False):  # the /lab2d endpoint's own inputs: plain types, so API callers get clear errors
         api_btn = gr.Button()
-        api_in = [gr.Textbox("moons"), gr.Number(T.DEFAULT_N), gr.Textbox("ddim"), gr.Number(100), gr.Number(0.0),
+        api_in = [gr.Textbox("moons"), gr.Number(toy2d.DEFAULT_N), gr.Textbox("ddim"), gr.Number(100), gr.Number(0.0),
                   gr.Textbox("learned"), gr.Number(0), gr.Textbox("cosine"), gr.Number(1000)]
         api_samples, api_data, api_info = gr.JSON(), gr.JSON(), gr.JSON()
 
@@ -162,42 +188,45 @@ def build(page: Page) -> None:
     dataset.change(lambda d: gr.Row(visible=d == DRAWING), dataset, draw_group, **FAST)
     for comp in (dataset, data_seed):
         comp.change(lab_load, load_in, [state, *view], trigger_mode="always_last", **FAST).then(
-            _model_md, status_in, model_md, **FAST)
+            describe_model, status_in, model_md, **FAST)
     n_points.release(lab_load, load_in, [state, *view], trigger_mode="always_last", **FAST).then(
-        _model_md, status_in, model_md, **FAST)
+        describe_model, status_in, model_md, **FAST)
     use_draw.click(use_drawing, sketch, [drawing, dataset], show_progress_on=[use_draw], **PRIVATE).success(
-        lab_load, load_in, [state, *view], **PRIVATE).then(_model_md, status_in, model_md, **FAST)
+        lab_load, load_in, [state, *view], **PRIVATE).then(describe_model, status_in, model_md, **FAST)
     for comp in (schedule, ztsnr, arrows):
-        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(_model_md, status_in, model_md,
-                                                                                          **FAST)
+        comp.change(lab_render, render_in, view, trigger_mode="always_last", **FAST).then(
+            describe_model, status_in, model_md, **FAST)
     t.change(lab_render, render_in, view, trigger_mode="always_last", **FAST)
 
-    train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective], [loss_plot, train_status, model],
+    train_event = train_btn.click(lab_train, [state, schedule, ztsnr, seconds, objective],
+                                  [loss_plot, train_status, model],
                                   show_progress_on=[train_status], **heavy, **PRIVATE)
-    train_event.then(lab_render, render_in, view, **FAST).then(_model_md, status_in, model_md, **FAST)
+    train_event.then(lab_render, render_in, view, **FAST).then(describe_model, status_in, model_md, **FAST)
     stop_btn.click(None, None, None, cancels=[train_event], **PRIVATE).then(
-        lab_render, render_in, view, **FAST).then(_model_md, status_in, model_md, **FAST)
+        lab_render, render_in, view, **FAST).then(describe_model, status_in, model_md, **FAST)
 
     sample_in = [state, model, schedule, ztsnr, samplers, steps, eta, ideal, particles, sample_seed]
     sample_event = sample_btn.click(lab_sample, sample_in, [paths_plot, anim_plot, summary, run, model],
                                     show_progress_on=[summary, paths_plot], **heavy, **PRIVATE)
-    sample_event.then(_model_md, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+    sample_event.then(describe_model, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
     sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
     anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
     gif_btn.click(lab_gif, run, gif_img, **heavy, **PRIVATE)
     mem_btn.click(lab_memorize, [state, model, schedule, ztsnr, particles, sample_seed], [mem_plot, mem_md, model],
-                  **heavy, **PRIVATE).then(_model_md, status_in, model_md, **FAST).then(lab_render, render_in, view, **FAST)
+                  **heavy, **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
+                      lab_render, render_in, view, **FAST)
     few_btn.click(lambda: 200, None, n_points, **FAST).then(lab_load, load_in, [state, *view], **FAST).then(
-        _model_md, status_in, model_md, **FAST)
+        describe_model, status_in, model_md, **FAST)
     study_btn.click(lab_study, [state, model, schedule, ztsnr, ideal, eta, particles, sample_seed, samplers],
-                    [study_plot, study_md, model], **heavy, **PRIVATE).then(_model_md, status_in, model_md, **FAST).then(
+                    [study_plot, study_md, model], **heavy,
+                    **PRIVATE).then(describe_model, status_in, model_md, **FAST).then(
         lab_render, render_in, view, **FAST)
     api_btn.click(lab2d_api, api_in, [api_samples, api_data, api_info], api_name="lab2d", **heavy)
     page.on_load(lambda loaded: loaded.then(lab_init, load_in, [state, *view], **PRIVATE))
 
     page.components.update(lab2d_t=t)
     page.param("dataset", dataset, one_of([c for c in DATASET_CHOICES if c[1] != DRAWING]))
-    page.param("points", n_points, as_int(T.MIN_N, MAX_POINTS))
+    page.param("points", n_points, as_int(toy2d.MIN_N, MAX_POINTS))
     page.param("t", t, as_int(0, T_LAB - 1))
     page.param("schedule", schedule, one_of(SCHEDULE_CHOICES))
     page.param("steps", steps, as_int(1, MAX_STEPS))

@@ -17,13 +17,31 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from playground import toy2d as T
-from playground.ui.common import (SCHEDULE_CHOICES, adapt_threads, interactive_work, out_path, user_errors)
-from playground.ui.lab2d.plots import (ANIM_FRAMES, ANIM_PARTICLES, AUTO_TRAIN_SECONDS, COLORS, DRAWING, EXACT_COLOR,
-                                       GIF_LABELS, LEARNED_COLOR, MAX_PARTICLES, MAX_STEPS, MAX_TRAIN_SECONDS, PATHS,
-                                       PATH_COLORS, STUDY_STEPS, TRAIN_STEPS, VIEW, _FONT, _count, _f4, _model_key,
-                                       _plot, _sched, _valid_model, lab_data, lab_load)
-
+from playground import toy2d
+from playground.ui.files import out_path
+from playground.ui.lab2d.config import (
+    ANIM_FRAMES,
+    ANIM_PARTICLES,
+    AUTO_TRAIN_SECONDS,
+    COLORS,
+    DRAWING,
+    EXACT_COLOR,
+    FONT,
+    GIF_LABELS,
+    LEARNED_COLOR,
+    MAX_PARTICLES,
+    MAX_STEPS,
+    MAX_TRAIN_SECONDS,
+    PATH_COLORS,
+    PATHS,
+    STUDY_STEPS,
+    TRAIN_STEPS,
+    VIEW,
+)
+from playground.ui.lab2d.session import lab_data, lab_schedule, model_key, valid_model, whole_number
+from playground.ui.lab2d.view import f4, lab_load, plot_data
+from playground.ui.limits import adapt_threads, interactive_work
+from playground.ui.page import PROGRESS, SCHEDULE_CHOICES, user_errors
 
 # --- training -----------------------------------------------------------------------------------------------
 
@@ -35,11 +53,11 @@ def _loss_figure(loss: list[float]) -> dict:
     steps = np.arange(1, len(y) + 1, dtype=np.float32)
     k = min(50, len(y))
     mean = np.convolve(y, np.ones(k) / k, mode="valid") if k else y
-    return {"data": [{"type": "scatter", "mode": "lines", "x": _f4(steps), "y": _f4(y), "name": "batch loss",
+    return {"data": [{"type": "scatter", "mode": "lines", "x": f4(steps), "y": f4(y), "name": "batch loss",
                       "line": {"color": "#9ecae1", "width": 1.5}},
-                     {"type": "scatter", "mode": "lines", "x": _f4(steps[k - 1:]), "y": _f4(mean),
+                     {"type": "scatter", "mode": "lines", "x": f4(steps[k - 1:]), "y": f4(mean),
                       "name": f"mean of last {k}", "line": {"color": "#08519c", "width": 3}}],
-            "layout": {"height": 300, "font": _FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
+            "layout": {"height": 300, "font": FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
                        "title": {"text": "training loss (streams while it trains)", "x": 0.01},
                        "xaxis": {"title": {"text": "step"}, "gridcolor": "#eee"},
                        "yaxis": {"type": "log", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
@@ -47,26 +65,28 @@ def _loss_figure(loss: list[float]) -> dict:
 
 
 def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: str,
-           should_stop=None) -> Iterator[tuple[T.Toy2DTrainer, T.TrainEvent]]:
-    s = _sched(schedule, ztsnr)
-    cfg = T.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
+           should_stop=None) -> Iterator[tuple[toy2d.Toy2DTrainer, toy2d.TrainEvent]]:
+    s = lab_schedule(schedule, ztsnr)
+    cfg = toy2d.TrainConfig2D(steps=TRAIN_STEPS, time_budget_s=float(seconds), seed=0)
     with user_errors():
-        trainer = T.Toy2DTrainer(state["x0"], s, cfg, T.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
+        trainer = toy2d.Toy2DTrainer(state["x0"], s, cfg,
+                                     toy2d.MLPConfig(T=s.T, prediction_type=objective), device="cpu")
     for ev in trainer.run(log_every=10, should_stop=should_stop):
         yield trainer, ev
 
 
-def _model_state(trainer: T.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
-    return {"key": _model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
+def _model_state(trainer: toy2d.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
+    return {"key": model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
             "steps": trainer.step, "seconds": trainer.elapsed_s, "label": state["label"], "n": len(state["x0"])}
 
 
-def _model_md(model: dict | None, state: dict | None, schedule: str, ztsnr: bool) -> str:
+def describe_model(model: dict | None, state: dict | None, schedule: str, ztsnr: bool) -> str:
     if not model:
         return "No model yet: press **Train** (or just sample: it trains first)."
-    ok = _valid_model(model, state, schedule, ztsnr) is not None
-    what = (f"MLP ({T.ScoreMLP(T.MLPConfig()).num_params():,} parameters, {model['objective']}-prediction) trained "
-            f"{model['steps']:,} steps in {model['seconds']:.1f} s on {model['label']} (N = {model['n']:,})")
+    ok = valid_model(model, state, schedule, ztsnr) is not None
+    what = (f"MLP ({toy2d.ScoreMLP(toy2d.MLPConfig()).num_params():,} parameters, "
+            f"{model['objective']}-prediction) trained {model['steps']:,} steps in {model['seconds']:.1f} s on "
+            f"{model['label']} (N = {model['n']:,})")
     return what + ("." if ok else ", **for other settings**: train again for these.")
 
 
@@ -86,18 +106,18 @@ def lab_train(state: dict | None, schedule: str, ztsnr: bool, seconds, objective
                 last = now
                 status = (f"step **{ev.step:,}** · {ev.elapsed_s:.1f} of {seconds:.0f} s · loss {ev.loss_avg:.4f}"
                           + (" · **done**" if ev.done else ""))
-                yield (_plot(_loss_figure(trainer.losses)), status,
+                yield (plot_data(_loss_figure(trainer.losses)), status,
                        _model_state(trainer, state, schedule, ztsnr, objective))
 
 
 def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, progress=None) -> dict:
     """The session's model if it matches the settings, else a fresh one trained for AUTO_TRAIN_SECONDS."""
-    mdl = _valid_model(model, state, schedule, ztsnr)
+    mdl = valid_model(model, state, schedule, ztsnr)
     if mdl is not None:
         return mdl
     objective = (model or {}).get("objective", "v")
     trainer = None
-    for trainer, ev in _train(state, schedule, ztsnr, AUTO_TRAIN_SECONDS, objective):
+    for trainer, ev in _train(state, schedule, ztsnr, AUTO_TRAIN_SECONDS, objective):  # noqa: B007 (used after)
         if progress is not None:
             progress((min(ev.elapsed_s, AUTO_TRAIN_SECONDS), AUTO_TRAIN_SECONDS), desc="no model yet: training first",
                      unit="s")
@@ -110,10 +130,11 @@ def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, p
 def _check_samplers(samplers) -> list[str]:
     if isinstance(samplers, str):
         samplers = [samplers]
-    chosen = [k for k in T.SAMPLERS_2D if k in set(samplers or [])]
-    unknown = [k for k in samplers or [] if k not in T.SAMPLERS_2D]
+    chosen = [k for k in toy2d.SAMPLERS_2D if k in set(samplers or [])]
+    unknown = [k for k in samplers or [] if k not in toy2d.SAMPLERS_2D]
     if unknown:
-        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; choose from {', '.join(T.SAMPLERS_2D)}")
+        raise gr.Error(f"unknown sampler(s) {', '.join(map(str, unknown))}; "
+                       f"choose from {', '.join(toy2d.SAMPLERS_2D)}")
     if not chosen:
         raise gr.Error("Tick at least one sampler.")
     return chosen
@@ -121,14 +142,14 @@ def _check_samplers(samplers) -> list[str]:
 
 def _run_samplers(state, den, s, samplers, steps, eta, particles, seed, progress=None, spacing="trailing"):
     """{sampler: (Trajectory, seconds)} from one x_T."""
-    x_T = T.start_noise(particles, seed)
+    x_T = toy2d.start_noise(particles, seed)
     out = {}
     for i, k in enumerate(samplers):
         if progress is not None:
-            progress((i, len(samplers)), desc=T.SAMPLER_LABELS[k])
+            progress((i, len(samplers)), desc=toy2d.SAMPLER_LABELS[k])
         t0 = time.perf_counter()
         with user_errors():
-            tr = T.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing=spacing)
+            tr = toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing=spacing)
         out[k] = (tr, time.perf_counter() - t0)
     return out
 
@@ -139,14 +160,15 @@ def _yardstick(state: dict, n: int) -> tuple[float, float]:
     One draw fluctuates by ~25% at n = 1,000, and so does a sample set: a single yardstick made the ratios jump."""
     cache = state.setdefault("ref_cache", {})
     if n not in cache:
-        d = [T.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"]) for k in range(4)]
+        d = [toy2d.energy_distance(state["dataset"].sample(n, state["seed"] + 10_000 + k), state["dist"])
+             for k in range(4)]
         cache[n] = (float(np.mean(d)), float(np.std(d)))
     return cache[n]
 
 
 def _distance_row(state: dict, samples: torch.Tensor) -> tuple[float, float]:
     """(energy distance to the data subset, the mean of the same for fresh data points: the yardstick)."""
-    return T.energy_distance(samples, state["dist"]), _yardstick(state, len(samples))[0]
+    return toy2d.energy_distance(samples, state["dist"]), _yardstick(state, len(samples))[0]
 
 
 def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10) -> tuple[dict, list[str]]:
@@ -157,7 +179,7 @@ def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10)
     nrow = math.ceil(n / ncol)
     height = row_height * nrow + top + bottom
     layout = {"height": height, "margin": {"l": 10, "r": 10, "t": top, "b": bottom}, "showlegend": False,
-              "plot_bgcolor": "white", "paper_bgcolor": "white", "font": _FONT, "hovermode": False, "annotations": []}
+              "plot_bgcolor": "white", "paper_bgcolor": "white", "font": FONT, "hovermode": False, "annotations": []}
     title_h = 42 / height  # paper units for two lines of title
     sufs = []
     for i, title in enumerate(titles):
@@ -169,7 +191,8 @@ def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10)
         ax = {"range": [-VIEW, VIEW], "showticklabels": False, "showgrid": False, "zeroline": False,
               "showline": True, "linecolor": "#ddd", "mirror": True, "constrain": "domain"}
         layout[f"xaxis{suf}"] = {**ax, "domain": [x0, x1], "anchor": f"y{suf}"}
-        layout[f"yaxis{suf}"] = {**ax, "domain": [y0, y1], "anchor": f"x{suf}", "scaleanchor": f"x{suf}", "scaleratio": 1}
+        layout[f"yaxis{suf}"] = {**ax, "domain": [y0, y1], "anchor": f"x{suf}", "scaleanchor": f"x{suf}",
+                                 "scaleratio": 1}
         layout["annotations"].append({"text": title, "x": (x0 + x1) / 2, "y": y1, "xref": "paper", "yref": "paper",
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 14}})
@@ -185,24 +208,26 @@ def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
     """One panel per sampler: data, samples, the paths of PATHS particles. SVG traces, not WebGL: every WebGL
     subplot holds a GL context, and Chromium drops the oldest beyond ~16 (the tab's density plot went blank)."""
     ks = list(runs)
-    titles = [f"<b>{T.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)" for k in ks]
+    titles = [f"<b>{toy2d.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)"
+              for k in ks]
     layout, sufs = _panels(titles, 340)
     data = state["dist"][:600].numpy()
     traces = []
     for k, suf in zip(ks, sufs):
         xs = runs[k][0].xs.numpy()
         fin = xs[-1][:800]
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(data[:, 0]), "y": _f4(data[:, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
                                 "marker": {"size": 3, "color": "#bbbbbb"}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(fin[:, 0]), "y": _f4(fin[:, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
                                 "marker": {"size": 3, "color": COLORS[k], "opacity": 0.45}}))
         p = xs[:, :PATHS, :]  # (n+1, P, 2)
         for j in range(p.shape[1]):  # one colour per particle, the same in every panel: follow it across samplers
-            traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": _f4(p[:, j, 0]), "y": _f4(p[:, j, 1]),
-                                    "opacity": 0.75, "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(p[0, :, 0]), "y": _f4(p[0, :, 1]),
+            traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
+                                    "opacity": 0.75,
+                                    "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
                                 "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": _f4(p[-1, :, 0]), "y": _f4(p[-1, :, 1]),
+        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
                                 "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
                                            "line": {"color": "#222", "width": 1}}}))
     return {"data": traces, "layout": layout}
@@ -220,7 +245,7 @@ def _anim_figure(runs: dict, state: dict, run_id: str) -> dict:
     data and layout only), so they travel in layout.meta and ANIM_JS registers them with Plotly.addFrames."""
     idx, parts = _anim_frames(runs)
     ks = list(parts)
-    layout, sufs = _panels([T.SAMPLER_LABELS[k] for k in ks], 320, top=60, bottom=90)
+    layout, sufs = _panels([toy2d.SAMPLER_LABELS[k] for k in ks], 320, top=60, bottom=90)
     data = state["dist"][:600].numpy()
     rnd = lambda a: np.round(a, 3).tolist()  # noqa: E731  (frames are plain lists: Plotly.addFrames takes them as is)
     traces = []
@@ -274,36 +299,36 @@ ANIM_JS = """
 def _summary_md(runs: dict, rows: dict, source: str, steps: int, particles: int, yard: tuple[float, float]) -> str:
     head = ("| sampler | score evaluations | time, s | energy distance D to the data | D ÷ data-vs-data |\n"
             "|---|---|---|---|---|\n")
-    body = "\n".join(f"| {T.SAMPLER_LABELS[k]} | {runs[k][0].nfe} | {runs[k][1]:.2f} | {rows[k][0]:.4f} | "
+    body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | {runs[k][0].nfe} | {runs[k][1]:.2f} | {rows[k][0]:.4f} | "
                      f"**{rows[k][0] / rows[k][1]:.2f}×** |" for k in runs)
     ref, spread = yard
     src = ("the **exact score** of the N training points (ideal denoiser)" if source == "exact"
            else "the **trained MLP**")
-    return (f"{particles:,} particles, {steps} steps, score from {src}. Yardstick: {particles:,} fresh points of the same "
-            f"distribution are D = {ref:.4f} ± {spread:.4f} from the data (4 draws), so 1× is as good as real data, "
-            f"and ±{spread / ref:.0%} is chance.\n\n" + head + body)
+    return (f"{particles:,} particles, {steps} steps, score from {src}. Yardstick: {particles:,} fresh "
+            f"points of the same distribution are D = {ref:.4f} ± {spread:.4f} from the data (4 draws), so 1× is as "
+            f"good as real data, and ±{spread / ref:.0%} is chance.\n\n" + head + body)
 
 
 def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta, ideal: bool,
-               particles, seed, progress=gr.Progress()):
+               particles, seed, progress=PROGRESS):
     """Run the chosen samplers from one x_T → (paths figure, animation figure, summary Markdown, run, model).
 
     With the learned score and no model for these settings, trains one first (AUTO_TRAIN_SECONDS)."""
     if not state:
         raise gr.Error("Pick a dataset first.")
     ks = _check_samplers(samplers)
-    steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    steps = whole_number(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
     with user_errors():
-        eta = T._finite(eta if eta is not None else 0.0, "η")
+        eta = toy2d.as_finite(eta if eta is not None else 0.0, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
-    s = _sched(schedule, ztsnr)
+    s = lab_schedule(schedule, ztsnr)
     adapt_threads()
     with interactive_work():
         if ideal:
-            den, out_model = T.exact_denoiser(state["x0"], s), gr.skip()
+            den, out_model = toy2d.exact_denoiser(state["x0"], s), gr.skip()
         else:
             mdl = _ensure_model(state, model, schedule, ztsnr, progress)
             den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
@@ -313,7 +338,7 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
     idx, parts = _anim_frames(runs)
     run = {"frames": idx, "parts": parts, "data": state["dist"][:800].numpy(), "steps": steps,
            "ts": [next(iter(runs.values()))[0].ts[min(i, steps)] for i in idx]}
-    return (_plot(_paths_figure(runs, state, steps, rows)), _plot(_anim_figure(runs, state, run_id)),
+    return (plot_data(_paths_figure(runs, state, steps, rows)), plot_data(_anim_figure(runs, state, run_id)),
             _summary_md(runs, rows, "exact" if ideal else "learned", steps, particles, _yardstick(state, particles)),
             run, out_model)
 
@@ -336,7 +361,7 @@ def _hex(c: str) -> tuple[int, int, int]:
     return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def lab_gif(run: dict | None, progress=gr.Progress()) -> str:
+def lab_gif(run: dict | None, progress=PROGRESS) -> str:
     """The last sampling run as an animated GIF: one panel per sampler, one frame per shown step.
 
     Frames are drawn straight into palette indices (white, panel, data grey, black, one colour per sampler), so
@@ -393,26 +418,26 @@ def _log_hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, particles, seed,
-                 progress=gr.Progress()):
+                 progress=PROGRESS):
     """DDIM (η = 0, 100 steps, linspace spacing: it ends at t = 0) with the exact score and with the MLP, from one x_T.
 
     Returns (histogram figure of each sample's distance to its nearest training point, Markdown, model)."""
     if not state:
         raise gr.Error("Pick a dataset first.")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
-    s = _sched(schedule, ztsnr)
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    s = lab_schedule(schedule, ztsnr)
     steps = min(100, MAX_STEPS)
     adapt_threads()
     with interactive_work():
         mdl = _ensure_model(state, model, schedule, ztsnr, progress)
         x0 = state["x0"]
         res = {}
-        for name, den in (("exact", T.exact_denoiser(x0, s)), ("learned", mdl["den"])):
+        for name, den in (("exact", toy2d.exact_denoiser(x0, s)), ("learned", mdl["den"])):
             progress((len(res), 2), desc=f"DDIM with the {name} score")
             tr = _run_samplers(state, den, s, ["ddim"], steps, 0.0, particles, seed, spacing="linspace")["ddim"][0]
-            res[name] = T.nearest_distance(tr.samples, x0).numpy()
-    fresh = T.nearest_distance(state["dataset"].sample(particles, state["seed"] + 20_000), x0).numpy()
+            res[name] = toy2d.nearest_distance(tr.samples, x0).numpy()
+    fresh = toy2d.nearest_distance(state["dataset"].sample(particles, state["seed"] + 20_000), x0).numpy()
     edges = np.linspace(-5, 0.5, 45)
     centers = 10 ** ((edges[:-1] + edges[1:]) / 2)
     fig = go.Figure()
@@ -424,38 +449,39 @@ def lab_memorize(state: dict | None, model: dict | None, schedule: str, ztsnr: b
     fig.update_xaxes(type="log", title="distance from each sample to its nearest training point (the first bin "
                                       "holds everything ≤ 10⁻⁵, exact hits included)", exponentformat="power")
     fig.update_yaxes(title="share of samples")
-    fig.update_layout(template="plotly_white", height=360, font=_FONT, margin=dict(l=60, r=20, t=40, b=60),
+    fig.update_layout(template="plotly_white", height=360, font=FONT, margin=dict(l=60, r=20, t=40, b=60),
                       legend=dict(orientation="h", y=1.12, x=0), title=None)
     med = {k: float(np.median(v)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]), ("fresh", fresh))}
     hits = {k: float(np.mean(v < 1e-5)) for k, v in (("exact", res["exact"]), ("learned", res["learned"]))}
-    md = (f"Median distance to the nearest of the N = {len(x0):,} training points: ideal denoiser **{med['exact']:.2g}**, "
-          f"trained MLP **{med['learned']:.2g}**, fresh data **{med['fresh']:.2g}**. Samples within 10⁻⁵ of a training "
-          f"point: ideal denoiser **{hits['exact']:.0%}**, trained MLP {hits['learned']:.0%}. "
-          "The exact score of N points is the score of a mixture of N tiny Gaussians: followed to t = 0 it lands "
-          "every particle **on a training point** (memorization). The network cannot represent such a spiky field, "
-          "so its samples fall *between* the points, like fresh data: it generalizes. Fewer points make it plainer.")
+    md = (f"Median distance to the nearest of the N = {len(x0):,} training points: ideal denoiser "
+          f"**{med['exact']:.2g}**, trained MLP **{med['learned']:.2g}**, fresh data **{med['fresh']:.2g}**. "
+          f"Samples within 10⁻⁵ of a training point: ideal denoiser **{hits['exact']:.0%}**, trained MLP "
+          f"{hits['learned']:.0%}. The exact score of N points is the score of a mixture of N tiny Gaussians: "
+          f"followed to t = 0 it lands every particle **on a training point** (memorization). The network cannot "
+          f"represent such a spiky field, so its samples fall *between* the points, like fresh data: it generalizes. "
+          f"Fewer points make it plainer.")
     out_model = mdl if mdl is not model else gr.skip()
-    return _plot(fig), md, out_model
+    return plot_data(fig), md, out_model
 
 
 # --- study: distance for each sampler × steps -----------------------------------------------------------------------
 
 
 def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, ideal: bool, eta, particles, seed,
-              samplers=T.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=gr.Progress()):
+              samplers=toy2d.SAMPLERS_2D, steps_list=STUDY_STEPS, progress=PROGRESS):
     """Distance to the data for every sampler × number of steps → (heatmap figure, Markdown table, model)."""
     if not state:
         raise gr.Error("Pick a dataset first.")
     ks = _check_samplers(samplers)
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
-    seed = _count(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    seed = whole_number(seed if seed is not None else 0, "Seed", 0, 2**31 - 1)
     steps_list = [int(n) for n in steps_list if 1 <= int(n) <= MAX_STEPS]
-    s = _sched(schedule, ztsnr)
+    s = lab_schedule(schedule, ztsnr)
     adapt_threads()
     out_model = gr.skip()
     with interactive_work():
         if ideal:
-            den = T.exact_denoiser(state["x0"], s)
+            den = toy2d.exact_denoiser(state["x0"], s)
         else:
             mdl = _ensure_model(state, model, schedule, ztsnr, progress)
             den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
@@ -468,23 +494,26 @@ def lab_study(state: dict | None, model: dict | None, schedule: str, ztsnr: bool
                 d, ref = _distance_row(state, runs[k][0].samples)
                 ratio[i, j] = d / ref
                 nfe[i, j] = runs[k][0].nfe
-                progress((j * len(ks) + i + 1, total), desc=f"{T.SAMPLER_LABELS[k]}, {n} steps")
+                progress((j * len(ks) + i + 1, total), desc=f"{toy2d.SAMPLER_LABELS[k]}, {n} steps")
     text = [[f"{ratio[i, j]:.2f}×" for j in range(len(steps_list))] for i in range(len(ks))]
     fig = go.Figure(go.Heatmap(z=np.log2(np.maximum(ratio, 1e-3)), x=[str(n) for n in steps_list],
-                               y=[T.SAMPLER_LABELS[k] for k in ks], text=text, texttemplate="%{text}",
+                               y=[toy2d.SAMPLER_LABELS[k] for k in ks], text=text, texttemplate="%{text}",
                                textfont=dict(size=16), colorscale="RdYlGn_r", zmin=0, zmax=3, showscale=False,
                                hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(template="plotly_white", height=90 + 52 * len(ks), font=_FONT, xaxis_title="steps",
+    fig.update_layout(template="plotly_white", height=90 + 52 * len(ks), font=FONT, xaxis_title="steps",
                       margin=dict(l=230, r=20, t=40, b=50),
-                      title=f"energy distance to the data ÷ data-vs-data ({'exact score' if ideal else 'trained MLP'})")
-    head = "| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list) + "\n"
-    body = "\n".join(f"| {T.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
+                      title="energy distance to the data ÷ data-vs-data "
+                            f"({'exact score' if ideal else 'trained MLP'})")
+    head = ("| sampler | " + " | ".join(f"{n} steps" for n in steps_list) + " |\n|---|" + "---|" * len(steps_list)
+            + "\n")
+    body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | " + " | ".join(f"{ratio[i, j]:.2f}× ({nfe[i, j]} evals)"
                                                               for j in range(len(steps_list))) + " |"
                      for i, k in enumerate(ks))
-    md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} fresh data points; "
-          "green is good. In brackets: score evaluations (Heun uses two per step, Langevin L per level).\n\n" + head + body)
-    return _plot(fig), md, out_model
+    md = (f"{particles:,} particles from one x_T per cell. 1× = as far from the data as {particles:,} "
+          f"fresh data points; green is good. In brackets: score evaluations (Heun uses two per step, Langevin L "
+          f"per level).\n\n" + head + body)
+    return plot_data(fig), md, out_model
 
 
 # --- the public endpoint ---------------------------------------------------------------------------------------------
@@ -497,7 +526,7 @@ _API_KEY_LOCKS: dict[tuple, threading.Lock] = {}
 def _api_model(state: dict, schedule: str, ztsnr: bool):
     """A trained MLP for these settings: from the small server-side cache, or trained once (AUTO_TRAIN_SECONDS).
     Concurrent calls with the same settings wait for one training instead of each running their own."""
-    key = _model_key(state, schedule, ztsnr)
+    key = model_key(state, schedule, ztsnr)
     with _API_LOCK:
         lock = _API_KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -544,17 +573,17 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         raise gr.Error("The API takes a named dataset; drawings live in the browser tab.")
     ks = _check_samplers([str(sampler).strip().lower()])
     state = lab_data(dataset, n_points, seed)
-    steps = _count(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
-    particles = _count(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
+    steps = whole_number(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
+    particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
     with user_errors():
-        eta = T._finite(eta, "η")
+        eta = toy2d.as_finite(eta, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
-    s = _sched(schedule, False)
+    s = lab_schedule(schedule, False)
     adapt_threads()
     with interactive_work():
         if source == "exact":
-            den, trained = T.exact_denoiser(state["x0"], s), None
+            den, trained = toy2d.exact_denoiser(state["x0"], s), None
         else:
             mdl = _api_model(state, schedule, False)
             den, trained = mdl["den"], mdl["steps"]
@@ -566,7 +595,7 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
     return r(tr.samples), r(state["x0"]), info
 
 
-# --- first load --------------------------------------------------------------------------------------------------------
+# --- first load ------------------------------------------------------------------------------------------------------
 
 
 def lab_init(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows):
@@ -574,4 +603,4 @@ def lab_init(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows
     try:
         return lab_load(dataset, n_points, seed, drawing, model, schedule, ztsnr, t, arrows)
     except gr.Error:
-        return lab_load("moons", T.DEFAULT_N, 0, None, model, schedule, ztsnr, t, arrows)
+        return lab_load("moons", toy2d.DEFAULT_N, 0, None, model, schedule, ztsnr, t, arrows)

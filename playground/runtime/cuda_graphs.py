@@ -14,7 +14,7 @@ What a graph needs, and how it is met here:
 - **Warm-up first.** The first steps of a run are eager (on a side stream, as PyTorch's docs ask), so
   cuBLAS/cuDNN handles and the optimiser state exist before capture.
 
-:class:`GraphedTrainStep` is used by :class:`playground.train.Trainer` on CUDA (``TrainConfig.cuda_graph``);
+:class:`GraphedTrainStep` is used by :class:`playground.mnist.train.Trainer` on CUDA (``TrainConfig.cuda_graph``);
 :class:`GraphedModelFn` by the samplers' ``model_fn`` (``sample.make_model_fn(..., cuda_graph=True)``).
 Neither is used on the CPU or MPS, where there is no launch overhead to save.
 """

@@ -5,7 +5,7 @@
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; :func:`from_env` reads them. Without them (a plain
 ``python -m playground.train``) everything here is a no-op and the trainer runs as one process.
 
-How :class:`playground.train.Trainer` uses it (Goyal et al., "Accurate, Large Minibatch SGD", arXiv:1706.02677):
+How :class:`playground.mnist.train.Trainer` uses it (Goyal et al., "Accurate, Large Minibatch SGD", arXiv:1706.02677):
 
 - ``batch_size`` is the **global** batch. Every rank draws the same global batch (same data order, same t, ε
   and label dropout: the generators are seeded alike) and keeps its own contiguous share of B / world_size

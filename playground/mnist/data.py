@@ -45,7 +45,7 @@ __all__ = [
     "batches",
 ]
 
-REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 N_HELDOUT = 2_000  # held-out digits drawn from the offline test split
 SPLIT_SEED = 0  # seed of the fixed permutation; changing it changes every baseline
 
@@ -136,7 +136,8 @@ def _load_cached(root: str, download: bool) -> MNISTSplits:
     if full is not None:
         tr_i, tr_l = full
         if test_img and test_lab:  # held-out: random 2,000 of the test split
-            _, _, ho_i, ho_l = _permuted_split(_read_idx(test_img, "images"), _read_idx(test_lab, "labels").long(), N_HELDOUT)
+            _, _, ho_i, ho_l = _permuted_split(_read_idx(test_img, "images"),
+                                               _read_idx(test_lab, "labels").long(), N_HELDOUT)
             src = f"MNIST train split, {len(tr_i):,} digits (torchvision)"
         else:  # held-out: random 2,000 of the train split, removed from training
             tr_i, tr_l, ho_i, ho_l = _permuted_split(tr_i, tr_l, N_HELDOUT)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from playground.model import UNet, UNetConfig
+from playground.mnist.model import UNet, UNetConfig
 
 __all__ = [
     "CheckpointError",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 FORMAT = "diffusion-playground/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "mnist_eps_cond.pt"  # the app's default model
 V_CHECKPOINT = CHECKPOINT_DIR / "mnist_v_cond.pt"  # same recipe, v-prediction
 
@@ -145,14 +145,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"(truncated, corrupt, or it needs unsafe unpickling, which is refused). Detail: {msg[:300]}"
         ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a readable torch file but not a Diffusion Playground checkpoint (expected format {FORMAT!r}).")
+        raise CheckpointError(f"{path} is a readable torch file but not a Diffusion Playground checkpoint (expected "
+                              f"format {FORMAT!r}).")
     for key in ("config", "meta", "ema"):
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint is missing its {key!r} section.")
     return obj
 
 
-def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str | torch.device = "cpu") -> tuple[UNet, CheckpointMeta]:
+def load_model(path: str | os.PathLike = DEFAULT_CHECKPOINT,
+               device: str | torch.device = "cpu") -> tuple[UNet, CheckpointMeta]:
     """Rebuild the UNet from a checkpoint alone and load its EMA weights.
 
     Returns (model in eval mode on ``device``, CheckpointMeta).

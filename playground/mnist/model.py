@@ -128,7 +128,8 @@ class Attention(nn.Module):
         # softmax(q kᵀ/√d) v written out: equal to F.scaled_dot_product_attention, but for 49 tokens the explicit
         # matmuls are 5x faster on the CPU in bf16 (its flash kernel took 105 of 760 ms per training step)
         if q.device.type == "cpu" or torch.are_deterministic_algorithms_enabled():  # (the fused backward uses atomics)
-            attn = (q @ k.transpose(-1, -2)).float().mul(q.shape[-1] ** -0.5).softmax(dim=-1)  # (B, heads, HW, HW), fp32
+            # (B, heads, HW, HW), fp32
+            attn = (q @ k.transpose(-1, -2)).float().mul(q.shape[-1] ** -0.5).softmax(dim=-1)
             h = attn.to(v.dtype) @ v  # (B, heads, HW, C/heads)
         else:  # GPUs: the fused kernel (one launch instead of five)
             h = F.scaled_dot_product_attention(q, k, v)

@@ -18,7 +18,7 @@ real-vs-real    the same numbers for n random held-out digits: the floor to comp
 
 Reproduce the shipped classifier (about 2 minutes on 2 CPU cores)::
 
-    python -m playground.quality --train-classifier --out checkpoints/mnist_classifier.pt
+    python -m playground.mnist.quality --train-classifier --out checkpoints/mnist_classifier.pt
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from playground.checkpoint import CHECKPOINT_DIR, CheckpointError, atomic_torch_save
-from playground.data import MNISTSplits, load_mnist
+from playground.mnist.checkpoint import CHECKPOINT_DIR, CheckpointError, atomic_torch_save
+from playground.mnist.data import MNISTSplits, load_mnist
 
 __all__ = [
     "CLASSIFIER_PATH",
@@ -126,7 +126,8 @@ def accuracy(model: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor)
 
 
 def save_classifier(model: MNISTClassifier, path: str | Path, heldout_accuracy: float, data_source: str) -> None:
-    atomic_torch_save({"format": CLASSIFIER_FORMAT, "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
+    atomic_torch_save({"format": CLASSIFIER_FORMAT,
+                       "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
                        "meta": {"heldout_accuracy": heldout_accuracy, "data": data_source}}, path)
 
 
@@ -140,7 +141,7 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH) -> MNISTClassifier:
         model.load_state_dict(obj["state_dict"])
     except Exception as e:  # noqa: BLE001 - any failure means the same thing to the caller
         raise CheckpointError(f"cannot load the quality classifier {path}: {str(e)[:200]} "
-                              f"(recreate it with `python -m playground.quality --train-classifier`)") from None
+                              f"(recreate it with `python -m playground.mnist.quality --train-classifier`)") from None
     return model.eval().requires_grad_(False)
 
 
@@ -158,7 +159,8 @@ def frechet_distance(mu_a: torch.Tensor, cov_a: torch.Tensor, mu_b: torch.Tensor
     sqrt_a = (V * w.clamp(min=0).sqrt()) @ V.T
     m = sqrt_a @ cov_b.double() @ sqrt_a
     tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
-    return float((mu_a.double() - mu_b.double()).pow(2).sum() + cov_a.double().trace() + cov_b.double().trace() - 2 * tr_sqrt)
+    return float((mu_a.double() - mu_b.double()).pow(2).sum() + cov_a.double().trace() + cov_b.double().trace()
+                 - 2 * tr_sqrt)
 
 
 @functools.lru_cache(maxsize=2)
@@ -192,8 +194,8 @@ class QualityReport:
 
 
 @torch.no_grad()
-def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classifier_path: str | Path = CLASSIFIER_PATH,
-             data_dir: str | None = None) -> QualityReport:
+def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *,
+             classifier_path: str | Path = CLASSIFIER_PATH, data_dir: str | None = None) -> QualityReport:
     """Score digits in [0, 1], (N, 1, 28, 28). labels: the classes asked for (conditional sampling), optional."""
     clf = load_classifier(str(classifier_path))
     x = _as_images(images).cpu()
@@ -203,7 +205,8 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classi
     counts = torch.bincount(pred, minlength=10)
     p = counts.double() / counts.sum()
     entropy = abs(float(-(p[p > 0] * p[p > 0].log2()).sum()))  # abs: no '-0.00'
-    mu_r, cov_r = _reference_stats(str(classifier_path), str(Path(data_dir).resolve()) if data_dir else str(load_mnist().data_dir))
+    mu_r, cov_r = _reference_stats(str(classifier_path),
+                                   str(Path(data_dir).resolve()) if data_dir else str(load_mnist().data_dir))
     mu, cov = _gauss(feats)
     return QualityReport(
         n=len(x), confident=float((conf >= CONFIDENCE).float().mean()), coverage=int((counts > 0).sum()),
@@ -212,20 +215,23 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *, classi
     )
 
 
-def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSIFIER_PATH, data_dir: str | None = None) -> QualityReport:
+def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSIFIER_PATH,
+                  data_dir: str | None = None) -> QualityReport:
     """The same scores for n random held-out digits (n is capped at the 2,000 held-out)."""
     data = load_mnist(data_dir)
     idx = torch.randperm(len(data.heldout_images), generator=torch.Generator().manual_seed(seed))[:n]
-    return evaluate(data.heldout_images[idx].float().unsqueeze(1) / 255.0, classifier_path=classifier_path, data_dir=data_dir)
+    return evaluate(data.heldout_images[idx].float().unsqueeze(1) / 255.0, classifier_path=classifier_path,
+                    data_dir=data_dir)
 
 
-def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0, **kw) -> dict[str, QualityReport]:
+def quality_report(images: torch.Tensor, labels: torch.Tensor | None = None, *, seed: int = 0,
+                   **kw) -> dict[str, QualityReport]:
     """{"samples": evaluate(images), "real": real_baseline(len(images))} -- always report both."""
     return {"samples": evaluate(images, labels, **kw), "real": real_baseline(len(images), seed=seed, **kw)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m playground.quality", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m playground.mnist.quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-classifier", action="store_true", help="train and save the quality classifier")
     ap.add_argument("--epochs", type=int, default=8)
@@ -240,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         save_classifier(model, args.out, acc, data.source)
         print(f"held-out accuracy {acc:.4f}; trained in {time.perf_counter() - t0:.0f} s; wrote {args.out}")
         load_classifier.cache_clear()
-    print(real_baseline(args.baseline, classifier_path=args.out, data_dir=args.data_dir).row(f"real held-out (n={args.baseline})"))
+    print(real_baseline(args.baseline, classifier_path=args.out, data_dir=args.data_dir).row(f"real held-out "
+                                                                                             f"(n={args.baseline})"))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Plotly figures and small image helpers for the app (no gradio here, no diffusion math).
+"""Rendering: the plotly charts, and images (grids, captioned rows, PNG and GIF files). No gradio, no diffusion math.
+
+One module for the app and the CLIs: the tabs' charts and digit grids, ``python -m playground.sample``'s
+PNG grid and trajectory GIF, and Draw & edit's captioned summaries all come from here.
 
 Figures are returned either as plotly ``go.Figure`` objects or, on the hot path of the forward tab,
 as plain JSON-ready dicts: building a ``go.Figure`` costs ~25 ms (validation), so the schedule
@@ -6,6 +9,7 @@ charts are built once per (schedule, T, zero-terminal-SNR) and cached as a dict;
 swaps the small "marker" traces (see :func:`schedule_figure_with_marker`).
 
 Notation: t (0-based timestep), alpha_bar = ᾱ_t, snr = ᾱ/(1−ᾱ), log_snr = log SNR, beta = β_t.
+Images are uint8 numpy arrays (H, W) or (H, W, 3); model-range [−1, 1] floats become uint8 with :func:`to_uint8`.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Sequence
 import imageio.v3 as iio
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from playground.schedules import SCHEDULES, make_schedule
@@ -36,6 +40,8 @@ __all__ = [
     "image_grid",
     "upscale",
     "hstack_with_gap",
+    "captioned_row",
+    "save_png",
     "write_gif",
 ]
 
@@ -86,7 +92,8 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     curves = (("ᾱ<sub>t</sub>", ab, "#444"), ("√ᾱ<sub>t</sub> signal", np.sqrt(ab), "#1f77b4"),
               ("√(1−ᾱ<sub>t</sub>) noise", np.sqrt(1 - ab), "#ff7f0e"))
     for label, y, color in curves:
-        fig.add_trace(go.Scatter(x=x, y=_r(y[idx]), name=label, line=dict(color=color, width=3), showlegend=False), 1, 1)
+        fig.add_trace(go.Scatter(x=x, y=_r(y[idx]), name=label, line=dict(color=color, width=3),
+                                 showlegend=False), 1, 1)
     # direct labels instead of a legend: readable from the back of a lecture hall
     for (label, y, color), frac, shift in zip(curves, (0.18, 0.55, 0.82), (-14, 14, -14)):
         i = int(frac * (T - 1))
@@ -94,9 +101,11 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
                            font=dict(color=color, size=15), row=1, col=1)
     snr = s.snr.numpy()
     snr_plot = np.where(snr > 0, snr, np.nan)  # SNR = 0 (zero terminal SNR) has no place on a log axis
-    fig.add_trace(go.Scatter(x=x, y=_r(snr_plot[idx]), name="SNR(t)", line=dict(color=COLORS.get(s.name, "#333"), width=3),
+    fig.add_trace(go.Scatter(x=x, y=_r(snr_plot[idx]), name="SNR(t)",
+                             line=dict(color=COLORS.get(s.name, "#333"), width=3),
                              showlegend=False), 1, 2)
-    fig.add_trace(go.Scatter(x=x, y=_r(s.betas.numpy()[idx]), name="β<sub>t</sub>", line=dict(color="#8c564b", width=3),
+    fig.add_trace(go.Scatter(x=x, y=_r(s.betas.numpy()[idx]), name="β<sub>t</sub>",
+                             line=dict(color="#8c564b", width=3),
                              showlegend=False), 2, 1)
     for other in SCHEDULES:
         o = cached_schedule(other, T, zero_terminal_snr)
@@ -124,7 +133,8 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     fig.update_yaxes(title_text="log SNR", row=2, col=2)
     fig.update_layout(
         height=620, margin=dict(l=60, r=20, t=50, b=50), font=_FONT, template="plotly_white",
-        legend=dict(x=0.56, y=0.02, xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.8)", font=dict(size=14)),
+        legend=dict(x=0.56, y=0.02, xanchor="left", yanchor="bottom", bgcolor="rgba(255,255,255,0.8)",
+                    font=dict(size=14)),
         hovermode="closest", uirevision="schedule",
     )
     for ann in fig.layout.annotations[:4]:  # the subplot titles
@@ -186,8 +196,10 @@ def chain_histogram(z_closed: np.ndarray, z_chain: np.ndarray, t: int) -> go.Fig
 def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[float]) -> go.Figure:
     """Training loss per logged step, and its running mean (log y)."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1.5)))
-    fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines", line=dict(color="#08519c", width=3)))
+    fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines",
+                             line=dict(color="#9ecae1", width=1.5)))
+    fig.add_trace(go.Scatter(x=list(steps), y=_r(mean), name="mean of last 100", mode="lines",
+                             line=dict(color="#08519c", width=3)))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="training loss",
                       xaxis_title="step", margin=dict(l=60, r=20, t=50, b=80),
                       legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"), uirevision="loss")
@@ -233,7 +245,8 @@ def upscale(img: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 
 
-def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, pad_value: int = 255, scale: int = 1) -> np.ndarray:
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2, pad_value: int = 255,
+               scale: int = 1) -> np.ndarray:
     """(N, H, W) or (N, H, W, C) uint8 → one (rows·H, ncol·W[, C]) uint8 grid with padding."""
     images = np.asarray(images)
     n = images.shape[0]
@@ -281,3 +294,35 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_la
     else:
         iio.imwrite(path, np.stack(out), duration=[duration_ms] * (len(out) - 1) + [hold_last_ms], loop=0)
     return str(path)
+
+
+def save_png(path, image: np.ndarray) -> str:
+    """Write one uint8 image (H, W) or (H, W, 3) as a PNG; returns the path as a string."""
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path, format="PNG")
+    return str(path)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def captioned_row(images: list[np.ndarray], captions: list[list[str]], size: int = 15) -> np.ndarray:
+    """Equally sized tiles (uint8 gray or RGB) side by side on white, each with lines of text underneath: (H, W, 3)."""
+    font = _font(size)
+    h, w = images[0].shape[:2]
+    lines = max(len(c) for c in captions)
+    gap, pad = 8, 6
+    H = h + pad + lines * (size + 4) + pad
+    W = len(images) * w + (len(images) - 1) * gap
+    canvas = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (im, cap) in enumerate(zip(images, captions)):
+        x = i * (w + gap)
+        canvas.paste(Image.fromarray(im).convert("RGB"), (x, 0))
+        for k, line in enumerate(cap):
+            tw = draw.textlength(line, font=font)
+            draw.text((x + (w - tw) / 2, h + pad + k * (size + 4)), line, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)

@@ -1,5 +1,5 @@
 """Editing with a trained diffusion model: SDEdit, inpainting, DDIM inversion, latent interpolation.
-(Turning a drawing into a digit the model knows, and the inpainting masks: playground/drawing.py.)
+(Turning a drawing into a digit the model knows, and the inpainting masks: playground/editing/drawing.py.)
 
 Notation (code name → paper symbol):
 
@@ -47,14 +47,34 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .data import to_unit_range
-from .diffusion import model_output_to_x0_eps, normalize_prediction_type, q_sample
-from .samplers import ModelFn, StepOutput, ddim_step, ddpm_step, make_timesteps, normalize_sampler, sample_loop
-from .schedules import NoiseSchedule
+from playground.diffusion import model_output_to_x0_eps, normalize_prediction_type, q_sample
+from playground.mnist.data import to_unit_range
+from playground.samplers import (
+    ModelFn,
+    StepOutput,
+    ddim_step,
+    ddpm_step,
+    make_timesteps,
+    normalize_sampler,
+    run_to_end,
+    sample_loop,
+)
+from playground.schedules import NoiseSchedule
 
 # The inputs of every edit (drawings → digits, masks) live in drawing.py; re-exported for the UI and tests.
-from .drawing import (ALL_INK, EMPTY_CANVAS, MASK_PRESETS, MNIST_BOX, MNIST_SIZE, PREPROCESS_NOTE,  # noqa: F401
-                      PreparedDigit, heldout_digit, keep_mask_from_brush, preset_keep_mask, prepare_digit)
+from .drawing import (  # noqa: F401
+    ALL_INK,
+    EMPTY_CANVAS,
+    MASK_PRESETS,
+    MNIST_BOX,
+    MNIST_SIZE,
+    PREPROCESS_NOTE,
+    PreparedDigit,
+    heldout_digit,
+    keep_mask_from_brush,
+    prepare_digit,
+    preset_keep_mask,
+)
 
 __all__ = [
     "MNIST_SIZE",
@@ -218,9 +238,7 @@ def sdedit_loop(
 
 def sdedit(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, t0: int, **kwargs) -> torch.Tensor:
     """Run :func:`sdedit_loop` to the end; returns the edit (B, 1, 28, 28). Same arguments."""
-    state = None
-    for state in sdedit_loop(model_fn, s, x0, t0, **kwargs):
-        pass
+    state = run_to_end(sdedit_loop(model_fn, s, x0, t0, **kwargs))
     return state.x_t
 
 
@@ -325,11 +343,14 @@ def inpaint_loop(
     kind = normalize_sampler(sampler)
     if kind not in ("ddpm", "ddim"):
         raise ValueError(f"inpainting runs DDPM or DDIM steps, not {sampler!r}")
-    if not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:] or keep.shape[0] not in (1, x0.shape[0]):
-        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got {getattr(keep, 'shape', keep)}")
+    if (not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:]
+            or keep.shape[0] not in (1, x0.shape[0])):
+        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got "
+                         f"{getattr(keep, 'shape', keep)}")
     known = keep.to(x0.device) > 0.5  # binary: a pixel is either kept exactly or generated
     if bool(known.all()):
-        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the region to regenerate.")
+        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the "
+                         "region to regenerate.")
     pred = normalize_prediction_type(prediction_type)
     pairs = make_timesteps(s.T, _check_steps(num_steps, s.T), spacing)
     levels = [t for t, _ in pairs] + [-1]  # the timestep x is at, at each position
@@ -365,9 +386,7 @@ def inpaint_loop(
 
 def inpaint(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, **kwargs) -> torch.Tensor:
     """Run :func:`inpaint_loop` to the end; returns (B, 1, 28, 28). Same arguments."""
-    state = None
-    for state in inpaint_loop(model_fn, s, x0, keep, **kwargs):
-        pass
+    state = run_to_end(inpaint_loop(model_fn, s, x0, keep, **kwargs))
     return state.x_t
 
 
@@ -375,7 +394,8 @@ def inpaint(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, keep: torch.T
 
 
 def ddim_inverse_step(
-    s: NoiseSchedule, x_t: torch.Tensor, t: int, t_next: int, model_output: torch.Tensor, *, prediction_type: str = "eps"
+    s: NoiseSchedule, x_t: torch.Tensor, t: int, t_next: int, model_output: torch.Tensor, *,
+    prediction_type: str = "eps"
 ) -> StepOutput:
     """One DDIM inversion step x_t → x_{t_next}, t_next > t (t = −1: x_t is clean).
 
@@ -428,9 +448,7 @@ def ddim_invert_loop(
 
 def ddim_invert(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, **kwargs) -> torch.Tensor:
     """The latent x_T of x0 (B, 1, 28, 28). Same arguments as :func:`ddim_invert_loop`."""
-    state = None
-    for state in ddim_invert_loop(model_fn, s, x0, **kwargs):
-        pass
+    state = run_to_end(ddim_invert_loop(model_fn, s, x0, **kwargs))
     return state.x_t
 
 
@@ -448,9 +466,7 @@ def ddim_reconstruct_loop(
 
 def ddim_reconstruct(model_fn: ModelFn, s: NoiseSchedule, latent: torch.Tensor, **kwargs) -> torch.Tensor:
     """x̂_0 (B, 1, 28, 28) decoded from the latent; same arguments as :func:`ddim_reconstruct_loop`."""
-    state = None
-    for state in ddim_reconstruct_loop(model_fn, s, latent, **kwargs):
-        pass
+    state = run_to_end(ddim_reconstruct_loop(model_fn, s, latent, **kwargs))
     return state.x_t
 
 
@@ -574,7 +590,8 @@ def interpolate(
     recon2 = ddim_reconstruct(fn_pair, s, latents2, **kw)
     alphas = [i / (num - 1) for i in range(num)]
     z = slerp(latents2[0], latents2[1], alphas)
-    row_labels: list[int | None] = [None] * num if labels is None else [int(labels[0] if a < 0.5 else labels[1]) for a in alphas]
+    row_labels: list[int | None] = [None] * num if labels is None else [int(labels[0] if a < 0.5 else labels[1])
+                                                                        for a in alphas]
     fn_row = model_fn_for(None if labels is None else torch.tensor(row_labels, device=pair.device))
     images = ddim_reconstruct(fn_row, s, z, **kw)
     return InterpolationResult(alphas, z, images, recon2, row_labels)
@@ -595,10 +612,10 @@ def pixel_rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def classify(x: torch.Tensor, classifier_path=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The quality classifier's verdict on digits in model range (B, 1, 28, 28): (class (B,), p(class|x) (B,)).
 
-    Realism, in one number: the confidence of playground.quality's MNIST classifier (99.25% accurate on
+    Realism, in one number: the confidence of playground.mnist.quality's MNIST classifier (99.25% accurate on
     held-out digits); real digits score ≥ 0.9 98% of the time.
     """
-    from .quality import CLASSIFIER_PATH, load_classifier
+    from playground.mnist.quality import CLASSIFIER_PATH, load_classifier
 
     clf = load_classifier(str(classifier_path or CLASSIFIER_PATH))
     probs = clf(to_unit_range(x.detach().cpu())).softmax(1)

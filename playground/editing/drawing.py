@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
 __all__ = ["MNIST_SIZE", "MNIST_BOX", "PREPROCESS_NOTE", "EMPTY_CANVAS", "ALL_INK", "MASK_PRESETS", "PreparedDigit",
            "prepare_digit", "heldout_digit", "preset_keep_mask", "keep_mask_from_brush"]
 
@@ -21,9 +20,9 @@ __all__ = ["MNIST_SIZE", "MNIST_BOX", "PREPROCESS_NOTE", "EMPTY_CANVAS", "ALL_IN
 
 MNIST_SIZE = 28  # the field
 MNIST_BOX = 20  # the stroke's bounding box is scaled so its longer side is this many pixels (LeCun et al.)
-MNIST_CENTRE = 14.0  # centre of mass, pixel-index coordinates: the mean over the 2,000 held-out digits is (14.00, 14.01)
+MNIST_CENTRE = 14.0  # centre of mass, pixel-index coordinates: the 2,000 held-out digits' mean is (14.00, 14.01)
 MNIST_STROKE = 2.0  # stroke width in 28-px pixels (2·area/perimeter of ink > ½): median 1.98 over the held-out digits
-THIN_STROKE = 1.0  # thinner than this after scaling (thinner than 99.5% of the held-out digits) → thicken to MNIST_STROKE
+THIN_STROKE = 1.0  # thinner than this after scaling (thinner than 99.5% of held-out digits) → thicken to MNIST_STROKE
 MAX_WORK_SIDE = 1024  # bigger inputs are box-reduced to at most this (a huge canvas costs no more than a 1 MP one)
 MIN_CONTRAST = 0.1  # ink darker/lighter than the background by less than this (of the full range) = no ink
 MAX_COVERAGE = 0.6  # more than this share of the canvas is ink (MNIST's most is 30%) = "all ink"
@@ -31,7 +30,8 @@ MAX_COVERAGE = 0.6  # more than this share of the canvas is ink (MNIST's most is
 PREPROCESS_NOTE = ("Like MNIST itself: the stroke's bounding box is scaled to fit 20×20 pixels (aspect kept, "
                    "anti-aliased), then placed in a 28×28 field so that its centre of mass sits at the centre.")
 
-EMPTY_CANVAS = ("The canvas is empty: there is no stroke to turn into a digit. Draw a digit (dark on light or light on dark) "
+EMPTY_CANVAS = ("The canvas is empty: there is no stroke to turn into a digit. Draw a digit (dark on light or "
+                "light on dark) "
           "or upload an image of one.")
 ALL_INK = ("The canvas is almost all ink: there is no background to tell the stroke from. Clear it and draw a digit "
             "as a single stroke, or upload an image with a plain background.")
@@ -53,7 +53,8 @@ class PreparedDigit:
         return torch.from_numpy(self.image).float().mul(2.0).sub(1.0).reshape(1, 1, MNIST_SIZE, MNIST_SIZE)
 
     def describe(self) -> str:
-        """One line for the UI: 'stroke 180×212 px of a 400×400 image → 17×20, centre of mass at the centre of 28×28'."""
+        """One line for the UI, e.g. 'stroke 180×212 px of a 400×400 image → 17×20, centre of mass at the centre of
+    28×28'."""
         thick = f" (a thin stroke, thickened by {self.thickened} px first)" if self.thickened else ""
         return (f"stroke {self.box[3]}×{self.box[2]} px of a {self.input_size[1]}×{self.input_size[0]} image{thick} "
                 f"→ {self.size20[1]}×{self.size20[0]}, centre of mass at the centre of 28×28")
@@ -70,7 +71,8 @@ def _gray_alpha(image) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int], 
 
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
-    if isinstance(image, Image.Image) and image.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La", "CMYK", "YCbCr"):
+    if isinstance(image, Image.Image) and image.mode in ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "La",
+                                                         "CMYK", "YCbCr"):
         pil = image
         has_alpha = pil.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (pil.mode == "P" and "transparency" in pil.info)
         pil = pil.convert("RGBA" if has_alpha else "L")
@@ -215,7 +217,7 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
 
 def heldout_digit(index: int, data_dir: str | None = None) -> tuple[torch.Tensor, int]:
     """A real held-out MNIST digit (never trained on): ((1, 1, 28, 28) in [−1, 1], its label)."""
-    from .data import load_mnist, to_model_range
+    from playground.mnist.data import load_mnist, to_model_range
 
     data = load_mnist(data_dir)
     n = len(data.heldout_images)

@@ -1,0 +1,634 @@
+"""Train the MNIST diffusion UNet: objectives eps / x0 / v, any schedule, EMA, AdamW with warmup
+and cosine decay, bf16 autocast where it helps, stoppable and resumable, streaming events.
+
+Notation
+--------
+===============  =================================================================
+x0               clean digits, (B, 1, 28, 28) in [-1, 1]                   DDPM x_0
+eps              noise ~ N(0, I), same shape                                DDPM ε
+t                (B,) long timesteps, uniform in [0, T)
+labels           (B,) digit labels; replaced by the null label with prob. ``label_dropout``
+                 so one network learns p(x|c) and p(x) (CFG, arXiv:2207.12598)
+loss             per-sample MSE to the eps / x0 / v target, optionally min-SNR-γ weighted
+                 (arXiv:2303.09556), averaged over the batch
+ema              θ_ema ← d·θ_ema + (1−d)·θ, d ramped up as min(decay, (1+n)/(10+n))
+t-bucket loss    running loss per tenth of [0, T): how hard each noise level is
+===============  =================================================================
+
+Use from Python (the app streams these events)::
+
+    trainer = Trainer(TrainConfig.from_preset("quick"))
+    for ev in trainer.run():          # TrainEvent every `log_every` steps (+ previews)
+        print(ev.step, ev.loss_mean)  # trainer.stop() from another thread ends it cleanly
+    model = trainer.sampling_model()  # EMA weights, eval mode, usable at any moment
+
+Command line::
+
+    python -m playground.train                      # the "quick" preset (5 minutes on 2 CPU cores)
+    python -m playground.train --preset shipped --prediction-type v --out checkpoints/mnist_v_cond.pt
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from playground import diffusion, samplers
+from playground.mnist.checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
+from playground.mnist.data import MNISTSplits, batches, load_mnist, to_unit_range
+from playground.mnist.loss_stats import N_BUCKETS, LossStats  # noqa: F401  (N_BUCKETS: re-exported)
+from playground.mnist.model import UNet, UNetConfig
+from playground.mnist.sample import make_model_fn
+from playground.runtime import distributed
+from playground.runtime.cuda_graphs import GraphedTrainStep, cuda_graphs_ok
+from playground.runtime.device import bf16_autocast_ok, pick_device
+from playground.schedules import make_schedule
+
+__all__ = ["TrainConfig", "TrainEvent", "Trainer", "PRESETS", "train", "main"]
+
+EAGER_WARMUP_STEPS = 3  # eager steps before a CUDA graph is captured (handles, optimiser state)
+# cuBLAS is deterministic only with a fixed workspace; PyTorch refuses deterministic mode without this setting.
+# It must be in the environment before cuBLAS starts, so it is set when the trainer is imported (PyTorch's advice).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint's meta.extra)."""
+
+    prediction_type: str = "eps"  # "eps" | "x0" | "v"
+    schedule: str = "linear"  # "linear" | "scaled_linear" | "cosine" | "sigmoid"
+    T: int = 1000  # diffusion steps
+    zero_terminal_snr: bool = False
+    steps: int = 1500  # stop after this many optimiser steps ...
+    time_budget_s: float | None = 300.0  # ... or after this much wall time, whichever first
+    batch_size: int = 128
+    lr: float = 2e-3  # peak AdamW learning rate
+    warmup_steps: int = 100  # linear warmup, then cosine decay to lr * final_lr_frac ...
+    warmup_frac: float | None = None  # ... or warm up over this fraction of the planned steps (overrides warmup_steps)
+    final_lr_frac: float = 0.1
+    weight_decay: float = 1e-4
+    adam_beta2: float = 0.999  # AdamW's second-moment decay (0.99 adapts faster in short runs)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling
+    label_dropout: float = 0.1  # P(label -> null) for classifier-free guidance
+    min_snr_gamma: float | None = 5.0  # min-SNR-γ loss weighting; None = plain MSE
+    t_sampling: str = "uniform"  # "uniform" t, or "lognormal": log-SNR(t) ~ N(logsnr_mean, logsnr_std²) (EDM's σ)
+    logsnr_mean: float = 2.4  # EDM's ln σ ~ N(−1.2, 1.2²) is log-SNR = −2 ln σ ~ N(2.4, 2.4²)
+    logsnr_std: float = 2.4
+    conditional: bool = True  # class-conditional (CFG-capable) model
+    seed: int = 0
+    bf16: str = "auto"  # "auto" (on where the hardware has native bf16) | "on" | "off"
+    channels_last: bool = True  # NHWC memory format (faster fp32 convs on CPU, what cuDNN's bf16 convs want)
+    cuda_graph: bool = True  # CUDA: capture the whole step as one CUDA graph after EAGER_WARMUP_STEPS (cuda_graphs.py)
+    deterministic: bool = False  # CUDA: deterministic kernels only (bit-identical reruns; the CPU always is)
+    log_every: int = 10  # a "step" event every N steps
+    preview_every: int = 200  # fixed-seed sample previews every N steps (0 = never)
+    preview_steps: int = 20  # DDIM steps of a preview
+    preview_guidance: float = 2.0
+    checkpoint_every: int = 0  # also write the checkpoint every N steps (0 = only at the end)
+    model: UNetConfig = field(default_factory=UNetConfig)
+
+    @classmethod
+    def from_preset(cls, name: str = "quick", **overrides) -> "TrainConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        kw = {**PRESETS[name], **overrides}
+        return cls(**kw)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        if isinstance(kw.get("model"), dict):
+            kw["model"] = UNetConfig.from_dict(kw["model"])
+        return cls(**kw)
+
+
+# Named presets the app offers. "quick" is also the CLI default.
+PRESETS: dict[str, dict] = {
+    # Recognisable digits in 5 minutes on 2 CPU cores (README "Quick training"). The UNet sees 2×2-pixel patches
+    # (14×14 at the top level): 2.3x cheaper per step on the CPU, and better at 5 minutes (bench_recipe RESULTS).
+    # A higher peak LR, a short warmup and a decay to 0.3x suit runs of a few hundred to ~1,600 steps:
+    # 5 minutes on 2 idle cores gave 96.4 % confident, Fréchet 0.94x real (lr 2e-3 / warmup 100 / 0.1x: 93.0 %, 1.22x).
+    "quick": dict(steps=100_000, time_budget_s=300.0, batch_size=128, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
+                  model=UNetConfig(patch_size=2)),
+    # A demo-length run that streams nicely in the app.
+    "tiny": dict(steps=100_000, time_budget_s=60.0, batch_size=64, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
+                 preview_every=100, model=UNetConfig(patch_size=2)),
+    # The recipe of the shipped checkpoints: step-based, so a busy machine cannot cut it short
+    # (3,500 steps: about 20 minutes on 2 idle cores, 66 minutes on the shared dev machine).
+    "shipped": dict(steps=3_500, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=200, preview_every=1000),
+    # A GPU run: the shipped checkpoint's quality in seconds on one H100 (bench/bench_gpu.py recipe).
+    # 1,800 steps: 97.4 % confident, 10/10, Fréchet 1.20x real in 9.4 s on one H100 (the shipped: 99.4 %, 1.13x).
+    "gpu": dict(steps=1_800, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=100, preview_every=300),
+}
+
+
+@dataclass
+class TrainEvent:
+    """One report from the training loop; plain values the UI can show directly."""
+
+    kind: str  # "step" | "preview" | "checkpoint" | "done"
+    step: int
+    total_steps: int
+    loss: float  # loss of the last batch
+    loss_mean: float  # mean over the last 100 steps
+    bucket_loss: list[float]  # running loss per t-bucket (N_BUCKETS of [0, T)); nan = not seen yet
+    elapsed_s: float
+    steps_per_s: float
+    lr: float
+    preview: torch.Tensor | None = None  # (n, 1, 28, 28) float in [0, 1], fixed seed
+    preview_labels: list[int] | None = None
+    message: str = ""
+    planned_steps: int = 0  # steps this run expects to reach (time budget: from the steps/s measured so far)
+
+
+class Trainer:
+    """Holds model, EMA, optimiser and data; ``run()`` is the stoppable training generator."""
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        *,
+        data: MNISTSplits | None = None,
+        data_dir: str | None = None,
+        download: bool = False,
+        device: str | torch.device | None = None,
+        resume: str | Path | None = None,
+        out: str | Path | None = None,
+        resume_out: str | Path | None = None,
+        stop_event: threading.Event | None = None,
+        callbacks: list[Callable[[TrainEvent], None]] | None = None,
+    ):
+        self.cfg = cfg = config or TrainConfig()
+        self.dist = distributed.from_env()  # torchrun: this rank's place; else one process
+        self.device = distributed.init(self.dist, pick_device(str(device) if device is not None else None))
+        if cfg.batch_size % self.dist.world_size:
+            raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over {self.dist.world_size} processes")
+        self.stop_event = stop_event or threading.Event()
+        self.callbacks = list(callbacks or [])
+        self.out, self.resume_out = out, resume_out
+        self.data = data or load_mnist(data_dir, download=download)
+        self.schedule = make_schedule(cfg.schedule, cfg.T, cfg.zero_terminal_snr)
+        self.prediction_type = diffusion.normalize_prediction_type(cfg.prediction_type)
+        self.bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_autocast_ok(self.device))
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+        model_cfg = dataclasses.replace(cfg.model, num_classes=cfg.model.num_classes or 10) if cfg.conditional \
+            else dataclasses.replace(cfg.model, num_classes=None)
+        self.step, self.wall_time_s = 0, 0.0
+        self.data_gen = torch.Generator().manual_seed(cfg.seed)  # data order: CPU on every device
+        # t, ε and label dropout: drawn where they are used (a CUDA generator on a GPU: no copies, no syncs)
+        noise_device = self.device if self.device.type == "cuda" else "cpu"
+        self.noise_gen = torch.Generator(noise_device).manual_seed(cfg.seed + 1)
+        resume_obj = None
+        if resume is not None:
+            resume_obj = load_checkpoint(resume)
+            model_cfg = UNetConfig.from_dict(resume_obj["config"])
+            rmeta = CheckpointMeta.from_dict(resume_obj["meta"])
+            if (diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type
+                    or rmeta.schedule != cfg.schedule or rmeta.T != cfg.T):
+                raise CheckpointError(
+                    f"cannot resume {resume}: it was trained with "
+                                      f"{rmeta.prediction_type}/{rmeta.schedule}/T={rmeta.T}, "
+                    f"this run asks for {self.prediction_type}/{cfg.schedule}/T={cfg.T}"
+                )
+        with torch.random.fork_rng(devices=[]):  # weight init: seeded, global RNG left untouched
+            torch.manual_seed(cfg.seed)
+            self.model = UNet(model_cfg)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.model.to(self.device, memory_format=self.memory_format)
+        self.ema.to(self.device, memory_format=self.memory_format)
+        # CUDA graph: the whole step replays as one launch, so the LR and EMA weight live in device tensors
+        self.use_graph = cfg.cuda_graph and cuda_graphs_ok(self.device) and not self.dist.enabled
+        # fused AdamW: one kernel over all parameters; 2-3x faster than the default on the CPU (bench_recipe RESULTS)
+        self.opt = torch.optim.AdamW(self.model.parameters(),
+                                     lr=torch.tensor(cfg.lr, device=self.device) if self.use_graph
+                                     else cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.adam_beta2),
+                                     fused=self.device.type in ("cpu", "cuda"), capturable=self.use_graph)
+        self._ema_w = torch.zeros((), device=self.device) if self.device.type == "cuda" else None  # 1 − d, on the GPU
+        self._graph: GraphedTrainStep | None = None
+        self._side = torch.cuda.Stream(self.device) if self.use_graph else None
+        if resume_obj is not None:
+            self.ema.load_state_dict(resume_obj["ema"])
+            self.model.load_state_dict(resume_obj.get("model", resume_obj["ema"]))
+            if "optimizer" in resume_obj:
+                self.opt.load_state_dict(resume_obj["optimizer"])
+            rmeta = CheckpointMeta.from_dict(resume_obj["meta"])
+            self.step, self.wall_time_s = int(rmeta.steps), float(rmeta.wall_time_s)
+            ts = resume_obj.get("train_state") or {}
+            if "noise_gen" in ts:
+                try:
+                    self.noise_gen.set_state(ts["noise_gen"])
+                except (RuntimeError, TypeError):  # saved on another kind of device: a fresh stream seeded by the step
+                    self.noise_gen.manual_seed(cfg.seed + 1 + self.step)
+            if "data_gen" in ts:
+                self.data_gen.set_state(ts["data_gen"])
+        self.x0 = self.data.train_x0().to(self.device)  # (N, 1, 28, 28)
+        self.labels = self.data.train_labels.to(self.device)
+        self.stats = LossStats(cfg.T)
+        self.t_probs = timestep_probs(self.schedule, cfg)  # None = uniform
+        self._t_probs_gen = None if self.t_probs is None else self.t_probs.to(self.noise_gen.device)
+        self.sched_dev = self.schedule.to(self.device)  # the same tables on the device: ᾱ_t gathered there
+        self.net = self.model  # what the step calls: the model, or its DistributedDataParallel wrapper
+        if self.dist.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.planned_steps = cfg.steps
+        self.lr = cfg.lr  # the learning rate of the last step
+        self.clock: Callable[[], float] = time.perf_counter  # wall clock of the time budget (tests substitute one)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def null_label(self) -> int | None:
+        return self.model.config.null_label
+
+    def autocast(self, cache: bool = True):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=cache)  # no cache in a graph
+
+    @contextlib.contextmanager
+    def determinism(self):
+        """CUDA: with ``deterministic``, deterministic kernels only (cuDNN, cuBLAS, no atomics); without, cuDNN may
+        time its convolution algorithms and keep the fastest (benchmark mode). Restored after."""
+        if self.device.type != "cuda":
+            yield
+            return
+        cudnn = torch.backends.cudnn
+        prev = torch.are_deterministic_algorithms_enabled(), cudnn.deterministic, cudnn.benchmark
+        torch.use_deterministic_algorithms(self.cfg.deterministic)
+        cudnn.deterministic, cudnn.benchmark = self.cfg.deterministic, not self.cfg.deterministic
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev[0])
+            cudnn.deterministic, cudnn.benchmark = prev[1], prev[2]
+
+    @property
+    def warmup_steps(self) -> int:
+        """warmup_steps, or warmup_frac of the planned steps (at least 1)."""
+        if self.cfg.warmup_frac is None:
+            return self.cfg.warmup_steps
+        return max(1, round(self.cfg.warmup_frac * self.planned_steps))
+
+    def lr_at(self, progress: float) -> float:
+        """Linear warmup over warmup_steps, then cosine decay by run progress in [0, 1]."""
+        cfg = self.cfg
+        if self.step < self.warmup_steps:
+            return cfg.lr * (self.step + 1) / self.warmup_steps
+        p = min(max(progress, 0.0), 1.0)
+        return cfg.lr * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+    def plan(self, run_s: float, steps_run: int, wall0: float = 0.0) -> int:
+        """The steps this run will reach: ``steps``, or with a time budget what the steps/s measured so far
+        (``steps_run`` steps in ``run_s`` seconds of this run) leaves room for. Sets and returns planned_steps."""
+        cfg = self.cfg
+        planned = cfg.steps
+        if cfg.time_budget_s is not None and steps_run > 0 and run_s > 0:
+            left = max(cfg.time_budget_s - wall0 - run_s, 0.0)
+            planned = min(cfg.steps, self.step + int(steps_run / run_s * left))
+        self.planned_steps = max(planned, self.step, 1)
+        return self.planned_steps
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current step (thread-safe)."""
+        self.stop_event.set()
+
+    def sampling_model(self) -> UNet:
+        """The EMA model (eval mode) -- a usable model at any moment of training."""
+        return self.ema.eval()
+
+    def meta(self) -> CheckpointMeta:
+        return CheckpointMeta(
+            prediction_type=self.prediction_type,
+            schedule=self.cfg.schedule,
+            T=self.cfg.T,
+            zero_terminal_snr=self.cfg.zero_terminal_snr,
+            steps=self.step,
+            wall_time_s=round(self.wall_time_s, 1),
+            data=self.data.source,
+            conditional=self.model.config.conditional,
+            extra={"train_config": self.cfg.to_dict(), "final_loss_mean": self.stats.mean, "bf16": self.bf16,
+                   "device": str(self.device)},
+        )
+
+    def save(self, path: str | Path, *, resume_state: bool = False) -> Path:
+        """Atomically write the EMA weights (+ raw weights, optimiser, RNG when resume_state)."""
+        kw = {}
+        if resume_state:
+            kw = dict(model_state=self.model.state_dict(), optimizer_state=self.opt.state_dict(),
+                      train_state={"noise_gen": self.noise_gen.get_state(), "data_gen": self.data_gen.get_state()})
+        return save_checkpoint(path, ema_state=self.ema.state_dict(), config=self.model.config, meta=self.meta(), **kw)
+
+    @torch.no_grad()
+    def preview(self, n: int = 10) -> tuple[torch.Tensor, list[int]]:
+        """Fixed-seed DDIM samples of the EMA model: ((n, 1, 28, 28) in [0, 1], labels)."""
+        labels = [i % 10 for i in range(n)]
+        model = self.sampling_model()
+        cond = model.config.conditional
+        model_fn = make_model_fn(model, torch.tensor(labels, device=self.device) if cond else None,
+                                 self.cfg.preview_guidance, bf16=self.bf16)
+        if not cond:
+            labels = [-1] * n
+        x = samplers.sample(model_fn, self.schedule, (n, 1, 28, 28), sampler="ddim",
+                            num_steps=min(self.cfg.preview_steps, self.cfg.T),
+                            prediction_type=self.prediction_type, clip_x0=True,
+                            generator=torch.Generator().manual_seed(1234), device=self.device)
+        return to_unit_range(x).cpu(), labels
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        """θ_ema ← θ_ema + (1 − d)(θ − θ_ema); on CUDA the weight 1 − d is a device tensor (refilled every step)."""
+        ema_p, p = list(self.ema.parameters()), [q.detach() for q in self.model.parameters()]
+        if self._ema_w is None:
+            torch._foreach_lerp_(ema_p, p, 1.0 - self._ema_decay())
+        else:  # (torch 2.11's _foreach_lerp_ with a tensor weight reads it back: not capturable)
+            diff = torch._foreach_sub(p, ema_p)
+            torch._foreach_mul_(diff, self._ema_w)
+            torch._foreach_add_(ema_p, diff)
+
+    def _ema_decay(self) -> float:
+        return min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))  # self.step: counting this step
+
+    def _draw(self, B: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """t, ε and the label-dropout mask of a batch of B, in that order from ``noise_gen``."""
+        g, dev = self.noise_gen, self.noise_gen.device
+        if self.t_probs is None:
+            t = torch.randint(0, self.cfg.T, (B,), generator=g, device=dev)
+        else:
+            t = torch.multinomial(self._t_probs_gen, B, replacement=True, generator=g)
+        eps = torch.randn((B, *self.x0.shape[1:]), generator=g, device=dev)
+        drop = torch.rand(B, generator=g, device=dev) < self.cfg.label_dropout
+        return t.to(self.device), eps.to(self.device), drop.to(self.device)
+
+    def _body(self, x0, labels, t, eps, drop, capturing: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss, backward, clip, AdamW and EMA: no host syncs, so a CUDA graph can capture it whole.
+        Returns the per-sample losses (B,) and the batch's LossStats row."""
+        cfg = self.cfg
+        x_t = diffusion.q_sample(self.sched_dev, x0, t, eps).float()
+        y = None
+        if self.model.config.conditional:
+            y = torch.where(drop, torch.full_like(labels, self.null_label), labels)
+        self.model.train()
+        with self.autocast(cache=not capturing):
+            out = self.net(x_t.contiguous(memory_format=self.memory_format), t, y)
+        per_sample = diffusion.training_loss(self.sched_dev, out.float(), x0, eps, t, self.prediction_type,
+                                             cfg.min_snr_gamma)
+        if not capturing:  # in a graph the grads were set to None before capture: backward writes them afresh
+            self.opt.zero_grad(set_to_none=True)
+        per_sample.mean().backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self._ema_update()
+        per_sample = per_sample.detach()
+        return per_sample, self.stats.row(per_sample, t)
+
+    def _set_step_scalars(self, lr: float) -> None:
+        self.lr = lr  # the host's copy (events report it without reading the device)
+        for g in self.opt.param_groups:
+            if isinstance(g["lr"], torch.Tensor):
+                g["lr"].fill_(lr)  # a kernel, not a host sync
+            else:
+                g["lr"] = lr
+        if self._ema_w is not None:
+            self._ema_w.fill_(1.0 - self._ema_decay())
+
+    def _step_rows(self, x0: torch.Tensor, labels: torch.Tensor,
+                   lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimiser step on a (global) batch: (per-sample losses, timesteps, stats row) of this rank's share."""
+        t, eps, drop = self._draw(x0.shape[0])
+        x0, labels, t, eps, drop = (distributed.shard(v, self.dist) for v in (x0, labels, t, eps, drop))
+        self.step += 1  # the EMA ramp counts this step
+        self._set_step_scalars(lr)
+        with self.determinism():
+            if not self.use_graph:
+                per_sample, row = self._body(x0, labels, t, eps, drop)
+            elif self._graph is None and self._eager_steps < EAGER_WARMUP_STEPS:
+                self._eager_steps += 1
+                cur = torch.cuda.current_stream(self.device)
+                self._side.wait_stream(cur)
+                with torch.cuda.stream(self._side):  # warm-up on a side stream (PyTorch's capture recipe)
+                    per_sample, row = self._body(x0, labels, t, eps, drop)
+                cur.wait_stream(self._side)
+                for x in (per_sample, row):
+                    x.record_stream(cur)
+            else:
+                if self._graph is None:
+                    self._graph = GraphedTrainStep(lambda *a: self._body(*a, capturing=True),
+                                                   (x0, labels, t, eps, drop),
+                                                   before_capture=lambda: self.opt.zero_grad(set_to_none=True))
+                per_sample, row = (x.clone() for x in self._graph(x0, labels, t, eps, drop))
+        return per_sample, t, row
+
+    _eager_steps = 0
+
+    def train_step(self, x0: torch.Tensor, labels: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch. Returns per-sample losses (B,) and their timesteps."""
+        per_sample, t, _ = self._step_rows(x0, labels, lr)
+        return per_sample, t
+
+    def _event(self, kind: str, loss: float, t0_wall: float, steps0: int, **kw) -> TrainEvent:
+        run_s = self.clock() - t0_wall
+        ev = TrainEvent(kind=kind, step=self.step, total_steps=self.cfg.steps, loss=loss, loss_mean=self.stats.mean,
+                        bucket_loss=list(self.stats.buckets), elapsed_s=self.wall_time_s,
+                        steps_per_s=(self.step - steps0) / run_s if run_s > 0 else 0.0, lr=self.lr,
+                        planned_steps=self.planned_steps, **kw)
+        for cb in self.callbacks:
+            cb(ev)
+        return ev
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Iterator[TrainEvent]:
+        """Train until ``steps``, the time budget, ``stop()``, or the generator is closed.
+
+        Yields TrainEvents. On any exit the checkpoint is written to ``out`` (EMA only) and
+        ``resume_out`` (full state), if given.
+        """
+        cfg = self.cfg
+        it = batches(self.x0, self.labels, cfg.batch_size, self.data_gen)
+        t0, steps0, wall0 = self.clock(), self.step, self.wall_time_s
+        reason = "steps"
+        main = self.dist.is_main
+        try:
+            while self.step < cfg.steps:
+                run_s = self.clock() - t0
+                over_budget = cfg.time_budget_s is not None and wall0 + run_s >= cfg.time_budget_s
+                if self.dist.enabled:  # rank 0 decides, every log_every steps, for all ranks
+                    if (self.step - steps0) % cfg.log_every == 0:
+                        want = self.stop_event.is_set() or over_budget
+                        stop, self.planned_steps = distributed.agree(
+                            want, self.plan(run_s, self.step - steps0, wall0), self.dist, self.device)
+                        if stop:
+                            reason = "stopped" if self.stop_event.is_set() else "time budget"
+                            break
+                else:
+                    if self.stop_event.is_set():
+                        reason = "stopped"
+                        break
+                    if over_budget:
+                        reason = "time budget"
+                        break
+                    # progress of the plan: the steps/s measured so far say how many steps the budget leaves room for
+                    # (a slow machine warms up and decays in fewer steps instead of spending its budget in warmup)
+                    self.plan(run_s, self.step - steps0, wall0)
+                progress = self.step / self.planned_steps
+                x0, labels = next(it)
+                _, _, row = self._step_rows(x0, labels, self.lr_at(progress))
+                self.stats.push(row)  # folded (one host sync) only when an event is due
+                self.wall_time_s = wall0 + self.clock() - t0
+                if main and cfg.preview_every and self.step % cfg.preview_every == 0:
+                    self.stats.flush()
+                    img, lab = self.preview()
+                    yield self._event("preview", self.stats.last, t0, steps0, preview=img, preview_labels=lab)
+                elif self.step % cfg.log_every == 0 or self.step == 1:
+                    self.stats.flush()
+                    self.wall_time_s = wall0 + self.clock() - t0  # after the sync: the GPU's work is done
+                    yield self._event("step", self.stats.last, t0, steps0)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and main:
+                    self._write()
+                    yield self._event("checkpoint", self.stats.last, t0, steps0,
+                                      message=f"checkpoint at step {self.step}")
+        except GeneratorExit:
+            reason = "stopped"
+            self._write()
+            raise
+        self.stats.flush()
+        self.wall_time_s = wall0 + self.clock() - t0
+        self._write()
+        img, lab = self.preview() if main else (None, None)
+        msg = f"finished ({reason}) after {self.step} steps, {self.wall_time_s:.0f} s"
+        yield self._event("done", self.stats.last, t0, steps0, preview=img, preview_labels=lab, message=msg)
+
+    def _write(self) -> None:
+        if not self.dist.is_main:  # rank 0 alone writes
+            return
+        if self.out:
+            self.save(self.out)
+        if self.resume_out:
+            self.save(self.resume_out, resume_state=True)
+
+
+def timestep_probs(schedule, cfg: TrainConfig) -> torch.Tensor | None:
+    """P(t) for training timesteps, (T,) float64 summing to 1, or None for uniform t.
+
+    "lognormal": log-SNR λ_t ~ N(logsnr_mean, logsnr_std²) on the schedule's grid, i.e.
+    P(t) ∝ pdf(λ_t)·|λ_{t+1} − λ_{t−1}|/2 (the normal's mass in t's cell of the λ axis).
+    """
+    if cfg.t_sampling == "uniform":
+        return None
+    if cfg.t_sampling != "lognormal":
+        raise ValueError(f"unknown t_sampling {cfg.t_sampling!r}: 'uniform' or 'lognormal'")
+    lam = schedule.log_snr.double().clamp(min=-40.0, max=40.0)  # finite at zero terminal SNR
+    width = torch.gradient(lam)[0].abs()  # |dλ/dt|: the λ-length of each t's cell
+    z = (lam - cfg.logsnr_mean) / cfg.logsnr_std
+    p = torch.exp(-0.5 * z * z) * width
+    return p / p.sum()
+
+
+def train(config: TrainConfig | None = None, **trainer_kwargs) -> Iterator[TrainEvent]:
+    """Convenience: ``Trainer(config, **kw).run()``."""
+    return Trainer(config, **trainer_kwargs).run()
+
+
+def _parse_model(s: str) -> tuple[int, ...]:
+    return tuple(int(c) for c in s.split(","))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m playground.train", description="Train the MNIST diffusion UNet.")
+    ap.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="starting recipe (default: quick)")
+    ap.add_argument("--prediction-type", "--objective", dest="prediction_type", help="eps | x0 | v")
+    ap.add_argument("--schedule", help="linear | scaled_linear | cosine | sigmoid")
+    ap.add_argument("--T", type=int)
+    ap.add_argument("--zero-terminal-snr", action="store_true", default=None)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--time-budget", type=float, dest="time_budget_s", help="stop cleanly after this many seconds")
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--warmup-steps", type=int)
+    ap.add_argument("--ema-decay", type=float)
+    ap.add_argument("--min-snr-gamma", type=float, help="<= 0 disables the weighting")
+    ap.add_argument("--unconditional", action="store_true", help="train without labels (no CFG)")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--bf16", choices=["auto", "on", "off"])
+    ap.add_argument("--channels", type=_parse_model, help="UNet widths per level, e.g. 32,64,96")
+    ap.add_argument("--num-res-blocks", type=int)
+    ap.add_argument("--no-attention", action="store_true")
+    ap.add_argument("--preview-every", type=int)
+    ap.add_argument("--log-every", type=int)
+    ap.add_argument("--checkpoint-every", type=int)
+    ap.add_argument("--out", default="runs/model.pt", help="EMA-only checkpoint to write (default runs/model.pt)")
+    ap.add_argument("--resume-out", help="also write a full resume checkpoint here")
+    ap.add_argument("--resume", help="resume from this checkpoint")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--download", action="store_true", help="allow torchvision to download MNIST")
+    ap.add_argument("--device")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads")
+    args = ap.parse_args(argv)
+
+    over = {k: getattr(args, k) for k in ("prediction_type", "schedule", "T", "zero_terminal_snr", "steps",
+                                          "time_budget_s",
+                                          "batch_size", "lr", "warmup_steps", "ema_decay", "seed", "bf16",
+                                          "preview_every", "log_every",
+                                          "checkpoint_every") if getattr(args, k) is not None}
+    if args.min_snr_gamma is not None:
+        over["min_snr_gamma"] = args.min_snr_gamma if args.min_snr_gamma > 0 else None
+    if args.unconditional:
+        over["conditional"] = False
+    mkw = {}
+    if args.channels:
+        mkw["channels"] = args.channels
+    if args.num_res_blocks:
+        mkw["num_res_blocks"] = args.num_res_blocks
+    if args.no_attention:
+        mkw["attention"] = False
+    cfg = TrainConfig.from_preset(args.preset, **over)
+    if mkw:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **mkw))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer = Trainer(cfg, data_dir=args.data_dir, download=args.download, device=args.device, resume=args.resume,
+                      out=args.out, resume_out=args.resume_out)
+    main_rank = trainer.dist.is_main
+    say = print if main_rank else (lambda *a, **k: None)  # under torchrun, rank 0 alone logs
+    ddp = f" | torchrun: {trainer.dist.world_size} processes" if trainer.dist.enabled else ""
+    say(f"data: {trainer.data.source} | device: {trainer.device} | bf16: {trainer.bf16} | "
+          f"params: {trainer.model.num_params()/1e6:.2f}M | {cfg.prediction_type}/{cfg.schedule}/T={cfg.T}"
+        f"{' | CUDA graph' if trainer.use_graph else ''}{ddp}", flush=True)
+    try:
+        for ev in trainer.run():
+            if ev.kind == "done":
+                say(ev.message, flush=True)
+            elif ev.kind in ("step", "preview") and (ev.step % max(cfg.log_every * 10, 1) == 0
+                                                     or ev.kind == "preview"):
+                say(f"step {ev.step:6d}/{ev.planned_steps} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
+                      f"{ev.steps_per_s:.2f} it/s {ev.elapsed_s:6.0f}s", flush=True)
+    except KeyboardInterrupt:
+        say("interrupted; checkpoint written", file=sys.stderr)
+    finally:
+        distributed.shutdown()
+    say(f"wrote {args.out}" + (f" and {args.resume_out}" if args.resume_out else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

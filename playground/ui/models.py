@@ -1,0 +1,117 @@
+"""The model list and cache: the checkpoints a dropdown offers (shipped ones, then this session's), their
+labels, and :func:`get_model`, which loads only those (cached, one load at a time); the compute device."""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from playground.mnist.checkpoint import (
+    CHECKPOINT_DIR,
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+)
+from playground.runtime.device import pick_device
+
+device_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def device() -> torch.device:
+    """The compute device, picked once (CUDA on a GPU Space, else MPS, else CPU)."""
+    return pick_device()
+
+
+def checkpoint_dir() -> Path:
+    return Path(os.environ.get("PLAYGROUND_CHECKPOINT_DIR") or CHECKPOINT_DIR)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_meta(path: str, mtime_ns: int):
+    try:
+        obj = load_checkpoint(path)
+    except CheckpointError:
+        return None
+    return obj["meta"], obj["config"]
+
+
+def meta_of(path: str | Path):
+    p = Path(path)
+    try:
+        return _read_meta(str(p), p.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+def checkpoint_label(path: Path, meta: dict, prefix: str = "") -> str:
+    kind = {"eps": "ε", "v": "v", "x0": "x₀"}.get(meta.get("prediction_type"), meta.get("prediction_type"))
+    cond = "class-conditional" if meta.get("conditional") else "unconditional"
+    return (f"{prefix}{path.stem} — {kind}-prediction, {meta.get('schedule')} T={meta.get('T')}, {cond}, "
+            f"{meta.get('steps')} steps")
+
+
+def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]]:
+    """Dropdown choices (label, path): readable checkpoints in checkpoint_dir(), then this session's."""
+    out = []
+    d = checkpoint_dir()
+    files = sorted(d.glob("*.pt")) if d.is_dir() else []
+    default = Path(DEFAULT_CHECKPOINT).name
+    files.sort(key=lambda p: (p.name != default, p.name))
+    for p in files:
+        m = meta_of(p)
+        if m is not None:
+            out.append((checkpoint_label(p, m[0]), str(p)))
+    for label, path in (session_models or {}).items():
+        if Path(path).is_file():
+            out.append((label, str(path)))
+    return out
+
+
+def default_checkpoint(session_models: dict | None = None) -> str | None:
+    choices = list_checkpoints(session_models)
+    return choices[0][1] if choices else None
+
+
+def checkpoint_dropdown(session_models: dict | None = None, value: str | None = None):
+    choices = list_checkpoints(session_models)
+    return gr.Dropdown(choices=choices, value=value or (choices[0][1] if choices else None))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int):
+    model, meta = load_model(path, device())
+    return model, meta
+
+
+def get_model(path: str | None, session_models: dict | None = None):
+    """(model, meta) for a dropdown value; only shipped checkpoints and this session's models load.
+
+    `path` may be a listed path, or (handy for API callers) a listed file's name, e.g. "mnist_eps_cond.pt".
+    """
+    if not path:
+        raise gr.Error("No model available yet. Train one in the 'Train on MNIST' tab, or put a checkpoint "
+                       f"(e.g. {Path(DEFAULT_CHECKPOINT).name}) in {checkpoint_dir()}.")
+    listed = [v for _, v in list_checkpoints(session_models)]
+    allowed = {str(Path(v).resolve()) for v in listed}
+    by_name = {Path(v).name: v for v in listed}
+    if str(Path(path).resolve()) not in allowed and Path(str(path)).name == str(path) and str(path) in by_name:
+        path = by_name[str(path)]
+    p = Path(path).resolve()
+    if str(p) not in allowed:
+        if p.is_file() and p.parent == checkpoint_dir().resolve():  # in the folder but left out of the list: say why
+            try:
+                load_checkpoint(p)
+            except CheckpointError as e:
+                raise gr.Error(f"Cannot use {p.name!r}: {e}") from None
+        raise gr.Error(f"Unknown checkpoint {Path(path).name!r}: pick one from the list.")
+    try:
+        with device_lock:
+            return _load_cached(str(p), p.stat().st_mtime_ns)
+    except (CheckpointError, OSError) as e:
+        raise gr.Error(str(e)) from None
