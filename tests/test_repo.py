@@ -100,8 +100,13 @@ def test_the_locks_name_no_machine_and_say_their_python():
 
 
 def test_the_package_builds_with_its_code_and_dependencies(tmp_path):
+    src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info next to the sources
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        src.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "playground", src / "playground", ignore=shutil.ignore_patterns("__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                        "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next(tmp_path.glob("diffusion_playground-*.whl"))
     with zipfile.ZipFile(wheel) as z:
@@ -126,8 +131,9 @@ def front_matter() -> dict:
 def test_the_space_config():
     fm = front_matter()
     assert fm["sdk"] == "gradio" and (ROOT / fm["app_file"]).is_file()
-    assert fm["sdk_version"] == _locked(ROOT / "requirements-dev.lock")["gradio"][0]  # the Space runs the tested gradio
-    assert isinstance(fm["python_version"], str) and fm["python_version"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    # the Space runs the tested gradio on the tested Python
+    assert fm["sdk_version"] == _locked(ROOT / "requirements-dev.lock")["gradio"][0]
+    assert isinstance(fm["python_version"], str) and fm["python_version"] == "{}.{}".format(*sys.version_info)
     assert fm["suggested_hardware"] in HARDWARE
     assert len(fm["short_description"]) <= 60  # the Hub's limit for the card's line
     assert isinstance(fm["tags"], list) and "diffusion" in fm["tags"]
