@@ -142,7 +142,7 @@ x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon, \\
 
 So any $x_t$ can be made in one line, without running the chain: `q_sample(s, x0, t, eps)`. Pixels are in
 $[-1, 1]$. Below, one $\\varepsilon$ is kept for every $t$, so you watch one image dissolve."""),
-    ("code", """from playground.data import load_mnist, to_unit_range
+    ("code", """from playground.mnist.data import load_mnist, to_unit_range
 from playground.diffusion import q_sample, q_step
 
 mnist = load_mnist()  # the MNIST test split bundled in data/MNIST (no download)
@@ -276,7 +276,7 @@ $p(x)$ for classifier-free guidance.
 
 The `quick` preset reaches recognisable digits in a few CPU minutes (the network sees 2×2-pixel patches, which
 halves the cost of a step); on a GPU the `gpu` preset takes seconds. The time budget stops the run cleanly."""),
-    ("code", """from playground.train import PRESETS, TrainConfig, Trainer
+    ("code", """from playground.mnist.train import PRESETS, TrainConfig, Trainer
 
 print("presets:", ", ".join(PRESETS))
 if SMALL:  # the automated test: a handful of steps, just to run every line
@@ -312,7 +312,7 @@ fig.show()"""),
 A checkpoint is a plain dictionary: the EMA weights, the model's config (so the network rebuilds from the file
 alone) and how it was trained (objective, schedule, $T$, steps, data). It is written atomically and read back
 with `torch.load(weights_only=True)` only, so loading a file never runs code from it."""),
-    ("code", """from playground.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
+    ("code", """from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
 if SMALL:  # the automated test leaves nothing behind
     scratch = tempfile.TemporaryDirectory()
@@ -347,10 +347,9 @@ Each sampler calls the network once per step (one *function evaluation*, NFE); w
 $\\hat\\varepsilon = \\hat\\varepsilon(x_t, \\varnothing) + w\\,(\\hat\\varepsilon(x_t, c) - \\hat\\varepsilon(x_t, \\varnothing))$ with
 $w = 1.5$, the conditional and unconditional inputs go through together as one batch of twice the size. Here is the list of timesteps that actually runs (with 'leading'
 spacing, 50 steps of 1000 start at $t = 980$, not 999):"""),
-    ("code", """from playground.data import to_unit_range
-from playground.sample import generate
+    ("code", """from playground.mnist.sample import generate
 from playground.samplers import make_timesteps
-from playground.viz import image_grid
+from playground.render import image_grid, to_uint8
 
 N_DIGITS = 10 if SMALL else 20  # digits per sampler (the labels cycle 0, 1, ..., 9)
 STEPS = 5 if SMALL else 50
@@ -369,7 +368,7 @@ def sample_all(model, meta, title):
     for name, sampler in SAMPLERS.items():
         start = time.perf_counter()
         x, labels = generate(model, meta, num=N_DIGITS, sampler=sampler, steps=STEPS, seed=SEED, guidance=GUIDANCE)
-        grids.append(image_grid(to_unit_range(x), nrow=5, scale=2))  # rows of 5: 0-4, 5-9, ...
+        grids.append(image_grid(to_uint8(x[:, 0].cpu().numpy()), ncol=5, scale=2))  # rows of 5: 0-4, 5-9, ...
         names.append(f"{name}: {STEPS} steps, {time.perf_counter() - start:.1f} s")
     fig = px.imshow(np.stack(grids), facet_col=0, binary_string=True, title=title, facet_col_spacing=0.02)
     for ann in fig.layout.annotations:
@@ -579,9 +578,10 @@ The app's tabs (forward noising, sampling, training, draw & edit, this 2-D lab, 
 the page appears through a public `gradio.live` link. Stop it with `demo.close()`."""),
     ("code", """import urllib.request
 
-from app import CSS, THEME, demo  # TODO(launch): from playground.ui.launch import launch
+from playground.ui.launch import build_demo, launch
 
-demo.queue().launch(inline=True, height=900, prevent_thread_lock=True, theme=THEME, css=CSS)  # TODO(launch): launch(inline=True, height=900, prevent_thread_lock=True)
+demo = build_demo()
+launch(demo, inline=True, height=900, prevent_thread_lock=True)  # the app's theme, CSS, queue and limits
 if SMALL:  # the automated test: the page must answer, then the server stops (no server left running)
     with urllib.request.urlopen(demo.local_url, timeout=120) as response:
         assert response.status == 200, response.status
