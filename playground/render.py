@@ -4,7 +4,7 @@ One module for the app and the CLIs: the tabs' charts and digit grids, ``python 
 PNG grid and trajectory GIF, and Draw & edit's captioned summaries all come from here.
 
 Figures are returned either as plotly ``go.Figure`` objects or, on the hot path of the forward tab,
-as plain JSON-ready dicts: building a ``go.Figure`` costs ~25 ms (validation), so the schedule
+as plain JSON-ready dicts: building a ``go.Figure`` is slow (validation), so the schedule
 charts are built once per (schedule, T, zero-terminal-SNR) and cached as a dict; moving t only
 swaps the small "marker" traces (see :func:`schedule_figure_with_marker`).
 
@@ -30,7 +30,6 @@ __all__ = [
     "SCHEDULE_LABELS",
     "COLORS",
     "cached_schedule",
-    "schedule_figure_base",
     "schedule_figure_with_marker",
     "chain_histogram",
     "loss_figure",
@@ -140,11 +139,6 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     for ann in fig.layout.annotations[:4]:  # the subplot titles
         ann.font = dict(size=16)
     return fig.to_json()
-
-
-def schedule_figure_base(name: str, T: int, zero_terminal_snr: bool) -> dict:
-    """The four schedule charts as a plotly dict (a fresh copy; cached JSON underneath)."""
-    return json.loads(_schedule_figure_json(name, int(T), bool(zero_terminal_snr)))
 
 
 @functools.lru_cache(maxsize=32)
@@ -278,7 +272,7 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_la
     """Animated GIF (looping) of uint8 frames (H, W) or (H, W, 3), written with imageio; the last frame lingers.
 
     RGB frames are first reduced to 256 colours with Pillow's fast octree quantizer: imageio's
-    default median-cut quantizer takes ~100 ms per noisy frame, this ~1 ms.
+    default median-cut quantizer is two orders of magnitude slower on noisy frames.
     """
     frames = list(frames)
     if not frames:
