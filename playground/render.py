@@ -114,16 +114,7 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
             x=_r(idx / (T - 1)), y=_r(lam[idx]), name=SCHEDULE_LABELS[other], legendgroup="overlay",
             line=dict(color=COLORS[other], width=4 if mine else 2, dash="solid" if mine else "dot"),
         ), 2, 2)
-    # markers (patched on every move of t)
-    mk = dict(size=14, color="#e41a1c", line=dict(color="white", width=2))
-    fig.add_trace(go.Scatter(x=[0, 0, 0], y=[1, 1, 0], mode="markers", marker=mk, name="t", showlegend=False,
-                             hovertemplate="t=%{x}<br>%{y:.4f}<extra></extra>"), 1, 1)
-    fig.add_trace(go.Scatter(x=[0], y=[1], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t=%{x}<br>SNR=%{y:.4g}<extra></extra>"), 1, 2)
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t=%{x}<br>β=%{y:.4g}<extra></extra>"), 2, 1)
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t/T=%{x:.3f}<br>log-SNR=%{y:.3f}<extra></extra>"), 2, 2)
+    _add_t_markers(fig)
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_xaxes(title_text="t", row=1, col=1)
     fig.update_xaxes(title_text="t", row=1, col=2)
@@ -139,6 +130,19 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     for ann in fig.layout.annotations[:4]:  # the subplot titles
         ann.font = dict(size=16)
     return fig.to_json()
+
+
+def _add_t_markers(fig: go.Figure) -> None:
+    """The last four traces: the red markers at t that the page moves (forward_blend.js restyles them)."""
+    mk = dict(size=14, color="#e41a1c", line=dict(color="white", width=2))
+    fig.add_trace(go.Scatter(x=[0, 0, 0], y=[1, 1, 0], mode="markers", marker=mk, name="t", showlegend=False,
+                             hovertemplate="t=%{x}<br>%{y:.4f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Scatter(x=[0], y=[1], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t=%{x}<br>SNR=%{y:.4g}<extra></extra>"), 1, 2)
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t=%{x}<br>β=%{y:.4g}<extra></extra>"), 2, 1)
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t/T=%{x:.3f}<br>log-SNR=%{y:.3f}<extra></extra>"), 2, 2)
 
 
 @functools.lru_cache(maxsize=32)
