@@ -198,3 +198,24 @@ def test_importing_app_loads_spaces_before_torch():
     first_torch = next(i for i, n in enumerate(names) if n == "torch" or n.startswith("torch."))
     spaces_done = names.index("spaces")
     assert spaces_done < first_torch, (names[first_torch], names[spaces_done - 3:spaces_done + 1])
+
+
+def test_demo_launch_from_a_notebook_keeps_the_apps_settings():
+    """`from app import demo; demo.launch()` (the natural line in a notebook) serves what `python app.py` does:
+    the theme, the CSS, the upload cap and the queue size, read back from the running server."""
+    code = ("import json, socket, urllib.request\n"
+            "from app import demo\n"
+            "from playground.ui.limits import LIMITS\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+            "demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)\n"
+            "cfg = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/config', timeout=60))\n"
+            "assert cfg['theme'] == 'soft', cfg['theme']\n"
+            "assert '#classroom-bar' in cfg['css'] and 'body.present' in cfg['css']\n"
+            "assert cfg['max_file_size'] == LIMITS.max_upload_bytes, cfg['max_file_size']\n"
+            "assert demo._queue.max_size == LIMITS.queue_size, demo._queue.max_size\n"
+            "demo.close()\n"
+            "print('ok')")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PLAYGROUND_QUEUE_SIZE": "77",
+           "PLAYGROUND_MAX_UPLOAD_BYTES": "1234567"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

@@ -31,9 +31,23 @@ INTRO = (
 )
 
 
+def launch_defaults() -> dict:
+    """What every launch of the app passes to gr.Blocks.launch: theme, CSS, error display, the upload cap."""
+    return dict(theme=THEME, css=CSS, show_error=True, max_file_size=LIMITS.max_upload_bytes)
+
+
+class PlaygroundBlocks(gr.Blocks):
+    """gr.Blocks whose ``launch()`` keeps the app's theme, CSS and upload cap (and build_page sets its queue), so
+    the natural line in a notebook, ``from app import demo; demo.launch()``, serves the same app as ``python app.py``.
+    """
+
+    def launch(self, *args, **kwargs):
+        return super().launch(*args, **{**launch_defaults(), **kwargs})
+
+
 def build_page() -> Page:
     """Build the whole page; returns its :class:`Page` handle (``page.demo`` is the gr.Blocks)."""
-    with gr.Blocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
+    with PlaygroundBlocks(title="Diffusion Playground", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="title")
         session_models = gr.State({})  # models trained in this browser session: {label: checkpoint path}
         page = Page(demo=demo, tabs=None, session_models=session_models)
@@ -44,6 +58,9 @@ def build_page() -> Page:
                 with gr.Tab(f"{number} · {tab.TAB_TITLE}", id=tab.TAB_ID):
                     tab.build(page)
         classroom.finish(page, [tab.TAB_ID for tab in TABS])  # deep links, then each tab's first-load work; keys
+    # A class of 60 opening the page at once stays well under max_size; ZeroGPU would otherwise set it to 1.
+    # Set here, not at launch, so that every way of launching keeps it (a later demo.queue(...) still wins).
+    demo.queue(max_size=LIMITS.queue_size)
     return page
 
 
@@ -52,14 +69,11 @@ def build_demo() -> gr.Blocks:
     return build_page().demo
 
 
-def launch(demo: gr.Blocks | None = None, **overrides):
+def launch(demo: PlaygroundBlocks | None = None, **overrides):
     """Queue and serve ``demo`` (default: a freshly built page) with the app's theme, CSS and upload limit.
 
     ``overrides`` go to ``gr.Blocks.launch`` and win over the defaults (``server_name``, ``server_port``,
     ``share``, ``inline``, ...).
     """
     demo = demo if demo is not None else build_demo()
-    kwargs = dict(theme=THEME, css=CSS, show_error=True, max_file_size=LIMITS.max_upload_bytes)
-    kwargs.update(overrides)
-    # A class of 60 opening the page at once stays well under max_size; ZeroGPU would otherwise set it to 1.
-    return demo.queue(max_size=LIMITS.queue_size).launch(**kwargs)
+    return demo.launch(**overrides)  # PlaygroundBlocks.launch adds the defaults
