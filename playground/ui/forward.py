@@ -119,7 +119,6 @@ CSS = """
 #xt-image canvas { height: min(430px, 60vh); max-width: 100%; image-rendering: pixelated; border-radius: 6px; }
 #xt-image .xt-label { text-align: left; font-size: 0.9em; color: var(--block-label-text-color); margin-bottom: 4px; }
 .dp-hidden { display: none !important; }
-.nowrap-label label span { white-space: nowrap; }
 #forward-examples .caption-label { max-width: 100%; font-size: 0.78em; }
 .image-caption p { margin: 0 0 2px; font-size: 0.9em; color: var(--block-label-text-color); }
 """
@@ -372,18 +371,14 @@ def forward_load_default(image_name: str | None, seed, schedule: str, T: int, ze
 
 
 def _controls() -> dict:
-    """The left column: examples, upload, schedule, T, t, Play, new noise, seed."""
+    """The left column: examples, schedule, T, t, Play, new noise (all in view at 1280×720), upload, seed."""
     c = {}
     c["examples"] = gr.Gallery(value=example_images(), label="Click an example…", columns=4, rows=2, height=230,
                                allow_preview=False, object_fit="cover", buttons=[], elem_id="forward-examples")
-    c["upload"] = gr.File(label="…or upload your own image", file_types=["image"], height=130,
-                          elem_id="forward-upload", elem_classes="hide-when-presenting")
     c["image_name"] = gr.Textbox(visible=False)  # the example shown, by name: deep links (?image=rocket)
-    with gr.Row():
-        c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=3, min_width=170,
-                                    elem_id="forward-schedule")
-        c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR", info="ᾱ = 0 at the last step", scale=2,
-                                 min_width=190, elem_id="forward-ztsnr", elem_classes="nowrap-label")
+    c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", elem_id="forward-schedule")
+    c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR (rescaled so that ᾱ = 0 at the last step)",
+                             elem_id="forward-ztsnr", container=False)
     c["T"] = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)",
                        elem_id="T-slider")
     c["t"] = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider",
@@ -392,6 +387,8 @@ def _controls() -> dict:
         c["play"] = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
         c["reseed"] = gr.Button("New noise ε")
     c["play_end"] = gr.Button("play ended", elem_id="play-end", elem_classes="dp-hidden")
+    c["upload"] = gr.File(label="…or upload your own image", file_types=["image"], height=130,
+                          elem_id="forward-upload", elem_classes="hide-when-presenting")
     c["seed"] = gr.Number(0, label="Noise seed", precision=0, minimum=0, maximum=2**31 - 1,
                           info="Enter a seed and press Enter to reuse a noise sample",
                           elem_classes="hide-when-presenting")

@@ -28,6 +28,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import gradio as gr
+
 from playground.ui.files import OUT_DIR
 
 JOBS_DIR = OUT_DIR / "jobs"
@@ -111,7 +113,6 @@ STOPPING = "■ Stopping after the current step…"
 
 def stop_handler(kind: str):
     """The Stop button's function: sets the flag; shows "Stopping…" only if a job of this session runs."""
-    import gradio as gr
 
     def stop(request: gr.Request = None):
         return STOPPING if request_stop(kind, request) else gr.skip()

@@ -49,11 +49,15 @@ def meta_of(path: str | Path):
         return None
 
 
-def checkpoint_label(path: Path, meta: dict, prefix: str = "") -> str:
+def checkpoint_label(path: Path, meta: dict, prefix: str = "", name: str | None = None) -> str:
+    """A dropdown label short enough to read whole in a narrow column: "mnist_eps_cond · ε, linear".
+
+    ``name`` replaces the file's stem (trained models' stems are long and carry the settings already shown);
+    the timestep line under the model shows T and the rest."""
     kind = {"eps": "ε", "v": "v", "x0": "x₀"}.get(meta.get("prediction_type"), meta.get("prediction_type"))
-    cond = "class-conditional" if meta.get("conditional") else "unconditional"
-    return (f"{prefix}{path.stem} — {kind}-prediction, {meta.get('schedule')} T={meta.get('T')}, {cond}, "
-            f"{meta.get('steps')} steps")
+    stem = path.stem if name is None else name
+    stem = stem if len(stem) <= 20 else stem[:19] + "…"
+    return f"{prefix}{stem} · {kind}, {meta.get('schedule')}"
 
 
 def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]]:

@@ -61,7 +61,12 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     if len(ts) == 1 and ts[0] < T // 2:
         note += (f"  \n⚠ With one step, {spacing} spacing runs it at t = {ts[0]}, where the model expects an almost "
                  "clean image, but it gets pure noise: the output is nearly x_T. Use trailing spacing or more steps.")
-    return f"**{steps} steps, {spacing} spacing, T = {T}:** t = {shown} → clean{note}"
+    model = ""
+    if meta:
+        cond = "class-conditional" if meta.get("conditional") else "unconditional"
+        model = (f"Model: {meta.get('prediction_type')}-prediction, {meta.get('schedule')} T = {T}, {cond}, "
+                 f"{meta.get('steps')} training steps.  \n")
+    return f"{model}**{steps} steps, {spacing} spacing, T = {T}:** t = {shown} → clean{note}"
 
 
 

@@ -217,7 +217,7 @@ def _finish(md: str, figs, path: str, meta: dict, session_models: dict | None):
     """The job's last update (main process): the download, this session's model list and the Sampling dropdown."""
     saved = _save_trained(path)
     models = dict(session_models or {})
-    label = checkpoint_label(Path(path), meta, prefix="this session: ")
+    label = checkpoint_label(Path(path), meta, prefix="this session: ", name=f"{meta.get('steps')} steps")
     models[label] = path
     return (md + saved, *figs, gr.DownloadButton(value=path, visible=True), models,
             checkpoint_dropdown(models, path))
@@ -290,10 +290,11 @@ def _advanced(init) -> dict:
     with gr.Accordion("Advanced settings", open=False):
         c["objective"] = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
                                   value="eps", label="Objective: what the network predicts")
-        c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="linear", label="Noise schedule")
         with gr.Row():
-            c["T"] = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T, elem_id="train-T")
-            c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR", elem_classes="nowrap-label")
+            c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="linear", label="Noise schedule", min_width=170)
+            c["T"] = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T, elem_id="train-T",
+                               min_width=100)
+        c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR (ᾱ = 0 at t = T−1)", container=False)
         with gr.Row():
             c["batch"] = gr.Number(init[2], label="Batch size", precision=0, minimum=1, maximum=512)
             c["lr"] = gr.Number(init[3], label="Learning rate", minimum=1e-6, maximum=1.0, step=1e-4)
@@ -303,10 +304,8 @@ def _advanced(init) -> dict:
             c["budget"] = gr.Number(min(300, LIMITS.max_train_seconds), label="Time budget (s)", minimum=1,
                                     maximum=LIMITS.max_train_seconds,
                                     info=f"at most {LIMITS.max_train_seconds:.0f} s on this server")
-        with gr.Row():
-            c["conditional"] = gr.Checkbox(True, label="Class-conditional (CFG)")
-            c["model_size"] = gr.Dropdown(list(MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths",
-                                          min_width=200)
+        c["conditional"] = gr.Checkbox(True, label="Class-conditional (CFG)", container=False)
+        c["model_size"] = gr.Dropdown(list(MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths")
         c["preview_every"] = gr.Number(init[4], label="Refresh samples every N steps", precision=0, minimum=0)
     return c
 
