@@ -33,9 +33,11 @@ from playground.ui.models import (
     checkpoint_label,
     default_checkpoint,
     device,
+    dropdown_choices,
     get_model,
     list_checkpoints,
     meta_of,
+    resolve,
 )
 from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, PROGRESS, SPACING_CHOICES, Page, explain
 
@@ -47,6 +49,7 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
     """The list of t that will run, for the Sampling tab ("show the list that actually runs")."""
     T = 1000
     note = ""
+    path = resolve(path, session_models)
     meta = meta_of(path)[0] if path and meta_of(path) else None
     if meta:
         T = int(meta.get("T", 1000))
@@ -365,10 +368,10 @@ def upload_checkpoint(file: str | None, session_models: dict | None = None):
 
 
 def _linkable_checkpoint(raw: str) -> str:
-    """Deep link ``model=<file name>`` → that shipped checkpoint's path (only listed, shipped models)."""
+    """Deep link ``model=<file name>`` → that shipped checkpoint's name, the dropdown's value (only listed models)."""
     for _, path in list_checkpoints():
         if Path(path).name == raw or Path(path).stem == raw:
-            return path
+            return Path(path).name
     raise ValueError("choose one of " + ", ".join(Path(p).stem for _, p in list_checkpoints()))
 
 
@@ -377,14 +380,14 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 
     Returns (model dropdown, timesteps Markdown, notice Markdown).
     """
-    choices = list_checkpoints(session_models)
+    choices = dropdown_choices(session_models)
     if not choices:
         notice = (f"⚠ **No model yet.** No checkpoint was found in `{checkpoint_dir()}`. Train one in the "
                   "**Train on MNIST** tab (the quick preset takes 5 minutes); it will appear in the model list here.")
         return (gr.Dropdown(choices=[], value=None), timesteps_md(None, steps, spacing),
                 gr.Markdown(notice, visible=True))
     values = [v for _, v in choices]
-    path = path if path in values else values[0]
+    path = Path(path).name if path and Path(path).name in values else values[0]
     return (gr.Dropdown(choices=choices, value=path), timesteps_md(path, steps, spacing, session_models),
             gr.Markdown(visible=False))
 
@@ -399,7 +402,7 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 def _controls() -> dict:
     """The left column: model, steps, η, spacing, digit, guidance, images, seed, checkboxes, Sample / Stop."""
     c = {}
-    c["ckpt"] = gr.Dropdown(list_checkpoints(), value=default_checkpoint(), label="Model (checkpoint)",
+    c["ckpt"] = gr.Dropdown(dropdown_choices(), value=default_checkpoint(), label="Model (checkpoint)",
                             info="shipped models, plus any you train in tab 3", allow_custom_value=True,
                             elem_id="sample-model", elem_classes="wide-dropdown")
     c["steps"] = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1,
