@@ -229,7 +229,7 @@ def test_write_gif_with_one_frame_grey_or_rgb_and_none(tmp_path):
 
 def test_checkpoint_listing_and_allowlist(ckpt_dir, tmp_path):
     choices = list_checkpoints()
-    assert len(choices) == 1 and "ε-prediction" in choices[0][0]
+    assert len(choices) == 1 and choices[0][0] == "mnist_eps_cond · ε, linear"  # short: read whole in the dropdown
     (ckpt_dir / "junk.pt").write_bytes(b"not a checkpoint")
     assert len(list_checkpoints()) == 1  # unreadable files are left out
     outside = make_tiny_checkpoint(tmp_path / "elsewhere")
