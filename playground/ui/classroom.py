@@ -41,6 +41,7 @@ body.present .status, body.present .status * { font-size: 19px !important; }
 body.present #sample-panels .panel-title h3 { font-size: 22px; margin: 0; }
 body.present #sample-panels .row-label, body.present #sample-panels .row-label * { font-size: 17px !important; }
 body.present #sample-panels .sample-img { height: 205px !important; }
+#sample-status { scroll-margin-top: 6px; }
 #classroom-bar { align-items: center; }
 #deeplink-note { border-left: 4px solid #e0a000; padding-left: 10px; }
 """

@@ -3,8 +3,8 @@
 Tabs need no code for this: ``page.link(control, outputs, fn, inputs, target=elem_id)`` names what to show
 (default: the first output, which gets an ``elem_id`` if it has none). The Theory tab chains
 :func:`reveal_js` after the button's server update. The script waits until the element is laid out (the tab
-it lives on has just been selected), scrolls it to the middle of the viewport, and outlines it for
-:data:`FLASH_MS` with the class ``dp-reveal``.
+it lives on has just been selected), scrolls it to the middle of the viewport (its top to the top when it is
+taller than the viewport), and outlines it for :data:`FLASH_MS` with the class ``dp-reveal``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ _JS = """
   const go = () => {
     const el = document.getElementById(id);
     if (!shown(el)) { if (performance.now() - t0 < 4000) setTimeout(go, 60); return; }
-    el.scrollIntoView({ block: "center", inline: "nearest" });
+    // taller than the screen: its top at the top; else in the middle
+    el.scrollIntoView({ block: el.getBoundingClientRect().height > innerHeight - 20 ? "start" : "center",
+                        inline: "nearest" });
     el.classList.remove("REVEAL");
     void el.offsetWidth;  // restart the animation when the same control is shown twice
     el.classList.add("REVEAL");
