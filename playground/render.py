@@ -206,6 +206,9 @@ def _log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
 
 
 def _empty_note(fig: go.Figure, text: str) -> None:
+    """A chart with no data yet: no axes (they would show a made-up range), just what will appear."""
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
     fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                        font=dict(size=15, color="#777"))
 
@@ -238,7 +241,7 @@ def bucket_figure(bucket_loss: Sequence[float], T: int) -> go.Figure:
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="loss by t bucket (running mean)",
                       xaxis_title="t", margin=dict(l=60, r=20, t=50, b=40), uirevision="bucket")
     if not n:
-        _empty_note(fig, "the loss at each tenth of [0, T) appears here")
+        _empty_note(fig, "the loss per tenth of [0, T) appears here")
     return fig
 
 

@@ -148,6 +148,18 @@ def test_presenter_sampling_labels_and_counter_in_view_after_S(page, presenting)
                            timeout=60_000)
 
 
+def test_presenter_forward_shows_x_t_and_t_without_scrolling(page, presenting):
+    _open_tab(page, "Forward")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    _body_click(page)
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.body.classList.contains('present')", timeout=10_000)
+    page.wait_for_timeout(500)
+    for sel in ("#xt-image canvas", "#t-slider input[type=range]", "#play-btn"):
+        assert page.evaluate(IN_VIEW, sel), f"{sel} is off-screen in presenter mode"
+    page.screenshot(path=str(SHOTS / "truth_present_forward.png"))
+
+
 def test_training_stop_says_stopped(page):
     _open_tab(page, "Train")
     page.get_by_text("tiny: 1-minute run").click()

@@ -121,6 +121,12 @@ CSS = """
 .dp-hidden { display: none !important; }
 #forward-examples .caption-label { max-width: 100%; font-size: 0.78em; }
 .image-caption p { margin: 0 0 2px; font-size: 0.9em; color: var(--block-label-text-color); }
+/* presenter mode at 1280×720: x_t, the current t and the t slider in view without scrolling */
+body.present #forward-examples { height: 118px !important; }
+body.present #forward-examples .grid-wrap { max-height: 112px; overflow-y: auto; }
+body.present #xt-image canvas { height: min(430px, 46vh); }
+body.present #xt-image .xt-label, body.present .image-caption p { font-size: 18px !important; }
+body.present #forward-ztsnr label span { font-size: 16px; }
 """
 
 
@@ -377,7 +383,7 @@ def _controls() -> dict:
                                allow_preview=False, object_fit="cover", buttons=[], elem_id="forward-examples")
     c["image_name"] = gr.Textbox(visible=False)  # the example shown, by name: deep links (?image=rocket)
     c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", elem_id="forward-schedule")
-    c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR (rescaled so that ᾱ = 0 at the last step)",
+    c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR (ᾱ = 0 at t = T−1)",
                              elem_id="forward-ztsnr", container=False)
     c["T"] = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)",
                        elem_id="T-slider")
@@ -404,7 +410,8 @@ def _views() -> dict:
         # server nothing, however many students move their sliders at once.
         gr.HTML(XT_CANVAS, elem_id="xt-image", padding=False)
         with gr.Row():
-            c["save_png"] = gr.Button("⬇ Save x_t as PNG", size="sm", scale=0, min_width=180)
+            c["save_png"] = gr.Button("⬇ Save x_t as PNG", size="sm", scale=0, min_width=180,
+                                      elem_classes="hide-when-presenting")
         c["numbers"] = gr.Markdown(elem_classes="numbers", elem_id="forward-numbers")
         c["payload"] = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
         c["xt_img"] = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
