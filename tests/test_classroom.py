@@ -173,7 +173,7 @@ def test_uploaded_checkpoint_joins_this_sessions_models_only(tmp_path, monkeypat
     md, models, dropdown = sampling.upload_checkpoint(str(mine), {})
     assert "my_model.pt" in md and "loaded" in md and len(models) == 1
     (label, path), = models.items()
-    assert label.startswith("uploaded: ") and Path(path).is_file() and dropdown.value == path
+    assert label.startswith("uploaded: ") and Path(path).is_file() and dropdown.value == Path(path).name
     assert path not in [p for _, p in list_checkpoints()]  # other sessions never list it
     assert path in [p for _, p in list_checkpoints(models)]
     model, meta = get_model(path, models)  # and this session can sample with it

@@ -98,7 +98,7 @@ def test_stop_button_during_an_app_training_job(monkeypatch):
     assert not th.is_alive() and not errors, errors
     assert "Stopping" in msg and time.perf_counter() - t0 < 30
     final = outs[-1]
-    assert "stopped" in final[0] and "Finished" in final[0]
+    assert "stopped" in final[0] and "Stopped" in final[0]
     from test_bad_input import file_of
 
     path = Path(file_of(final[4]))

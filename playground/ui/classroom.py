@@ -37,6 +37,11 @@ body.present .js-plotly-plot .scatterlayer .js-line { stroke-width: 5px !importa
 body.present .js-plotly-plot .gridlayer path { stroke: #9a9a9a !important; }
 body.present .js-plotly-plot .zerolinelayer path { stroke: #000 !important; }
 body.present #title p { display: none; }
+body.present .status, body.present .status * { font-size: 19px !important; }
+body.present #sample-panels .panel-title h3 { font-size: 22px; margin: 0; }
+body.present #sample-panels .row-label, body.present #sample-panels .row-label * { font-size: 17px !important; }
+body.present #sample-panels .sample-img { height: 205px !important; }
+#sample-status { scroll-margin-top: 6px; }
 #classroom-bar { align-items: center; }
 #deeplink-note { border-left: 4px solid #e0a000; padding-left: 10px; }
 """
@@ -72,7 +77,11 @@ KEYS_JS = r"""
       const b = document.querySelector("#play-btn"); if (b) { selectTab(FORWARD_TAB); b.click(); e.preventDefault(); }
     } else if (e.key === "s" || e.key === "S") {
       selectTab(SAMPLE_TAB);
-      setTimeout(() => { const b = document.querySelector("#sample-btn"); if (b) b.click(); }, 150);
+      setTimeout(() => {
+        const b = document.querySelector("#sample-btn"); if (b) b.click();
+        // the step counter, the row labels and the images, from the top of the screen (presenter mode at 720 p)
+        const st = document.querySelector("#sample-status"); if (st) st.scrollIntoView({ block: "start" });
+      }, 150);
     } else if (/^[1-9]$/.test(e.key)) {
       selectTab(Number(e.key) - 1);
     } else if (e.key === "p" || e.key === "P") {
@@ -202,7 +211,7 @@ def build_header(page: Page) -> None:
         copy_btn = gr.Button("Copy link to this view", size="sm", scale=0, min_width=230, elem_id="copy-link",
                              elem_classes="hide-when-presenting")
         link_box = gr.Textbox(show_label=False, placeholder="a link that opens this tab with these settings",
-                              interactive=False, scale=3, elem_id="view-link", buttons=["copy"],
+                              interactive=False, scale=3, elem_id="view-link", buttons=["copy"], lines=1, max_lines=1,
                               elem_classes="hide-when-presenting")
     gr.Markdown(SHORTCUTS_HELP, elem_classes="explain", elem_id="shortcuts-help")
     note = gr.Markdown(visible=False, elem_id="deeplink-note")
@@ -210,12 +219,20 @@ def build_header(page: Page) -> None:
     present.change(None, [present], None, js=TOGGLE_PRESENT_JS, **FAST)
 
 
-def _copy_link_js(params: list[Param], tab_ids: list[str]) -> str:
-    """JS: the active tab and the current values of its settings → a URL (copied, and shown in the box)."""
+def _copy_link_js(params: list[Param], tab_ids: list[str], copy: bool = True) -> str:
+    """JS: the active tab and the current values of its settings → a URL (copied, and shown in the box).
+
+    ``copy=False``: the refresh after a setting or the tab changed; its last argument is the box's value, and an
+    empty box stays empty (nothing was copied yet), so the box never shows a stale link."""
     spec = json.dumps([[p.tab, p.name] for p in params])
+    head = ("" if copy else
+            "  const shown = vals.pop(); if (!shown) return shown;\n"
+            "  await new Promise((r) => setTimeout(r, 60));  // the tab button's aria-selected settles first\n")
+    tail = ("  try {{ navigator.clipboard && navigator.clipboard.writeText(url); }} catch (e) {{}}\n"
+            if copy else "").replace("{{", "{").replace("}}", "}")
     return f"""
-(...vals) => {{
-  const spec = {spec}, tabIds = {json.dumps(tab_ids)};
+async (...vals) => {{
+{head}  const spec = {spec}, tabIds = {json.dumps(tab_ids)};
   const btns = Array.from(document.querySelectorAll("button[role=tab]"));
   const i = Math.max(0, btns.findIndex((b) => b.getAttribute("aria-selected") === "true"));
   const tab = tabIds[i] || tabIds[0];
@@ -230,8 +247,7 @@ def _copy_link_js(params: list[Param], tab_ids: list[str]) -> str:
   }});
   if (document.body.classList.contains("present")) q.set("present", "1");
   const url = location.origin + location.pathname + "?" + q.toString();
-  try {{ navigator.clipboard && navigator.clipboard.writeText(url); }} catch (e) {{}}
-  return url;
+{tail}  return url;
 }}
 """
 
@@ -253,8 +269,12 @@ def finish(page: Page, tab_ids: list[str]) -> None:
     for wire in page.load_steps:
         wire(load)
     page.demo.load(None, None, None, js=keys_js(tab_ids), **PRIVATE)
-    page.components["copy_link"].click(None, comps, page.components["view_link"], js=_copy_link_js(params, tab_ids),
-                                       **FAST)
+    box = page.components["view_link"]
+    page.components["copy_link"].click(None, comps, box, js=_copy_link_js(params, tab_ids), **FAST)
+    refresh = dict(fn=None, inputs=[*comps, box], outputs=box, js=_copy_link_js(params, tab_ids, copy=False), **FAST)
+    for comp in {id(c): c for c in [*comps, present]}.values():  # a copied link follows the settings it names
+        comp.change(**refresh)
+    page.tabs.select(**refresh)
 
 
 def link_for(tab: str, **settings) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 import math
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -21,6 +21,7 @@ from playground import render
 from playground.diffusion import q_chain, q_sample
 from playground.samplers import run_to_end
 from playground.schedules import SCHEDULES
+from playground.ui import inputs
 from playground.ui.classroom import as_bool, as_int, one_of
 from playground.ui.files import out_path
 from playground.ui.images import display_scale, example_images, load_image
@@ -117,6 +118,15 @@ CSS = """
 #xt-image { text-align: center; }
 #xt-image canvas { height: min(430px, 60vh); max-width: 100%; image-rendering: pixelated; border-radius: 6px; }
 #xt-image .xt-label { text-align: left; font-size: 0.9em; color: var(--block-label-text-color); margin-bottom: 4px; }
+.dp-hidden { display: none !important; }
+#forward-examples .caption-label { max-width: 100%; font-size: 0.78em; }
+.image-caption p { margin: 0 0 2px; font-size: 0.9em; color: var(--block-label-text-color); }
+/* presenter mode at 1280×720: x_t, the current t and the t slider in view without scrolling */
+body.present #forward-examples { height: 118px !important; }
+body.present #forward-examples .grid-wrap { max-height: 112px; overflow-y: auto; }
+body.present #xt-image canvas { height: min(430px, 46vh); }
+body.present #xt-image .xt-label, body.present .image-caption p { font-size: 18px !important; }
+body.present #forward-ztsnr label span { font-size: 16px; }
 """
 
 
@@ -211,35 +221,12 @@ def forward_schedule_changed(state: dict | None, schedule: str, T: int, zero_ter
 PLAY_LABEL, PAUSE_LABEL = "▶ Play through t", "❚❚ Pause"
 
 
-PLAY_SECONDS = 8.0  # one sweep from t to T−1 takes this long, however often the timer manages to tick
-
-
-def play_tick(t: int, T: int, playing: dict | bool | None = None):
-    """One tick of "play through t". Returns (t, timer, button, playing).
-
-    Time-based: t = t_start + (elapsed / PLAY_SECONDS)·T, so a slow machine or browser shows fewer
-    frames but the sweep still takes PLAY_SECONDS. Without a start record it steps by T/50.
-    """
-    T = clamp_T(T)
-    t = int(t or 0)
-    if isinstance(playing, dict):
-        new_t = int(playing["t0"] + (time.time() - playing["since"]) / PLAY_SECONDS * T)
-    else:
-        new_t = t + max(1, T // 50)
-    if t >= T - 1 or new_t >= T - 1:
-        return T - 1, gr.Timer(active=False), gr.Button(value=PLAY_LABEL), False
-    return max(new_t, t), gr.skip(), gr.skip(), gr.skip()
-
-
-def play_toggle(playing, t: int, T: int):
-    """Start/pause the play timer; starting at the end rewinds to t = 0. Returns (playing, timer, button, t)."""
-    T = clamp_T(T)
-    if playing:
-        return False, gr.Timer(active=False), gr.Button(value=PLAY_LABEL), gr.skip()
-    t = int(t or 0)
-    start = 0 if t >= T - 1 else t
-    return ({"t0": start, "since": time.time()}, gr.Timer(active=True), gr.Button(value=PAUSE_LABEL),
-            start if start != t else gr.skip())
+PLAY_SECONDS = 8.0  # one sweep from t to T−1 takes this long, however often the browser draws a frame
+# "Play through t" runs in the browser (js/forward_play.js): no server request per frame.
+PLAY_JS = ((Path(__file__).parent / "js" / "forward_play.js").read_text()
+           .replace("__PLAY_SECONDS__", str(PLAY_SECONDS)).replace("__PLAY_LABEL__", PLAY_LABEL)
+           .replace("__PAUSE_LABEL__", PAUSE_LABEL))
+PLAY_END_JS = f"() => {json.dumps(PLAY_LABEL)}"  # #play-end (clicked by PLAY_JS at T−1): the label goes back
 
 
 def chain_check(state: dict | None, schedule: str, T: int, zero_terminal_snr: bool, t: int, draws: int | None = None,
@@ -389,109 +376,140 @@ def forward_load_default(image_name: str | None, seed, schedule: str, T: int, ze
 # ==================================================================================================
 
 
-def build(page: Page) -> None:
-    """The Forward tab's components and events (called inside ``with gr.Tab(...)``)."""
-    fwd = gr.State(None)  # this session's cached image tensor + ONE fixed noise sample
-    playing = gr.State(False)  # False, or {"t0", "since"} while "play through t" runs
-    timer = gr.Timer(0.2, active=False)
-    explain("Pick an image, then move **t**. The noise ε stays the same as t moves, so you see one image "
-            "dissolving: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε.")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=300):
-            examples = gr.Gallery(value=example_images(), label="Click an example…", columns=4, rows=2, height=230,
-                                  allow_preview=False, object_fit="cover", buttons=[])
-            upload = gr.File(label="…or upload your own image", file_types=["image"], height=130,
-                             elem_classes="hide-when-presenting")
-            image_name = gr.Textbox(visible=False)  # the example shown, by name: deep links (?image=rocket)
-            with gr.Row():
-                schedule = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", scale=2,
-                                       elem_id="forward-schedule")
-                ztsnr = gr.Checkbox(False, label="Zero terminal SNR",
-                                    info="rescale so ᾱ = 0 at the last step", scale=2)
-            T = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10,
-                          label="T (number of diffusion steps)")
-            t = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider",
-                          info="drag: x_t updates live")
-            with gr.Row():
-                play = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
-                reseed = gr.Button("New noise ε")
-            seed = gr.Number(0, label="Noise seed", precision=0,
-                             info="Enter a seed and press Enter to reuse a noise sample",
-                             elem_classes="hide-when-presenting")
-            info = gr.Markdown(elem_classes="explain")
-        with gr.Column(scale=5, min_width=380):
-            # x_t is drawn by the browser (js/forward_blend.js) from x₀, ε and the ᾱ table: moving t costs the
-            # server nothing, however many students move their sliders at once.
-            gr.HTML(XT_CANVAS, elem_id="xt-image", padding=False)
-            with gr.Row():
-                save_png = gr.Button("⬇ Save x_t as PNG", size="sm", scale=0, min_width=180)
-            numbers = gr.Markdown(elem_classes="numbers", elem_id="forward-numbers")
-            payload = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
-            xt_img = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
-        with gr.Column(scale=2, min_width=200):
-            x0_img = gr.Image(label="x₀ (clean)", format="jpeg", height=200, interactive=False,
-                              elem_classes="pixelated", buttons=[])
-            eps_img = gr.Image(label="ε (the fixed noise sample)", format="jpeg", height=200, interactive=False,
-                               elem_classes="pixelated", buttons=[])
+def _controls() -> dict:
+    """The left column: examples, schedule, T, t, Play, new noise (all in view at 1280×720), upload, seed."""
+    c = {}
+    c["examples"] = gr.Gallery(value=example_images(), label="Click an example…", columns=4, rows=2, height=230,
+                               allow_preview=False, object_fit="cover", buttons=[], elem_id="forward-examples")
+    c["image_name"] = gr.Textbox(visible=False)  # the example shown, by name: deep links (?image=rocket)
+    c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="cosine", label="Noise schedule", elem_id="forward-schedule")
+    c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR (ᾱ = 0 at t = T−1)",
+                             elem_id="forward-ztsnr", container=False)
+    c["T"] = gr.Slider(10, LIMITS.max_T, value=min(1000, LIMITS.max_T), step=10, label="T (number of diffusion steps)",
+                       elem_id="T-slider")
+    c["t"] = gr.Slider(0, 999, value=250, step=1, label="t (timestep)", elem_id="t-slider",
+                       info="drag: x_t updates live")
+    with gr.Row():
+        c["play"] = gr.Button(PLAY_LABEL, variant="primary", elem_id="play-btn")
+        c["reseed"] = gr.Button("New noise ε")
+    c["play_end"] = gr.Button("play ended", elem_id="play-end", elem_classes="dp-hidden")
+    c["upload"] = gr.File(label="…or upload your own image", file_types=["image"], height=130,
+                          elem_id="forward-upload", elem_classes="hide-when-presenting")
+    c["seed"] = gr.Number(0, label="Noise seed", precision=0, minimum=0, maximum=2**31 - 1,
+                          info="Enter a seed and press Enter to reuse a noise sample",
+                          elem_classes="hide-when-presenting")
+    c["info"] = gr.Markdown(elem_classes="explain")
+    return c
+
+
+def _views() -> dict:
+    """The middle and right columns: x_t drawn by the browser, its numbers, then x₀ and ε (captions above)."""
+    c = {}
+    with gr.Column(scale=5, min_width=380):
+        # x_t is drawn by the browser (js/forward_blend.js) from x₀, ε and the ᾱ table: moving t costs the
+        # server nothing, however many students move their sliders at once.
+        gr.HTML(XT_CANVAS, elem_id="xt-image", padding=False)
+        with gr.Row():
+            c["save_png"] = gr.Button("⬇ Save x_t as PNG", size="sm", scale=0, min_width=180,
+                                      elem_classes="hide-when-presenting")
+        c["numbers"] = gr.Markdown(elem_classes="numbers", elem_id="forward-numbers")
+        c["payload"] = gr.JSON(visible=False)  # client_payload: what the browser needs to draw x_t at any t
+        c["xt_img"] = gr.Image(label="x_t (noised image)", format="jpeg", visible=False)  # the server path (/forward)
+    with gr.Column(scale=2, min_width=200):
+        gr.Markdown("x₀ (clean)", elem_classes="image-caption")
+        c["x0_img"] = gr.Image(label="x₀ (clean)", show_label=False, format="jpeg", height=200, interactive=False,
+                               elem_classes="pixelated", buttons=[], elem_id="forward-x0")
+        gr.Markdown("ε (the fixed noise sample)", elem_classes="image-caption")
+        c["eps_img"] = gr.Image(label="ε (the fixed noise sample)", show_label=False, format="jpeg", height=200,
+                                interactive=False, elem_classes="pixelated", buttons=[], elem_id="forward-eps")
+    return c
+
+
+def _below() -> dict:
+    """Under the images: the schedule charts, the strip over t, the chain check and the GIF export."""
+    c = {}
     gr.Markdown("### The schedule: red markers follow t")
     explain("**Top left:** the signal scale √ᾱ_t falls while the noise scale √(1−ᾱ_t) rises; their "
             "squares add up to 1 (variance preserving), and ᾱ_t is the square of the signal scale. **Top right:** "
             "SNR(t) = ᾱ/(1−ᾱ) on a log axis. **Bottom left:** β_t, the variance each single step adds. **Bottom "
             "right:** every schedule on the common log-SNR axis: cosine keeps more signal in the middle, linear "
             "destroys it early.")
-    plot = gr.Plot(show_label=False, elem_id="schedule-plot")
-    strip = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
-                     elem_classes="pixelated", buttons=["download"])
-    strip_cap = gr.Markdown(elem_classes="explain")
+    c["plot"] = gr.Plot(show_label=False, elem_id="schedule-plot")
+    c["strip"] = gr.Image(label="x_t at evenly spaced t (same noise)", format="jpeg", height=150, interactive=False,
+                          elem_classes="pixelated", buttons=["download"])
+    c["strip_cap"] = gr.Markdown(elem_classes="explain")
     with gr.Accordion("Closed form vs. step-by-step chain: same distribution?", open=False):
         explain("The closed form jumps straight from x₀ to x_t. The chain applies the one-step kernel "
                 "x_s = √α_s·x_{s−1} + √β_s·ε t+1 times. Both are run K times on a small copy of the image, and "
                 "the per-pixel mean and std of the draws are compared with theory.")
-        chain_btn = gr.Button("Run both at the current t")
-        chain_md = gr.Markdown()
-        chain_plot = gr.Plot(show_label=False)
+        c["chain_btn"] = gr.Button("Run both at the current t")
+        c["chain_md"] = gr.Markdown()
+        c["chain_plot"] = gr.Plot(show_label=False)
     with gr.Accordion("Export the noising sequence as a GIF", open=False):
-        gif_btn = gr.Button("Make the GIF (x₀ → x_T, same noise)")
-        gif_file = gr.Image(label="Noising sequence (GIF): use the download button", interactive=False, height=260,
-                            elem_classes="pixelated", buttons=["download"])
-    api_forward = gr.Button(visible=False)
-    api_stats = gr.JSON(visible=False)
+        c["gif_btn"] = gr.Button("Make the GIF (x₀ → x_T, same noise)")
+        c["gif_file"] = gr.Image(label="Noising sequence (GIF): use the download button", interactive=False,
+                                 height=260, elem_classes="pixelated", buttons=["download"])
+    return c
 
-    # A move of t runs in the browser only (js=BLEND_JS, no server function). The server sends a new payload
-    # when the image, the noise or the schedule changes; drawing it is the payload's change event.
+
+def build(page: Page) -> None:
+    """The Forward tab's components and events (called inside ``with gr.Tab(...)``)."""
+    fwd = gr.State(None)  # this session's cached image tensor + ONE fixed noise sample
+    explain("Pick an image, then move **t**. The noise ε stays the same as t moves, so you see one image "
+            "dissolving: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=300):
+            c = _controls()
+        c.update(_views())
+    c.update(_below())
+    c["fwd"] = fwd
+    _wire(page, c)
+
+
+def _wire(page: Page, c: dict) -> None:
+    """The Forward tab's events, deep-link settings and Theory links.
+
+    A move of t (and Play) runs in the browser only (js-only events, no server function). The server sends a new
+    payload when the image, the noise or the schedule changes; drawing it is the payload's change event."""
+    fwd, t, T, payload, upload, seed = c["fwd"], c["t"], c["T"], c["payload"], c["upload"], c["seed"]
+    api_forward, api_stats = gr.Button(visible=False), gr.JSON(visible=False)
     heavy = dict(concurrency_id="forward", concurrency_limit=4)
-    fwd_out = [fwd, x0_img, xt_img, eps_img, numbers, plot, strip, strip_cap, info]
-    sched_in = [fwd, schedule, T, ztsnr, t]
-    load_in = [upload, seed, schedule, T, ztsnr, t]
-    send_payload = dict(fn=client_payload, inputs=[fwd, schedule, T, ztsnr], outputs=payload, **FAST)
-    upload.upload(lambda: "", None, image_name, **FAST)  # an upload has no name to link to
-    upload.upload(forward_load, load_in, fwd_out, **heavy, **PRIVATE).then(**send_payload)
-    examples.select(example_path, None, [upload, image_name], **FAST).then(forward_load, load_in, fwd_out, **heavy,
-                                                                          **PRIVATE).then(**send_payload)
-    t.change(None, [t, payload], [numbers], js=BLEND_JS, **FAST)
-    payload.change(None, [t, payload], [numbers], js=BLEND_JS, **FAST)
-    save_png.click(None, None, None, js=SAVE_PNG_JS, **FAST)
-    for comp in (schedule, ztsnr, T):
-        comp.change(forward_schedule_changed, sched_in, [t, xt_img, numbers, plot, strip, strip_cap],
+    fwd_out = [fwd, c["x0_img"], c["xt_img"], c["eps_img"], c["numbers"], c["plot"], c["strip"], c["strip_cap"],
+               c["info"]]
+    sched_in = [fwd, c["schedule"], T, c["ztsnr"], t]
+    load_in = [upload, seed, c["schedule"], T, c["ztsnr"], t]
+    reseed_out = [fwd, seed, c["xt_img"], c["eps_img"], c["strip"], c["strip_cap"]]
+    send_payload = dict(fn=client_payload, inputs=[fwd, c["schedule"], T, c["ztsnr"]], outputs=payload, **FAST)
+    upload.upload(lambda: "", None, c["image_name"], **FAST)  # an upload has no name to link to
+    # a bad file keeps the previous x₀, ε and x_t, with one warning (inputs.keep_outputs_on_error)
+    upload.upload(inputs.keep_outputs_on_error(forward_load, len(fwd_out)), load_in, fwd_out, **heavy,
+                  **PRIVATE).then(**send_payload)
+    c["examples"].select(example_path, None, [upload, c["image_name"]], **FAST).then(
+        forward_load, load_in, fwd_out, **heavy, **PRIVATE).then(**send_payload)
+    t.change(None, [t, payload], [c["numbers"]], js=BLEND_JS, **FAST)
+    payload.change(None, [t, payload], [c["numbers"]], js=BLEND_JS, **FAST)
+    c["save_png"].click(None, None, None, js=SAVE_PNG_JS, **FAST)
+    for comp in (c["schedule"], c["ztsnr"], T):
+        comp.change(forward_schedule_changed, sched_in, [t, c["xt_img"], c["numbers"], c["plot"], c["strip"],
+                                                         c["strip_cap"]],
                     trigger_mode="always_last", **FAST).then(**send_payload)
-    reseed.click(forward_reseed, sched_in, [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST).then(**send_payload)
-    seed.submit(forward_reseed, [*sched_in, seed], [fwd, seed, xt_img, eps_img, strip, strip_cap], **FAST).then(
-        **send_payload)
-    play.click(play_toggle, [playing, t, T], [playing, timer, play, t], **FAST)
-    timer.tick(play_tick, [t, T, playing], [t, timer, play, playing], **FAST)
-    chain_btn.click(chain_check, sched_in, [chain_md, chain_plot], **heavy, **PRIVATE)
-    gif_btn.click(forward_gif, [fwd, schedule, T, ztsnr], gif_file, **heavy, **PRIVATE)
-    api_forward.click(forward_api, [upload, schedule, T, t, ztsnr, seed], [xt_img, api_stats],
+    c["reseed"].click(forward_reseed, sched_in, reseed_out, **FAST).then(**send_payload)
+    seed.submit(forward_reseed, [*sched_in, seed], reseed_out, **FAST).then(**send_payload)
+    c["play"].click(None, None, c["play"], js=PLAY_JS, **FAST)
+    c["play_end"].click(None, None, c["play"], js=PLAY_END_JS, **FAST)
+    c["chain_btn"].click(chain_check, sched_in, [c["chain_md"], c["chain_plot"]], **heavy, **PRIVATE)
+    c["gif_btn"].click(forward_gif, [fwd, c["schedule"], T, c["ztsnr"]], c["gif_file"], **heavy, **PRIVATE)
+    api_forward.click(forward_api, [upload, c["schedule"], T, t, c["ztsnr"], seed], [c["xt_img"], api_stats],
                       api_name="forward", **heavy)
-    page.on_load(lambda loaded: loaded.then(forward_load_default, [image_name, seed, schedule, T, ztsnr, t],
+    page.on_load(lambda loaded: loaded.then(forward_load_default, [c["image_name"], seed, c["schedule"], T,
+                                                                    c["ztsnr"], t],
                                             [t, *fwd_out], **PRIVATE).then(**send_payload))
-
     page.components.update(forward_state=fwd, forward_t=t, forward_T=T)
-    page.param("image", image_name, one_of([name for _, name in example_images()]))
-    page.param("schedule", schedule, one_of(SCHEDULE_CHOICES))
+    page.param("image", c["image_name"], one_of([name for _, name in example_images()]))
+    page.param("schedule", c["schedule"], one_of(SCHEDULE_CHOICES))
     page.param("T", T, as_int(10, LIMITS.max_T))
     page.param("t", t, as_int(0, LIMITS.max_T - 1), lambda v: gr.Slider(value=v, maximum=max(v, LIMITS.max_T - 1)))
-    page.param("ztsnr", ztsnr, as_bool)
+    page.param("ztsnr", c["ztsnr"], as_bool)
     page.param("seed", seed, as_int(0, 2**31 - 1))
     page.link("t_mid", [t], lambda T_: clamp_T(T_) // 2, [T])
-    page.link("ztsnr", [ztsnr, t], lambda T_: (True, clamp_T(T_) - 1), [T])
+    page.link("ztsnr", [c["ztsnr"], t], lambda T_: (True, clamp_T(T_) - 1), [T], target="xt-image")

@@ -25,8 +25,9 @@ PLAYGROUND_MAX_CHECKPOINT_BYTES 50000000   20000000   bytes of an uploaded check
 ==============================  =========  =========  ==============================================
 
 Other settings: ``PLAYGROUND_CHECKPOINT_DIR`` (where shipped checkpoints are listed; default
-``checkpoints/``), ``PLAYGROUND_SAVE_TRAINED`` (1/0: also write models trained in the app into that
-folder; default 1 locally, 0 on a Space), ``PLAYGROUND_DEVICE`` (see playground.runtime.device),
+``checkpoints/``), ``PLAYGROUND_SAVE_TRAINED`` (1/0: also copy models trained in the app into that
+folder; default 0: they stay in the server's temporary output folder, removed after an hour),
+``PLAYGROUND_DEVICE`` (see playground.runtime.device),
 ``PLAYGROUND_THREADS`` (torch CPU threads for the whole process; default: torch's choice. On a CPU that
 other processes keep busy, 1 is much faster for the small sampling batches: OpenMP threads wait on
 each other when a core is taken away).

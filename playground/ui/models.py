@@ -49,11 +49,15 @@ def meta_of(path: str | Path):
         return None
 
 
-def checkpoint_label(path: Path, meta: dict, prefix: str = "") -> str:
+def checkpoint_label(path: Path, meta: dict, prefix: str = "", name: str | None = None) -> str:
+    """A dropdown label short enough to read whole in a narrow column: "mnist_eps_cond · ε, linear".
+
+    ``name`` replaces the file's stem (trained models' stems are long and carry the settings already shown);
+    the timestep line under the model shows T and the rest."""
     kind = {"eps": "ε", "v": "v", "x0": "x₀"}.get(meta.get("prediction_type"), meta.get("prediction_type"))
-    cond = "class-conditional" if meta.get("conditional") else "unconditional"
-    return (f"{prefix}{path.stem} — {kind}-prediction, {meta.get('schedule')} T={meta.get('T')}, {cond}, "
-            f"{meta.get('steps')} steps")
+    stem = path.stem if name is None else name
+    stem = stem if len(stem) <= 20 else stem[:19] + "…"
+    return f"{prefix}{stem} · {kind}, {meta.get('schedule')}"
 
 
 def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]]:
@@ -73,14 +77,32 @@ def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]
     return out
 
 
+def dropdown_choices(session_models: dict | None = None) -> list[tuple[str, str]]:
+    """A model dropdown's (label, file name) choices: names, never the server's paths (the public API schema
+    shows a dropdown's choices; :func:`get_model` and :func:`resolve` turn a listed name back into its path)."""
+    return [(label, Path(path).name) for label, path in list_checkpoints(session_models)]
+
+
+def resolve(value: str | None, session_models: dict | None = None) -> str | None:
+    """A dropdown value (a listed file name, or a listed path) → the listed checkpoint's path; None if unlisted."""
+    if not value:
+        return None
+    for _, path in list_checkpoints(session_models):
+        if value in (path, Path(path).name):
+            return path
+    return None
+
+
 def default_checkpoint(session_models: dict | None = None) -> str | None:
-    choices = list_checkpoints(session_models)
+    """The first listed checkpoint's file name (the model dropdowns' default), or None when there is none."""
+    choices = dropdown_choices(session_models)
     return choices[0][1] if choices else None
 
 
 def checkpoint_dropdown(session_models: dict | None = None, value: str | None = None):
-    choices = list_checkpoints(session_models)
-    return gr.Dropdown(choices=choices, value=value or (choices[0][1] if choices else None))
+    """A model dropdown update listing the shipped models and this session's; ``value`` a name or a path."""
+    choices = dropdown_choices(session_models)
+    return gr.Dropdown(choices=choices, value=Path(value).name if value else (choices[0][1] if choices else None))
 
 
 @functools.lru_cache(maxsize=4)
