@@ -195,8 +195,27 @@ def chain_histogram(z_closed: np.ndarray, z_chain: np.ndarray, t: int) -> go.Fig
     return fig
 
 
+def _log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """Tick values and full labels for a log axis over ``values``: 1, 2, 5 × 10^k within about two decades,
+    decades only beyond (plotly's "D2" labels the minor ticks by their first digit alone: "1, 5, 2, 0.1, 5")."""
+    pos = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    lo, hi = (min(pos), max(pos)) if pos else (0.01, 1.0)
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    mant = (1, 2, 5) if k1 - k0 <= 2 else (1,)
+    ticks = [m * 10.0 ** k for k in range(k0, k1 + 1) for m in mant]
+    ticks = [v for v in ticks if lo / 1.5 <= v <= hi * 1.5] or [10.0 ** k0, 10.0 ** k1]
+    return ticks, [f"{v:.10g}" for v in ticks]
+
+
+def _empty_note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=15, color="#777"))
+
+
 def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[float]) -> go.Figure:
-    """Training loss per logged step, and its running mean (log y)."""
+    """Training loss per logged step, and its running mean (log y, labelled 0.01, 0.02, 0.05, 0.1, …).
+
+    With no steps yet: the titled, empty chart with a note saying what will appear."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=list(steps), y=_r(loss), name="batch loss", mode="lines",
                              line=dict(color="#9ecae1", width=1.5)))
@@ -205,17 +224,23 @@ def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[floa
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="training loss",
                       xaxis_title="step", margin=dict(l=60, r=20, t=50, b=80),
                       legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.3, yanchor="top"), uirevision="loss")
-    fig.update_yaxes(type="log", dtick="D2")  # labels at 1, 2, 5 × 10^k: "D1" crowds every digit over 1.5 decades
+    vals, text = _log_ticks([*loss, *mean])
+    fig.update_yaxes(type="log", tickmode="array", tickvals=vals, ticktext=text)
+    if not len(steps):
+        _empty_note(fig, "press Start: the loss appears here")
     return fig
 
 
 def bucket_figure(bucket_loss: Sequence[float], T: int) -> go.Figure:
-    """Running loss per tenth of [0, T): which noise levels the network finds hard."""
+    """Running loss per tenth of [0, T): which noise levels the network finds hard (an empty, titled chart
+    with a note before the first step)."""
     n = len(bucket_loss)
     labels = [f"{int(i * T / n)}–{int((i + 1) * T / n) - 1}" for i in range(n)]
     fig = go.Figure(go.Bar(x=labels, y=_r(bucket_loss), marker_color="#6a51a3"))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="loss by t bucket (running mean)",
                       xaxis_title="t", margin=dict(l=60, r=20, t=50, b=40), uirevision="bucket")
+    if not n:
+        _empty_note(fig, "the loss at each tenth of [0, T) appears here")
     return fig
 
 

@@ -181,8 +181,9 @@ grows.
 SECTIONS: list[Section] = [
     Section("forward", "Forward process", FORWARD, "forward", "Show me: move t in the Forward tab", "t_mid"),
     Section("ztsnr", "Zero terminal SNR", ZTSNR, "forward", "Show me: zero terminal SNR at t = T−1", "ztsnr"),
-    Section("loss", "Simple loss", LOSS, "train", "Show me: the Train tab's loss by t bucket"),
-    Section("ddpm", "DDPM", DDPM, "sample", "Show me: DDPM vs DDIM side by side"),
+    Section("loss", "Simple loss", LOSS, "train", "Show me: the Train tab's loss by t bucket",
+            "loss_buckets"),
+    Section("ddpm", "DDPM", DDPM, "sample", "Show me: DDPM vs DDIM side by side", "ddpm_panels"),
     Section("ddim", "DDIM and η", DDIM, "sample", "Show me: set η = 1 (DDIM becomes DDPM)", "eta_one"),
     Section("v", "v-prediction", VPRED, "sample", "Show me: the ε vs v comparison", "epsv_open"),
     Section("cfg", "Guidance", CFG, "sample", "Show me: guidance scale 4", "guidance_four"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.ui import classroom
+from playground.ui import classroom, inputs, reveal
 from playground.ui.limits import LIMITS
 from playground.ui.page import Page
 from playground.ui.tabs import TABS
@@ -19,7 +19,7 @@ CSS = """
 .numbers { font-size: 1.15em; }
 .status { font-size: 1.05em; min-height: 3.2em; }
 #title h1 { margin-bottom: 0; }
-""" + classroom.PRESENT_CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
+""" + classroom.PRESENT_CSS + inputs.CSS + reveal.CSS + "".join(getattr(tab, "CSS", "") for tab in TABS)
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink", text_size="lg", radius_size="md")
 
@@ -44,6 +44,7 @@ def build_page() -> Page:
                 with gr.Tab(f"{number} · {tab.TAB_TITLE}", id=tab.TAB_ID):
                     tab.build(page)
         classroom.finish(page, [tab.TAB_ID for tab in TABS])  # deep links, then each tab's first-load work; keys
+        inputs.install(demo)  # every numeric box clamps and writes back the value in effect
     return page
 
 

@@ -39,6 +39,7 @@ class Link:
     outputs: list
     fn: Callable[..., Any]
     inputs: list = field(default_factory=list)
+    target: str = ""  # elem_id the button scrolls into view and flashes (playground/ui/reveal.py)
 
 
 @dataclass
@@ -86,11 +87,21 @@ class Page:
         It runs after the deep link's settings are applied."""
         self.load_steps.append(wire)
 
-    def link(self, control: str, outputs: Sequence, fn: Callable[..., Any], inputs: Sequence = ()) -> None:
-        """Register a Theory "Show me" target: the button switches tabs, then sets ``outputs`` to fn(*inputs)."""
+    def link(self, control: str, outputs: Sequence, fn: Callable[..., Any], inputs: Sequence = (),
+             target: str | None = None) -> None:
+        """Register a Theory "Show me" target: the button switches tabs, sets ``outputs`` to fn(*inputs), then
+        scrolls ``target`` (an elem_id; default: the first output's, given one if it has none) into view and
+        flashes it (playground/ui/reveal.py)."""
         if control in self.links:
             raise ValueError(f"theory link {control!r} is registered twice")
-        self.links[control] = Link(list(outputs), fn, list(inputs))
+        if target is None:
+            if not outputs:
+                raise ValueError(f"theory link {control!r} sets nothing: name a target elem_id to show")
+            first = outputs[0]
+            if not getattr(first, "elem_id", None):
+                first.elem_id = f"link-{control}"
+            target = first.elem_id
+        self.links[control] = Link(list(outputs), fn, list(inputs), target)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from playground import render, samplers
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.schedules import SCHEDULES
-from playground.ui import zerogpu
+from playground.ui import inputs, jobs, zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
 from playground.ui.files import out_path
 from playground.ui.images import digit_grid
@@ -86,15 +86,15 @@ PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
 STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step always streams)
 
 
-@zerogpu.gpu(zerogpu.SAMPLE_S)
 def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
                    n_images: int, seed: int, show_dpm: bool = True,
-                   session_models: dict | None = None) -> Iterator[tuple]:
+                   session_models: dict | None = None, request: gr.Request | None = None) -> Iterator[tuple]:
     """Public endpoint `sample` (a generator: it streams while it runs).
 
     DDPM, DDIM(η) and optionally DPM-Solver++(2M) from the same seed: one x_T and one noise per step, shared.
     Args:
-        path: checkpoint (a value from the model dropdown; default: the first listed).
+        path: checkpoint (a value from the model dropdown, or a listed file's name such as "mnist_eps_cond.pt";
+            default: the first listed).
         steps: sampling steps (≤ PLAYGROUND_MAX_STEPS, ≤ T).  eta: DDIM's η in [0, 1].
         spacing: "leading" | "trailing" | "linspace".  clip_x0: clip x̂₀ to [−1, 1].
         digit: "mixed 0–9", "0" … "9" or "unconditional (null label)".  guidance: CFG scale w (1 = plain conditional).
@@ -102,38 +102,56 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
         sampler.
     Yields / returns:
         (DDPM x_t, DDPM x̂₀, DDIM x_t, DDIM x̂₀, DPM++ x_t, DPM++ x̂₀, status Markdown, files) where files (at the end)
-        are the result grids (PNG) and trajectory GIFs.
+        are the result grids (PNG) and trajectory GIFs. The Stop button ends the run with "Stopped at step k/N".
     """
+    # Everything that can refuse the request runs here, before a GPU is asked for (ZeroGPU).
     path = path or default_checkpoint(session_models)
     if path is None:  # nothing to sample with yet: say so in the status line, no error badges
         yield (None,) * 6 + ("⚠ **No model yet.** Train one in the *Train on MNIST* tab (the quick preset "
                              f"takes 5 minutes), or put a checkpoint in `{checkpoint_dir()}`.", gr.skip())
         return
-    model, meta = get_model(path, session_models)
-    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
-    steps_asked, n_asked = int(steps), int(n_images)
-    steps = int(min(max(steps_asked, 1), LIMITS.max_steps, s.T))
-    n = int(min(max(n_asked, 1), LIMITS.max_images))
+    _, meta = get_model(path, session_models)
+    steps_asked = inputs.in_range(steps, 1, 10**9, "Sampling steps")
+    steps = int(min(steps_asked, LIMITS.max_steps, int(meta.T)))
     if steps_asked > steps:
-        gr.Warning(f"This model only has T = {s.T} diffusion steps: running {steps} steps, not {steps_asked}."
-                   if steps == s.T
+        gr.Warning(f"This model only has T = {meta.T} diffusion steps: running {steps} steps, not {steps_asked}."
+                   if steps == int(meta.T)
                    else f"This server runs at most {LIMITS.max_steps} sampling steps per run: running {steps}.")
+    n_asked = inputs.in_range(n_images, 1, 10**9, "Images")
+    n = int(min(n_asked, LIMITS.max_images))
     if n_asked > n:
         gr.Warning(f"This server makes at most {LIMITS.max_images} images per run: making {n}.")
-    eta = float(min(max(float(eta), 0.0), 1.0))
-    seed = int(seed)
+    eta = inputs.in_range(eta, 0.0, 1.0, "η", cast=float)
+    if spacing not in SPACING_CHOICES:
+        raise gr.Error(f"Unknown timestep spacing {spacing!r}: choose one of {', '.join(SPACING_CHOICES)}.")
+    with jobs.running("sample", request) as stop:
+        yield from _sample_stream(path, steps, eta, spacing, bool(clip_x0), digit, float(guidance), n, int(seed),
+                                  bool(show_dpm), session_models, stop)
+
+
+def _sample_gpu_seconds(path, steps, eta, spacing, clip_x0, digit, guidance, n, seed, show_dpm, *rest) -> int:
+    """ZeroGPU duration of one Sampling run: steps × samplers (× CFG's doubled batch); see ui/zerogpu.py."""
+    cfg = float(guidance) != 1.0 and not str(digit).startswith("unconditional")
+    return zerogpu.sampling_seconds(int(steps), 3 if show_dpm else 2, cfg)
+
+
+@zerogpu.gpu(_sample_gpu_seconds)
+def _sample_stream(path: str, steps: int, eta: float, spacing: str, clip_x0: bool, digit: str, guidance: float,
+                   n: int, seed: int, show_dpm: bool, session_models: dict | None, stop: jobs.StopFlag):
+    """The GPU part of :func:`sample_compare` (checked arguments); ends early, and says so, when ``stop`` is set."""
+    model, meta = get_model(path, session_models)
+    s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     fn, labels = _model_fn(model, meta, digit, guidance, n)
     pairs = samplers.make_timesteps(s.T, steps, spacing)
     kinds = [k for k, _ in PANELS if k != "dpmpp_2m" or show_dpm]
-    dev = device()
     loops = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the zero-terminal-SNR warning is shown in the timestep list instead
         for k in kinds:
             loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs,
                                             eta=eta if k == "ddim" else 0.0,
-                                            prediction_type=meta.prediction_type, clip_x0=bool(clip_x0),
-                                            generator=torch.Generator().manual_seed(seed), device=dev)
+                                            prediction_type=meta.prediction_type, clip_x0=clip_x0,
+                                            generator=torch.Generator().manual_seed(seed), device=device())
     elapsed = {k: 0.0 for k in kinds}
     frames = {k: [] for k in kinds}
     latest: dict[str, Any] = {}
@@ -143,20 +161,15 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
     what = "unconditional" if labels is None else (f"digit {digit}" if not str(digit).startswith("mixed")
                                                    else "digits 0–9")
 
-    def outputs(i: int, done: bool, files=None):
+    def outputs(i: int, head: str, files=None):
         vals = []
         for k, _ in PANELS:
-            if k in latest:
-                st = latest[k]
-                vals += [digit_grid(st.x_t), digit_grid(st.x0_pred)]
-            else:
-                vals += [None, None]
+            vals += [digit_grid(latest[k].x_t), digit_grid(latest[k].x0_pred)] if k in latest else [None, None]
         st = next(iter(latest.values()))
-        head = "✓ **Done**" if done else "… **Running**"
         times = " · ".join(f"{name} {elapsed[k]:.1f} s" for k, name in PANELS if k in elapsed)
-        status = (f"{head} — step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'} · "
-                  f"{n} images, {what}, guidance {guidance:g}, η = {eta:g} (DDIM) · seed {seed}  \n"
-                  f"elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s")
+        status = (f"{head} step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'}"
+                  f" · elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s  \n"
+                  f"{n} images, {what}, guidance {guidance:g}, η = {eta:g} (DDIM) · seed {seed}")
         return (*vals, status, files if files else gr.skip())
 
     adapt_threads()
@@ -172,21 +185,28 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
                 if i % every == 0 or i == steps or i == 1:
                     frames[k].append(np.concatenate([digit_grid(latest[k].x_t, 2),
                                                      digit_grid(latest[k].x0_pred, 2)], axis=1))
+            if stop.is_set() and i < steps:  # the Stop button: keep the last images, say where it stopped
+                yield outputs(i, "■ **Stopped** at")
+                return
             now = time.perf_counter()
             if i < steps and now - t_last_yield >= STREAM_EVERY_S:
                 t_last_yield = now
-                yield outputs(i, False)
-        files = []
-        for k, _ in PANELS:
-            if k not in kinds:
-                continue
-            p = out_path(f"{k}-{steps}steps-seed{seed}", ".png")
-            Image.fromarray(digit_grid(latest[k].x_t, 3)).save(p)
-            files.append(str(p))
-            g = out_path(f"{k}-trajectory-seed{seed}", ".gif")
-            render.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
-            files.append(str(g))
-    yield outputs(steps, True, files)
+                yield outputs(i, "… **Running** —")
+        files = _result_files(kinds, latest, frames, steps, seed)
+    yield outputs(steps, "✓ **Done** —", files)
+
+
+def _result_files(kinds, latest, frames, steps: int, seed: int) -> list[str]:
+    """The final x₀ grid (PNG) and the trajectory GIF of each sampler that ran."""
+    files = []
+    for k in kinds:
+        p = out_path(f"{k}-{steps}steps-seed{seed}", ".png")
+        Image.fromarray(digit_grid(latest[k].x_t, 3)).save(p)
+        files.append(str(p))
+        g = out_path(f"{k}-trajectory-seed{seed}", ".gif")
+        render.write_gif(g, frames[k], duration_ms=90, hold_last_ms=1500)
+        files.append(str(g))
+    return files
 
 
 def run_sampler(model, meta, *, sampler: str, steps: int, eta: float, spacing: str, digit: str,
@@ -371,6 +391,96 @@ def sampling_tab_load(path: str | None, steps: int, spacing: str, session_models
 # ==================================================================================================
 
 
+def _controls() -> dict:
+    """The left column: model, steps, η, spacing, digit, guidance, images, seed, checkboxes, Sample / Stop."""
+    c = {}
+    c["ckpt"] = gr.Dropdown(list_checkpoints(), value=default_checkpoint(), label="Model (checkpoint)",
+                            info="shipped models, plus any you train in tab 3", allow_custom_value=True,
+                            elem_id="sample-model", elem_classes="wide-dropdown")
+    c["steps"] = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1,
+                           label="Sampling steps", elem_id="sample-steps")
+    c["eta"] = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel", elem_id="sample-eta",
+                         info="0 = deterministic DDIM, 1 = as random as DDPM")
+    c["spacing"] = gr.Radio(SPACING_CHOICES, value="trailing", label="Timestep spacing")
+    with gr.Row():
+        c["digit"] = gr.Dropdown(DIGIT_CHOICES, value="mixed 0–9", label="Digit", min_width=190)
+        c["guidance"] = gr.Slider(0, 8, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale w",
+                                  elem_id="sample-guidance",
+                                  info="1 = plain conditional; 1.5 is the measured sweet spot")
+    with gr.Row():
+        c["n_images"] = gr.Slider(1, LIMITS.max_images, value=min(10, LIMITS.max_images), step=1, label="Images",
+                                  elem_id="sample-n")
+        c["seed"] = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**31 - 1)
+    with gr.Row():
+        c["clip"] = gr.Checkbox(True, label="Clip x̂₀ to [−1, 1]")
+        c["show_dpm"] = gr.Checkbox(True, label="Also DPM-Solver++")
+    with gr.Row():
+        c["sample_btn"] = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
+        c["stop"] = gr.Button("■ Stop", variant="stop", elem_id="sample-stop")
+    with gr.Accordion("Bring your own model (.pt)", open=False, elem_classes="hide-when-presenting"):
+        explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, "
+                f"say). It is loaded weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} "
+                f"MB, and listed for this browser session only.")
+        c["upload"] = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100, elem_id="ckpt-upload")
+        c["upload_md"] = gr.Markdown()
+    return c
+
+
+def _panels() -> dict:
+    """The right column: the status line (step counter, elapsed time) first, then x_t and x̂₀ of each sampler."""
+    c = {"status": gr.Markdown(elem_classes="status", elem_id="sample-status")}
+    c["ts_md"] = gr.Markdown(elem_classes="explain")
+    imgs = []
+    with gr.Row(elem_id="sample-panels"):
+        for key, name in PANELS:
+            with gr.Column(min_width=200):
+                gr.Markdown(f"### {name}", elem_classes="panel-title")
+                gr.Markdown("x_t, being denoised", elem_classes="row-label")
+                imgs.append(gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", show_label=False, height=250,
+                                     interactive=False, elem_classes="pixelated sample-img", buttons=["download"],
+                                     format="png"))
+                gr.Markdown("predicted x̂₀ at this step", elem_classes="row-label")
+                imgs.append(gr.Image(label=f"{name}: predicted x̂₀", show_label=False, height=250, interactive=False,
+                                     elem_classes="pixelated sample-img", buttons=["download"], format="png"))
+    c["imgs"] = imgs
+    c["files"] = gr.File(label="Results: grids (PNG) and trajectory GIFs", file_count="multiple",
+                         interactive=False, visible=False)
+    return c
+
+
+def _study() -> dict:
+    """The η × steps study accordion."""
+    c = {}
+    with gr.Accordion("Study: DDIM over η × number of steps, one seed", open=False):
+        explain("Each cell runs DDIM from the same x_T. Fewer steps and η = 0 are the fast, deterministic corner; "
+                "η > 0 with few steps adds noise the network cannot remove in time. The heatmap scores each cell with "
+                "the MNIST classifier of the quality module (where available).")
+        c["btn"] = gr.Button("Run the study (≈ 4 × 180 DDIM steps)")
+        c["md"] = gr.Markdown()
+        with gr.Row():
+            c["img"] = gr.Image(label="η (rows) × steps (columns)", interactive=False, elem_classes="pixelated",
+                                format="png", height=420)
+            c["plot"] = gr.Plot(show_label=False)
+    return c
+
+
+def _eps_v() -> dict:
+    """The ε- against v-prediction accordion."""
+    c = {}
+    with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False,
+                      elem_id="epsv-accordion") as c["acc"]:
+        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the "
+                "steps, spacing, digit, guidance and η chosen above.")
+        c["btn"] = gr.Button("Compare ε vs v")
+        c["md"] = gr.Markdown()
+        with gr.Row():
+            c["eps"] = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated", format="png",
+                                height=300)
+            c["v"] = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated", format="png",
+                              height=300)
+    return c
+
+
 def build(page: Page) -> None:
     """The Sampling tab's components and events (called inside ``with gr.Tab(...)``)."""
     explain("All panels start from the **same x_T** with the **same seed**, and DDPM and DDIM get the same "
@@ -379,100 +489,44 @@ def build(page: Page) -> None:
     no_model = gr.Markdown(visible=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            ckpt = gr.Dropdown(list_checkpoints(), value=default_checkpoint(), label="Model (checkpoint)",
-                               info="shipped models, plus any you train in tab 3", allow_custom_value=True)
-            steps = gr.Slider(1, min(LIMITS.max_steps, 1000), value=min(50, LIMITS.max_steps), step=1,
-                              label="Sampling steps", elem_id="sample-steps")
-            eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η for the DDIM panel",
-                            info="0 = deterministic DDIM, 1 = as random as DDPM")
-            spacing = gr.Radio(SPACING_CHOICES, value="trailing", label="Timestep spacing")
-            with gr.Row():
-                digit = gr.Dropdown(DIGIT_CHOICES, value="mixed 0–9", label="Digit")
-                guidance = gr.Slider(0, 8, value=DEFAULT_GUIDANCE, step=0.5, label="Guidance scale w",
-                                     info="1 = plain conditional; 1.5 is the measured sweet spot")
-            with gr.Row():
-                n_images = gr.Slider(1, LIMITS.max_images, value=min(10, LIMITS.max_images), step=1, label="Images",
-                                     elem_id="sample-n")
-                sample_seed = gr.Number(0, label="Seed", precision=0)
-            with gr.Row():
-                clip = gr.Checkbox(True, label="Clip x̂₀ to [−1, 1]")
-                show_dpm = gr.Checkbox(True, label="Also DPM-Solver++")
-            with gr.Row():
-                sample_btn = gr.Button("▶ Sample", variant="primary", elem_id="sample-btn")
-                sample_stop = gr.Button("■ Stop", variant="stop")
-            with gr.Accordion("Bring your own model (.pt)", open=False, elem_classes="hide-when-presenting"):
-                explain("A checkpoint written by `python -m playground.train` on any machine (a GPU, "
-                        f"say). It is loaded weights-only, checked, capped at {LIMITS.max_checkpoint_bytes / 1e6:.0f} "
-                        f"MB, and listed for this browser session only.")
-                ckpt_upload = gr.File(label="Upload a checkpoint", file_types=[".pt"], height=100,
-                                      elem_id="ckpt-upload")
-                ckpt_upload_md = gr.Markdown()
+            c = _controls()
         with gr.Column(scale=8):
-            ts_md = gr.Markdown(elem_classes="explain")
-            panel_imgs = []
-            with gr.Row():
-                for key, name in PANELS:
-                    with gr.Column(min_width=200):
-                        gr.Markdown(f"### {name}")
-                        gr.Markdown("x_t, being denoised", elem_classes="explain")
-                        a = gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", show_label=False, height=250,
-                                     interactive=False, elem_classes="pixelated", buttons=["download"], format="png")
-                        gr.Markdown("predicted x̂₀ at this step", elem_classes="explain")
-                        b = gr.Image(label=f"{name}: predicted x̂₀", show_label=False, height=250, interactive=False,
-                                     elem_classes="pixelated", buttons=["download"], format="png")
-                        panel_imgs += [a, b]
-            sample_status = gr.Markdown(elem_classes="status", elem_id="sample-status")
-            sample_files = gr.File(label="Results: grids (PNG) and trajectory GIFs", file_count="multiple",
-                                   interactive=False, visible=False)
-    with gr.Accordion("Study: DDIM over η × number of steps, one seed", open=False):
-        explain("Each cell runs DDIM from the same x_T. Fewer steps and η = 0 are the fast, deterministic corner; "
-                "η > 0 with few steps adds noise the network cannot remove in time. The heatmap scores each cell with "
-                "the MNIST classifier of the quality module (where available).")
-        study_btn = gr.Button("Run the study (≈ 4 × 180 DDIM steps)")
-        study_md = gr.Markdown()
-        with gr.Row():
-            study_img = gr.Image(label="η (rows) × steps (columns)", interactive=False, elem_classes="pixelated",
-                                 format="png", height=420)
-            study_plot = gr.Plot(show_label=False)
-    with gr.Accordion("ε-prediction vs v-prediction (the two shipped checkpoints)", open=False) as epsv_acc:
-        explain("Same recipe, different training target. Both are sampled with DDIM from one seed, with the "
-                "steps, spacing, digit, guidance and η chosen above.")
-        epsv_btn = gr.Button("Compare ε vs v")
-        epsv_md = gr.Markdown()
-        with gr.Row():
-            eps_out = gr.Image(label="ε-prediction", interactive=False, elem_classes="pixelated",
-                               format="png", height=300)
-            v_out = gr.Image(label="v-prediction", interactive=False, elem_classes="pixelated",
-                             format="png", height=300)
-
+            p = _panels()
+    study, epsv = _study(), _eps_v()
+    ckpt, steps, spacing, models = c["ckpt"], c["steps"], c["spacing"], page.session_models
     heavy = dict(concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency)
-    models = page.session_models
-    sample_inputs = [ckpt, steps, eta, spacing, clip, digit, guidance, n_images, sample_seed, show_dpm, models]
-    sample_event = sample_btn.click(sample_compare, sample_inputs, [*panel_imgs, sample_status, sample_files],
-                                    api_name="sample", show_progress_on=[sample_status], **heavy)
-    sample_event.then(lambda: gr.File(visible=True), None, sample_files, **FAST)  # reveal the downloads
-    sample_stop.click(None, None, None, cancels=[sample_event], **PRIVATE)
+    sample_inputs = [ckpt, steps, c["eta"], spacing, c["clip"], c["digit"], c["guidance"], c["n_images"], c["seed"],
+                     c["show_dpm"], models]
+    sample_event = c["sample_btn"].click(sample_compare, sample_inputs, [*p["imgs"], p["status"], p["files"]],
+                                         api_name="sample", show_progress_on=[p["status"]], **heavy)
+    sample_event.then(lambda: gr.File(visible=True), None, p["files"], **FAST)  # reveal the downloads
+    jobs.wire_stop(c["stop"], "sample", p["status"])  # ends the run with "Stopped at step k/N"
     for comp in (ckpt, steps, spacing):
-        comp.change(timesteps_md, [ckpt, steps, spacing, models], ts_md, **FAST)
-    page.on_load(lambda loaded: loaded.then(sampling_tab_load, [ckpt, steps, spacing, models], [ckpt, ts_md, no_model],
-                                            **PRIVATE))
-    study_btn.click(sample_study, [ckpt, digit, guidance, sample_seed, n_images, spacing, models],
-                    [study_img, study_plot, study_md], **heavy, **PRIVATE)
-    epsv_btn.click(compare_eps_v, [steps, spacing, digit, guidance, sample_seed, n_images, eta],
-                   [eps_out, v_out, epsv_md], **heavy, **PRIVATE)
-
-    ckpt_upload.upload(upload_checkpoint, [ckpt_upload, models], [ckpt_upload_md, models, ckpt], **PRIVATE)
+        comp.change(timesteps_md, [ckpt, steps, spacing, models], p["ts_md"], **FAST)
+    page.on_load(lambda loaded: loaded.then(sampling_tab_load, [ckpt, steps, spacing, models],
+                                            [ckpt, p["ts_md"], no_model], **PRIVATE))
+    study["btn"].click(sample_study, [ckpt, c["digit"], c["guidance"], c["seed"], c["n_images"], spacing, models],
+                       [study["img"], study["plot"], study["md"]], **heavy, **PRIVATE)
+    epsv["btn"].click(compare_eps_v, [steps, spacing, c["digit"], c["guidance"], c["seed"], c["n_images"], c["eta"]],
+                      [epsv["eps"], epsv["v"], epsv["md"]], **heavy, **PRIVATE)
+    c["upload"].upload(upload_checkpoint, [c["upload"], models], [c["upload_md"], models, ckpt], **PRIVATE)
     page.components.update(sample_ckpt=ckpt)
-    page.param("model", ckpt, _linkable_checkpoint)
-    page.param("steps", steps, as_int(1, min(LIMITS.max_steps, 1000)))
-    page.param("eta", eta, as_float(0.0, 1.0))
-    page.param("spacing", spacing, one_of(SPACING_CHOICES))
-    page.param("digit", digit, one_of(DIGIT_CHOICES + [("mixed", "mixed 0–9"), ("none", DIGIT_CHOICES[-1])]))
-    page.param("guidance", guidance, as_float(0.0, 8.0))
-    page.param("n", n_images, as_int(1, LIMITS.max_images))
-    page.param("seed", sample_seed, as_int(0, 2**31 - 1))
-    page.param("clip", clip, as_bool)
-    page.param("dpm", show_dpm, as_bool)
-    page.link("eta_one", [eta], lambda: 1.0)
-    page.link("guidance_four", [guidance], lambda: 4.0)
+    _register(page, c, epsv["acc"])
+
+
+def _register(page: Page, c: dict, epsv_acc) -> None:
+    """The tab's deep-link settings and Theory links."""
+    page.param("model", c["ckpt"], _linkable_checkpoint)
+    page.param("steps", c["steps"], as_int(1, min(LIMITS.max_steps, 1000)))
+    page.param("eta", c["eta"], as_float(0.0, 1.0))
+    page.param("spacing", c["spacing"], one_of(SPACING_CHOICES))
+    page.param("digit", c["digit"], one_of(DIGIT_CHOICES + [("mixed", "mixed 0–9"), ("none", DIGIT_CHOICES[-1])]))
+    page.param("guidance", c["guidance"], as_float(0.0, 8.0))
+    page.param("n", c["n_images"], as_int(1, LIMITS.max_images))
+    page.param("seed", c["seed"], as_int(0, 2**31 - 1))
+    page.param("clip", c["clip"], as_bool)
+    page.param("dpm", c["show_dpm"], as_bool)
+    page.link("eta_one", [c["eta"]], lambda: 1.0)
+    page.link("guidance_four", [c["guidance"]], lambda: 4.0)
     page.link("epsv_open", [epsv_acc], lambda: gr.Accordion(open=True))
+    page.link("ddpm_panels", [], None, target="sample-panels")

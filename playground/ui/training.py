@@ -20,10 +20,10 @@ import gradio as gr
 
 from playground import render
 from playground.schedules import SCHEDULES
-from playground.ui import zerogpu
+from playground.ui import jobs, zerogpu
 from playground.ui.classroom import one_of
 from playground.ui.files import out_path
-from playground.ui.limits import LIMITS, ON_SPACE, adapt_threads, interactive_busy
+from playground.ui.limits import LIMITS, adapt_threads, interactive_busy
 from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint_label, device
 from playground.ui.page import FAST, SCHEDULE_CHOICES, Page, explain, session_id
 
@@ -37,7 +37,7 @@ MODEL_SIZES = {"small (16, 32, 64)": (16, 32, 64), "default (32, 64, 96)": (32, 
 @dataclass
 class _Job:
     session: str
-    stop: threading.Event
+    stop: jobs.StopFlag
     started: float
     budget_s: float
 
@@ -75,11 +75,11 @@ def train_status() -> str:
 
 
 def stop_training(request: gr.Request | None = None) -> str:
-    """Stop button: ask this session's job to stop after its current step (it then saves)."""
+    """Stop button: ask this session's job to stop after its current step (it then saves). Works when the job
+    runs in another process (ZeroGPU's worker): the flag is a file (playground/ui/jobs.py)."""
     job = _job["job"]
-    if job is not None and job.session == session_id(request):
-        job.stop.set()
-        return "Stopping after the current step; the model will be saved…"
+    if job is not None and job.session == session_id(request) and jobs.request_stop("train", job.session):
+        return jobs.STOPPING + " The model will be saved."
     return "Nothing to stop: no training job of yours is running."
 
 
@@ -87,16 +87,14 @@ def on_unload(request: gr.Request | None = None) -> None:
     """The tab was closed: stop that session's training job (no runaway jobs)."""
     job = _job["job"]
     if job is not None and job.session == session_id(request):
-        job.stop.set()
+        jobs.request_stop("train", job.session)
 
 
-def _train_gpu_seconds(*args, **kwargs) -> int:
-    """ZeroGPU duration of a training job: its time budget (positional index 8) plus a minute to load data and save."""
-    budget = args[8] if len(args) > 8 else kwargs.get("time_budget_s", LIMITS.max_train_seconds)
-    return int(min(float(budget or LIMITS.max_train_seconds), LIMITS.max_train_seconds)) + 60
+def _train_gpu_seconds(cfg, *rest) -> int:
+    """ZeroGPU duration of a training job: min(steps × eager step cost, time budget) + load/save (ui/zerogpu.py)."""
+    return zerogpu.training_seconds(cfg.steps, cfg.time_budget_s)
 
 
-@zerogpu.gpu(_train_gpu_seconds)
 def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_snr: bool, batch_size: int, lr: float,
               steps: int, time_budget_s: float, conditional: bool, model_size: str, preview_every: int,
               session_models: dict | None = None, request: gr.Request | None = None, *, data=None):
@@ -104,9 +102,10 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
 
     Trains the MNIST UNet with the given settings; one job per server (a second caller gets a "busy"
     status at once). Stops at `steps`, at `time_budget_s` (capped by PLAYGROUND_MAX_TRAIN_SECONDS),
-    on the Stop button, or when the browser tab closes; then saves the checkpoint.
+    on the Stop button, or when the browser tab closes; then saves the checkpoint (into this server's
+    temporary output folder, never into the repository).
     Args:
-        preset: "quick" | "tiny" | "shipped" (base recipe; the other arguments override it).
+        preset: "quick" | "tiny" | "shipped" | "gpu" (base recipe; the other arguments override it).
         objective: "eps" | "v" | "x0".  schedule: "linear" | "cosine" | "scaled_linear" | "sigmoid".
         T: diffusion steps.  zero_terminal_snr: rescale the schedule to ᾱ_{T−1} = 0.
         batch_size, lr: optimiser settings.  steps: max optimiser steps.  time_budget_s: max seconds.
@@ -115,10 +114,35 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     Yields / returns:
         (status Markdown, loss figure, loss-by-t figure, sample grid, checkpoint file, session models, model dropdown).
     """
-    from playground.mnist.train import TrainConfig, Trainer
-
-    session = session_id(request)
     skip = gr.skip()
+    # Everything that can refuse the request runs here, before a GPU is asked for (ZeroGPU).
+    cfg = _train_config(preset, objective, schedule, T, zero_terminal_snr, batch_size, lr, steps, time_budget_s,
+                        conditional, model_size, preview_every)
+    adapt_threads()
+    if not _train_lock.acquire(blocking=False):
+        yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
+               skip, skip, skip, skip, skip, skip)
+        return
+    session = session_id(request)
+    try:
+        with jobs.running("train", session) as stop:
+            _job["job"] = _Job(session, stop, time.time(), cfg.time_budget_s)
+            for out in _train_gpu(cfg, stop, data):
+                if out[0] == "saved":  # the GPU part's last word: the checkpoint it wrote
+                    _, md, figs, path, meta = out
+                    yield _finish(md, figs, path, meta, session_models)
+                else:
+                    yield out
+    finally:
+        _job["job"] = None
+        _train_lock.release()
+
+
+def _train_config(preset, objective, schedule, T, zero_terminal_snr, batch_size, lr, steps, time_budget_s,
+                  conditional, model_size, preview_every):
+    """The checked TrainConfig of a job (gr.Error for settings the widgets never send; warnings for caps)."""
+    from playground.mnist.train import TrainConfig
+
     _check_train_settings(objective, schedule, T, batch_size, lr)
     if float(time_budget_s or 0) > LIMITS.max_train_seconds:
         gr.Warning(f"This server trains for at most {LIMITS.max_train_seconds:.0f} s per job "
@@ -126,88 +150,77 @@ def train_run(preset: str, objective: str, schedule: str, T: int, zero_terminal_
     if int(steps or 0) > LIMITS.max_train_steps:
         gr.Warning(f"This server runs at most {LIMITS.max_train_steps} training steps per job "
                    f"(PLAYGROUND_MAX_TRAIN_STEPS).")
-    adapt_threads()
-    if not _train_lock.acquire(blocking=False):
-        yield (f"**Busy:** {train_status()} One training job per server; try again later. Sampling still works.",
-               skip, skip, skip, skip, skip, skip)
-        return
-    stop = threading.Event()
     budget = float(min(max(float(time_budget_s or 0), 1.0), LIMITS.max_train_seconds))
-    job = _Job(session, stop, time.time(), budget)
-    _job["job"] = job
-    trainer = None
-    gen = None
+    steps = int(min(max(int(steps or 1), 1), LIMITS.max_train_steps))
+    base = TrainConfig.from_preset(preset if preset else preset_choices(device().type)[1])
+    return dataclasses.replace(
+        base, prediction_type=objective, schedule=schedule, T=int(T), zero_terminal_snr=bool(zero_terminal_snr),
+        batch_size=int(batch_size), lr=float(lr), steps=steps,
+        # every step's loss on a CPU; every 10th on a GPU, where reading a loss back waits for the GPU
+        time_budget_s=budget, conditional=bool(conditional), log_every=10 if device().type == "cuda" else 1,
+        preview_every=int(max(int(preview_every or 0), 0)), warmup_steps=min(base.warmup_steps, max(1, steps // 10)),
+        model=dataclasses.replace(base.model, channels=tuple(MODEL_SIZES.get(model_size, (32, 64, 96)))),
+    )
+
+
+def _grid(img):
+    return render.image_grid(render.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+
+
+@zerogpu.gpu(_train_gpu_seconds)
+def _train_gpu(cfg, stop: jobs.StopFlag, data=None):
+    """The GPU part of :func:`train_run`: trains, streams, saves; its last item is ("saved", md, figs, path, meta)."""
+    from playground.mnist.train import Trainer
+
+    skip = gr.skip()
+    if zerogpu.on_zerogpu():  # save before the GPU is taken back: the budget is what the requested duration leaves
+        cfg = dataclasses.replace(cfg, time_budget_s=min(cfg.time_budget_s,
+                                                         _train_gpu_seconds(cfg) - zerogpu.TRAIN_SAVE_S))
+    yield ("Loading MNIST and building the model…", skip, skip, skip, skip, skip, skip)
     try:
-        yield ("Loading MNIST and building the model…", skip, skip, skip, skip, skip, skip)
-        channels = MODEL_SIZES.get(model_size, (32, 64, 96))
-        base = TrainConfig.from_preset(preset if preset else preset_choices(device().type)[1])
-        cfg = dataclasses.replace(
-            base, prediction_type=objective, schedule=schedule, T=int(T), zero_terminal_snr=bool(zero_terminal_snr),
-            batch_size=int(batch_size), lr=float(lr), steps=int(min(max(int(steps), 1), LIMITS.max_train_steps)),
-            # every step's loss on a CPU; every 10th on a GPU, where reading a loss back waits for the GPU
-            time_budget_s=budget, conditional=bool(conditional), log_every=10 if device().type == "cuda" else 1,
-            preview_every=int(max(int(preview_every or 0), 0)),
-            warmup_steps=min(base.warmup_steps, max(1, int(steps) // 10)),
-            model=dataclasses.replace(base.model, channels=tuple(channels)),
-        )
-        try:
-            trainer = Trainer(cfg, data=data, stop_event=stop)
-        except FileNotFoundError as e:  # playground.mnist.data.DataNotFoundError: no MNIST files
-            raise gr.Error(f"Cannot start training: {e}") from None
-        steps_log, loss_log, mean_log = [], [], []
-        last_yield = 0.0
-        preview = None
-        source = trainer.data.source
-        paused = 0.0
-        if cfg.preview_every:  # the fixed-seed grid at step 0 (pure noise): something to compare the next ones with
-            img, _ = trainer.preview()
-            preview = render.image_grid(render.to_uint8(img[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
-            yield (f"Step 0: samples from the untrained model. Data: {source}.", skip, skip, preview, skip, skip, skip)
-        gen = trainer.run()
+        trainer = Trainer(cfg, data=data, stop_event=stop)
+    except FileNotFoundError as e:  # playground.mnist.data.DataNotFoundError: no MNIST files
+        raise gr.Error(f"Cannot start training: {e}") from None
+    log, t_job = ([], [], []), time.time()  # steps, loss, mean loss
+    source, paused, last_yield, preview = trainer.data.source, 0.0, 0.0, None
+    if cfg.preview_every:  # the fixed-seed grid at step 0 (pure noise): something to compare the next ones with
+        preview = _grid(trainer.preview()[0])
+        yield (f"Step 0: samples from the untrained model. Data: {source}.", skip, skip, preview, skip, skip, skip)
+    gen = trainer.run()
+    try:
         for ev in gen:
-            steps_log.append(ev.step)
-            loss_log.append(ev.loss)
-            mean_log.append(ev.loss_mean)
-            if ev.preview is not None:
-                preview = render.image_grid(render.to_uint8(ev.preview[:, 0].numpy() * 2 - 1), ncol=10, pad=2, scale=3)
+            for col, v in zip(log, (ev.step, ev.loss, ev.loss_mean)):
+                col.append(v)
+            preview = _grid(ev.preview) if ev.preview is not None else preview
             if ev.kind == "done":
                 break
             # Give the CPU to interactive sampling: pause between steps while someone samples.
             t_pause = time.perf_counter()
-            while interactive_busy() and not stop.is_set() and time.time() - job.started < budget:
+            while interactive_busy() and not stop.is_set() and time.time() - t_job < cfg.time_budget_s:
                 time.sleep(0.05)
             paused += time.perf_counter() - t_pause
-            now = time.perf_counter()
-            if now - last_yield > 1.0 or ev.kind == "preview":
-                last_yield = now
-                yield (_train_md(ev, cfg, source, trainer, False, paused), _loss_fig(steps_log, loss_log, mean_log),
+            if time.perf_counter() - last_yield > 1.0 or ev.kind == "preview":
+                last_yield = time.perf_counter()
+                yield (_train_md(ev, cfg, source, trainer, None, paused), _loss_fig(*log),
                        render.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
-        # save: a per-session copy for download; locally also into the checkpoints folder
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"trained-{cfg.prediction_type}-{cfg.schedule}-{trainer.step}steps-{stamp}"
-        path = trainer.save(out_path(name, ".pt"))
-        saved_note = ""
-        if _save_trained():
-            try:
-                dest = checkpoint_dir() / f"{name}.pt"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, dest)
-                saved_note = f" Also saved to `{dest}`."
-            except OSError as e:
-                saved_note = f" (Could not save into {checkpoint_dir()}: {e})"
-        models = dict(session_models or {})
-        label = checkpoint_label(Path(path), dataclasses.asdict(trainer.meta()), prefix="this session: ")
-        models[label] = str(path)
-        md = _train_md(ev, cfg, source, trainer, True, paused) + (f"  \n✓ {ev.message}. Pick it in the Sampling "
-                                                                  f"tab.{saved_note}")
-        yield (md, _loss_fig(steps_log, loss_log, mean_log), render.bucket_figure(ev.bucket_loss, cfg.T), preview,
-               gr.DownloadButton(value=str(path), visible=True), models, checkpoint_dropdown(models, str(path)))
     finally:
-        stop.set()
-        if gen is not None:
-            gen.close()
-        _job["job"] = None
-        _train_lock.release()
+        gen.close()
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = trainer.save(out_path(f"trained-{cfg.prediction_type}-{cfg.schedule}-{trainer.step}steps-{stamp}", ".pt"))
+    head = "stopped" if "(stopped)" in ev.message else "finished"
+    md = _train_md(ev, cfg, source, trainer, head, paused) + f"  \n✓ {ev.message}: pick it in the Sampling tab."
+    yield ("saved", md, (_loss_fig(*log), render.bucket_figure(ev.bucket_loss, cfg.T), preview), str(path),
+           dataclasses.asdict(trainer.meta()))
+
+
+def _finish(md: str, figs, path: str, meta: dict, session_models: dict | None):
+    """The job's last update (main process): the download, this session's model list and the Sampling dropdown."""
+    saved = _save_trained(path)
+    models = dict(session_models or {})
+    label = checkpoint_label(Path(path), meta, prefix="this session: ")
+    models[label] = path
+    return (md + saved, *figs, gr.DownloadButton(value=path, visible=True), models,
+            checkpoint_dropdown(models, path))
 
 
 def _check_train_settings(objective, schedule, T, batch_size, lr) -> None:
@@ -224,11 +237,17 @@ def _check_train_settings(objective, schedule, T, batch_size, lr) -> None:
         raise gr.Error(f"The learning rate must be positive (got {lr}).")
 
 
-def _save_trained() -> bool:
-    raw = os.environ.get("PLAYGROUND_SAVE_TRAINED")
-    if raw is None:
-        return not ON_SPACE
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+def _save_trained(path: str) -> str:
+    """PLAYGROUND_SAVE_TRAINED=1 (default off): also copy the model into the checkpoints folder; returns a note."""
+    if os.environ.get("PLAYGROUND_SAVE_TRAINED", "0").strip().lower() not in ("1", "true", "yes", "on"):
+        return ""
+    try:
+        dest = checkpoint_dir() / Path(path).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        return f"  \nAlso copied into the checkpoints folder as `{dest.name}`."
+    except OSError as e:
+        return f"  \n(Could not copy it into the checkpoints folder: {e})"
 
 
 def _loss_fig(steps, loss, mean):
@@ -236,15 +255,18 @@ def _loss_fig(steps, loss, mean):
     return render.loss_figure(steps[::k], loss[::k], mean[::k])
 
 
-def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
+def _train_md(ev, cfg, source: str, trainer, end: str | None, paused: float) -> str:
+    """The status: "**Training**" while it runs, then "✓ **Finished**" or "■ **Stopped** at step k/N"."""
     rate = ev.steps_per_s
     left_steps = (cfg.steps - ev.step) / rate if rate > 0 else float("inf")
     left_time = (cfg.time_budget_s or float("inf")) - ev.elapsed_s
     eta = max(0.0, min(left_steps, left_time))
-    head = "✓ **Finished**" if done else "**Training**"
+    done = end is not None
+    head = {"stopped": jobs.stopped_status(ev.step, cfg.steps), "finished": f"✓ **Finished**: step **{ev.step}**",
+            None: f"**Training**: step **{ev.step}**"}[end]
     size = cfg.model.patch_size
     patches = f", on {size}×{size}-pixel patches" if size > 1 else ""
-    bits = [f"{head}: step **{ev.step}** · loss {ev.loss_mean:.4f} (mean of last 100) · **{rate:.2f} steps/s** · "
+    bits = [f"{head} · loss {ev.loss_mean:.4f} (mean of last 100) · **{rate:.2f} steps/s** · "
             f"elapsed {ev.elapsed_s:.0f} s" + ("" if done else f" · ETA ≈ {eta:.0f} s"),
             f"data: {source} · {cfg.prediction_type}-prediction, {cfg.schedule} T={cfg.T}, batch {cfg.batch_size}, "
             f"lr {cfg.lr:g}, UNet {tuple(cfg.model.channels)} ({trainer.model.num_params() / 1e6:.2f} M params"
@@ -262,59 +284,73 @@ def _train_md(ev, cfg, source: str, trainer, done: bool, paused: float) -> str:
 # ==================================================================================================
 
 
+def _advanced(init) -> dict:
+    """The "Advanced settings" accordion: objective, schedule, T, batch, lr, steps, budget, conditioning, widths."""
+    c = {}
+    with gr.Accordion("Advanced settings", open=False):
+        c["objective"] = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
+                                  value="eps", label="Objective: what the network predicts")
+        c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="linear", label="Noise schedule")
+        with gr.Row():
+            c["T"] = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T, elem_id="train-T")
+            c["ztsnr"] = gr.Checkbox(False, label="Zero terminal SNR", elem_classes="nowrap-label")
+        with gr.Row():
+            c["batch"] = gr.Number(init[2], label="Batch size", precision=0, minimum=1, maximum=512)
+            c["lr"] = gr.Number(init[3], label="Learning rate", minimum=1e-6, maximum=1.0, step=1e-4)
+        with gr.Row():
+            c["steps"] = gr.Number(init[0], label="Max steps", precision=0, minimum=1, maximum=LIMITS.max_train_steps,
+                                   elem_id="train-steps")
+            c["budget"] = gr.Number(min(300, LIMITS.max_train_seconds), label="Time budget (s)", minimum=1,
+                                    maximum=LIMITS.max_train_seconds,
+                                    info=f"at most {LIMITS.max_train_seconds:.0f} s on this server")
+        with gr.Row():
+            c["conditional"] = gr.Checkbox(True, label="Class-conditional (CFG)")
+            c["model_size"] = gr.Dropdown(list(MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths",
+                                          min_width=200)
+        c["preview_every"] = gr.Number(init[4], label="Refresh samples every N steps", precision=0, minimum=0)
+    return c
+
+
+def _outputs() -> dict:
+    """The right column: the loss charts (titled, with a note, before training) and the fixed-seed samples."""
+    c = {}
+    with gr.Row():
+        c["loss"] = gr.Plot(render.loss_figure([], [], []), show_label=False, elem_id="train-loss-plot")
+        c["bucket"] = gr.Plot(render.bucket_figure([], 1000), show_label=False, elem_id="train-bucket-plot")
+    c["preview"] = gr.Image(label="Fixed-seed samples (digits 0–9, DDIM 20 steps, guidance 2)", interactive=False,
+                            elem_classes="pixelated", format="png", height=170, elem_id="train-preview")
+    return c
+
+
 def build(page: Page) -> None:
     """The Training tab's components and events (called inside ``with gr.Tab(...)``, after the Sampling tab)."""
     explain("Train a small UNet on MNIST right here. The loss falls fast, but digits only appear after a few hundred "
             "steps: watch the fixed-seed sample grid. When it finishes (or you stop it), the model appears in "
             "the Sampling tab's model list and can be downloaded.")
+    choices, default = preset_choices(device().type)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            choices, default = preset_choices(device().type)
-            init = preset_values(default)  # the advanced widgets start at the default preset's values
             preset = gr.Radio(choices, value=default, label="Preset",
                               info=f"named for this server's device: {device()}")
-            with gr.Accordion("Advanced settings", open=False):
-                objective = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
-                                     value="eps", label="Objective: what the network predicts")
-                tr_schedule = gr.Dropdown(SCHEDULE_CHOICES, value="linear", label="Noise schedule")
-                with gr.Row():
-                    tr_T = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T)
-                    tr_ztsnr = gr.Checkbox(False, label="Zero terminal SNR")
-                with gr.Row():
-                    batch = gr.Number(init[2], label="Batch size", precision=0, minimum=1, maximum=512)
-                    lr = gr.Number(init[3], label="Learning rate", minimum=1e-6, maximum=1.0)
-                with gr.Row():
-                    tr_steps = gr.Number(init[0],
-                                         label="Max steps", precision=0, minimum=1,
-                                         maximum=LIMITS.max_train_steps)
-                    budget = gr.Number(min(300, LIMITS.max_train_seconds), label="Time budget (s)", minimum=1,
-                                       maximum=LIMITS.max_train_seconds,
-                                       info=f"at most {LIMITS.max_train_seconds:.0f} s on this server")
-                with gr.Row():
-                    conditional = gr.Checkbox(True, label="Class-conditional (CFG)")
-                    model_size = gr.Dropdown(list(MODEL_SIZES), value="default (32, 64, 96)", label="UNet widths")
-                preview_every = gr.Number(init[4], label="Refresh samples every N steps", precision=0, minimum=0)
+            a = _advanced(preset_values(default))  # the advanced widgets start at the default preset's values
             with gr.Row():
                 train_btn = gr.Button("▶ Start training", variant="primary", elem_id="train-btn")
-                train_stop = gr.Button("■ Stop", variant="stop")
+                train_stop = gr.Button("■ Stop", variant="stop", elem_id="train-stop")
             train_md = gr.Markdown(train_status(), elem_classes="status", elem_id="train-status")
             ckpt_file = gr.DownloadButton("Download the trained checkpoint", visible=False)
         with gr.Column(scale=6):
-            with gr.Row():
-                loss_plot = gr.Plot(show_label=False)
-                bucket_plot = gr.Plot(show_label=False)
-            preview = gr.Image(label="Fixed-seed samples (digits 0–9, DDIM 20 steps, guidance 2)", interactive=False,
-                               elem_classes="pixelated", format="png", height=170)
+            o = _outputs()
 
     # One job per server: a second Start gets "busy" at once (the lock lives in train_run).
-    preset.change(preset_values, preset, [tr_steps, budget, batch, lr, preview_every], **FAST)
+    preset.change(preset_values, preset, [a["steps"], a["budget"], a["batch"], a["lr"], a["preview_every"]], **FAST)
     train_btn.click(train_run,
-                    [preset, objective, tr_schedule, tr_T, tr_ztsnr, batch, lr, tr_steps, budget, conditional,
-                                model_size, preview_every, page.session_models],
-                    [train_md, loss_plot, bucket_plot, preview, ckpt_file, page.session_models,
+                    [preset, a["objective"], a["schedule"], a["T"], a["ztsnr"], a["batch"], a["lr"], a["steps"],
+                     a["budget"], a["conditional"], a["model_size"], a["preview_every"], page.session_models],
+                    [train_md, o["loss"], o["bucket"], o["preview"], ckpt_file, page.session_models,
                      page.components["sample_ckpt"]],
                     # ZeroGPU runs each job in its own worker, where train_run's lock can't see the others: queue them
                     api_name="train", concurrency_id="train", concurrency_limit=1 if zerogpu.on_zerogpu() else None)
-    train_stop.click(stop_training, None, train_md, **FAST)
+    train_stop.click(stop_training, None, train_md, **FAST)  # the job ends itself: "Stopped at step k/N"
     page.param("preset", preset, one_of([name for _, name in choices]))
+    page.link("loss_buckets", [], None, target="train-bucket-plot")
     page.demo.unload(on_unload)

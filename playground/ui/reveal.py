@@ -1,0 +1,44 @@
+""""Show me" that shows: after a Theory button switches tab and sets a control, scroll it into view and flash it.
+
+Tabs need no code for this: ``page.link(control, outputs, fn, inputs, target=elem_id)`` names what to show
+(default: the first output, which gets an ``elem_id`` if it has none). The Theory tab chains
+:func:`reveal_js` after the button's server update. The script waits until the element is laid out (the tab
+it lives on has just been selected), scrolls it to the middle of the viewport, and outlines it for
+:data:`FLASH_MS` with the class ``dp-reveal``.
+"""
+from __future__ import annotations
+
+import json
+
+FLASH_MS = 2200
+REVEAL_CLASS = "dp-reveal"
+
+CSS = f"""
+@keyframes dp-reveal-flash {{ 0%, 100% {{ box-shadow: 0 0 0 0 rgba(236, 72, 153, 0); }}
+  20%, 70% {{ box-shadow: 0 0 0 5px rgba(236, 72, 153, 0.85); }} }}
+.{REVEAL_CLASS} {{ animation: dp-reveal-flash {FLASH_MS}ms ease-in-out; border-radius: 8px; }}
+"""
+
+_JS = """
+() => {
+  const id = ELEM_ID, t0 = performance.now();
+  const shown = (el) => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
+  const go = () => {
+    const el = document.getElementById(id);
+    if (!shown(el)) { if (performance.now() - t0 < 4000) setTimeout(go, 60); return; }
+    el.scrollIntoView({ block: "center", inline: "nearest" });
+    el.classList.remove("REVEAL");
+    void el.offsetWidth;  // restart the animation when the same control is shown twice
+    el.classList.add("REVEAL");
+    setTimeout(() => el.classList.remove("REVEAL"), FLASH_MS);
+  };
+  setTimeout(go, 30);
+  return [];
+}
+"""
+
+
+def reveal_js(elem_id: str) -> str:
+    """JS (a js-only event) that scrolls ``#elem_id`` into the middle of the viewport and flashes it."""
+    return (_JS.replace("ELEM_ID", json.dumps(elem_id)).replace("REVEAL", REVEAL_CLASS)
+            .replace("FLASH_MS", str(FLASH_MS)))
