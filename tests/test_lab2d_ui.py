@@ -178,7 +178,7 @@ def test_training_streams_and_the_learned_score_joins_the_plot(moons, trained):
 def test_training_streams_its_loss_and_the_loss_falls(training):
     events, model = training
     assert len(events) >= 2 and "done" in events[-1][1] and "done" not in events[0][1]
-    lengths = [decode(fig_of(fig)["data"][0]["y"]).size for fig, _, _ in events]
+    lengths = [decode(fig_of(fig)["data"][0]["y"]).size for fig, *_ in events]
     assert lengths == sorted(lengths) and lengths[-1] == model["steps"] == 250
     loss = decode(fig_of(events[-1][0])["data"][0]["y"])
     assert loss[-50:].mean() < 0.9 * loss[:10].mean()

@@ -4,7 +4,8 @@ updates (a button's stream).
 A job is a generator of :class:`Step` (step k of n, a status line, values to show by name) ending with one
 :class:`Done` (the final status, the values to show, and what a public endpoint returns). The tab says once which
 named value goes to which output (:func:`stream`); a name a event does not carry leaves its widget as it is.
-A Stop ends the stream after the current step with "Stopped at step k/N" and keeps the last images shown.
+A Stop (playground/ui/jobs.py's StopFlag) ends the stream after the current step with "Stopped at step k/N"
+and keeps the last images shown.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
+
+from playground.ui.jobs import stopped_status
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,6 @@ def run_to_end(job: Iterable[Step | Done]) -> Any:
     if done is None:
         raise RuntimeError("the job ended without a result")
     return done.result
-
-
-def stopped_status(k: int, n: int, detail: str = "") -> str:
-    """The status line a stopped job ends with: "■ Stopped at step k/N" (+ `` · detail``)."""
-    return f"■ **Stopped** at step **{int(k)}/{int(n)}**" + (f" · {detail}" if detail else "")
 
 
 def updates(event: Step | Done, outputs: Sequence[str], status: str = "status") -> tuple:

@@ -20,7 +20,7 @@ from playground import render
 from playground.editing import edits
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.samplers import normalize_sampler
-from playground.ui import zerogpu
+from playground.ui import jobs, zerogpu
 from playground.ui.edit import tools
 from playground.ui.edit.digits import (
     BRUSH,
@@ -46,7 +46,7 @@ from playground.ui.edit.digits import (
     seen_of,
     setup,
 )
-from playground.ui.events import run_to_end, stopped_status, stream
+from playground.ui.events import run_to_end, stream
 from playground.ui.limits import LIMITS, interactive_work
 from playground.ui.models import default_checkpoint, device, get_model
 from playground.ui.page import PROGRESS, user_errors
@@ -111,13 +111,9 @@ def _model_calls(steps) -> int:
     return max(1, min(int(float(steps or 1)), LIMITS.max_steps))
 
 
-GPU_START_S = 10.0  # a ZeroGPU worker's start and the model's move to the GPU
-GPU_CALL_S = 0.02  # one UNet call at batch ≤ 2 (CFG), with a margin over the measured cost (see bench/RESULTS)
-
-
 def _seconds_for(calls: int) -> int:
-    """GPU seconds to ask for: the worker's start and the model load, plus the model calls at a safe cost each."""
-    return int(math.ceil(GPU_START_S + calls * GPU_CALL_S))
+    """ZeroGPU seconds for ``calls`` guided model calls (see ui/zerogpu.py: measured per-step cost and margins)."""
+    return zerogpu.sampling_seconds(calls, 1, cfg=True)
 
 
 # --- SDEdit ----------------------------------------------------------------------------------------------------
@@ -130,11 +126,12 @@ def _sdedit_gpu(digit, strength, sampler, steps, label_choice, guidance, seed, p
 
 
 def sdedit_run(source, sketch, index, upload, strength, sampler, steps, label_choice, guidance, seed, path=None,
-               session_models=None, stop=None):
+               session_models=None, request: gr.Request = None):
     """The SDEdit button: streams (noised input, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
-    yield from _sdedit_gpu(digit, _check_strength(strength), _check_sampler(sampler), steps,
-                           check_label(label_choice), guidance, seed, path, session_models, stop)
+    args = (_check_strength(strength), _check_sampler(sampler), steps, check_label(label_choice), guidance, seed)
+    with jobs.running("sdedit", request) as stop:
+        yield from _sdedit_gpu(digit, *args, path, session_models, stop)
 
 
 @zerogpu.gpu(lambda digit, sampler, steps, *a, **k: _seconds_for(len(STRIP) * _model_calls(steps)))
@@ -144,11 +141,12 @@ def _strip_gpu(digit, sampler, steps, label_choice, guidance, seed, path, sessio
 
 
 def sdedit_strip_run(source, sketch, index, upload, sampler, steps, label_choice, guidance, seed, path=None,
-                     session_models=None, stop=None):
+                     session_models=None, request: gr.Request = None):
     """The strip button: SDEdit at t₀ = 0.2 T … 0.9 T from one seed. Streams (strip image, Markdown, files)."""
     digit = get_digit(source, sketch, index, upload)
-    yield from _strip_gpu(digit, _check_sampler(sampler), steps, check_label(label_choice), guidance, seed, path,
-                          session_models, stop)
+    args = (_check_sampler(sampler), steps, check_label(label_choice), guidance, seed)
+    with jobs.running("sdedit", request) as stop:
+        yield from _strip_gpu(digit, *args, path, session_models, stop)
 
 
 @zerogpu.gpu(lambda digit, strength, sampler, steps, *a, **k: _seconds_for(_model_calls(steps)))
@@ -199,13 +197,14 @@ def _inpaint_gpu(digit, keep, sampler, steps, r, j, label_choice, guidance, seed
 
 
 def inpaint_run(source, sketch, index, upload, mask_choice, brush, resamplings, jump, sampler, steps, label_choice,
-                guidance, seed, path=None, session_models=None, stop=None):
+                guidance, seed, path=None, session_models=None, request: gr.Request = None):
     """The inpaint button: streams (mask overlay, x_t, x̂₀, result, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
     keep = keep_mask(mask_choice, brush)
     r, j = _check_repaint(resamplings, jump)
-    yield from _inpaint_gpu(digit, keep, _check_sampler(sampler), steps, r, j, check_label(label_choice), guidance,
-                            seed, path, session_models, stop)
+    args = (_check_sampler(sampler), steps, r, j, check_label(label_choice), guidance, seed)
+    with jobs.running("inpaint", request) as stop:
+        yield from _inpaint_gpu(digit, keep, *args, path, session_models, stop)
 
 
 @zerogpu.gpu(lambda digit, keep, sampler, steps, r, j, *a, **k: _seconds_for(_repaint_calls(steps, r, j)))
@@ -247,10 +246,12 @@ def _invert_gpu(digit, steps, label_choice, guidance, path, session_models, stop
 
 
 def invert_run(source, sketch, index, upload, steps, label_choice, guidance, path=None, session_models=None,
-               stop=None):
+               request: gr.Request = None):
     """The invert button: streams (x_t, x̂₀, latent, reconstruction, |error|, numbers Markdown, status, files)."""
     digit = get_digit(source, sketch, index, upload)
-    yield from _invert_gpu(digit, steps, check_label(label_choice), guidance, path, session_models, stop)
+    label_choice = check_label(label_choice)
+    with jobs.running("invert", request) as stop:
+        yield from _invert_gpu(digit, steps, label_choice, guidance, path, session_models, stop)
 
 
 @zerogpu.gpu(lambda digit, steps, *a, **k: _seconds_for(2 * _model_calls(steps)))
@@ -278,15 +279,22 @@ def _drift_calls(steps_list=DRIFT_STEPS, guidances=DRIFT_GUIDANCE) -> int:
     return 2 * len(guidances) * sum(min(n, LIMITS.max_steps) for n in steps_list)
 
 
-@zerogpu.gpu(lambda *a, steps_list=DRIFT_STEPS, guidances=DRIFT_GUIDANCE, **k: _seconds_for(
-    _drift_calls(steps_list, guidances)))
 def drift_run(source, sketch, index, upload, label_choice, path=None, session_models=None, steps_list=DRIFT_STEPS,
-              guidances=DRIFT_GUIDANCE, progress=PROGRESS, stop=None):
+              guidances=DRIFT_GUIDANCE, progress=PROGRESS, request: gr.Request = None):
     """Round-trip error against steps for several guidance scales. Returns (figure, Markdown table).
 
-    A Stop (``stop.is_set()``) ends it after the current round trip, with the curves measured so far."""
+    The inversion tab's Stop ends it after the current round trip, with the curves measured so far."""
     digit = get_digit(source, sketch, index, upload)
-    su = setup(digit, path, session_models, check_label(label_choice))
+    label_choice = check_label(label_choice)
+    with jobs.running("invert", request) as stop:
+        return _drift_gpu(digit, label_choice, path, session_models, tuple(steps_list), tuple(guidances), progress,
+                          stop)
+
+
+@zerogpu.gpu(lambda digit, label, path, sm, steps_list, guidances, *a: _seconds_for(_drift_calls(steps_list,
+                                                                                                  guidances)))
+def _drift_gpu(digit, label_choice, path, session_models, steps_list, guidances, progress, stop):
+    su = setup(digit, path, session_models, label_choice)
     steps_list = [n for n in steps_list if n <= min(LIMITS.max_steps, su.s.T)] or [min(LIMITS.max_steps, su.s.T)]
     total, done, runs = len(guidances) * sum(steps_list), 0, len(guidances) * len(steps_list)
     rmse = {}
@@ -294,7 +302,7 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
         for w in guidances:
             fn = su.model_fn(w)
             for n in steps_list:
-                if stop is not None and stop.is_set():
+                if stop.is_set():
                     break
                 progress((done, total), desc=f"w = {w:g}, {n} + {n} steps")
                 r = edits.invert_and_reconstruct(fn, su.s, su.x0, num_steps=n, prediction_type=su.meta.prediction_type)
@@ -302,7 +310,7 @@ def drift_run(source, sketch, index, upload, label_choice, path=None, session_mo
                 done += n
     fig = _drift_figure(rmse, steps_list, guidances)
     if len(rmse) < runs:
-        return fig, stopped_status(len(rmse), runs, "the curves so far")
+        return fig, jobs.stopped_status(len(rmse), runs, "the curves so far")
     return fig, _drift_md(rmse, steps_list, guidances, su.what)
 
 
