@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
+
 from playground.ui.jobs import stopped_status
 
 
@@ -55,26 +57,42 @@ def updates(event: Step | Done, outputs: Sequence[str], status: str = "status") 
     return tuple(values[name] if name in values else gr.skip() for name in outputs)
 
 
+def _fresh(show: dict, sent: dict) -> dict:
+    """The values of ``show`` that differ from what was last sent: an image re-sent unchanged is written again to
+    the same cache file (same content, same name) while the browser may be reading it, and arrives truncated."""
+    out = {}
+    for name, value in show.items():
+        old = sent.get(name)
+        same = (isinstance(value, np.ndarray) and isinstance(old, np.ndarray) and value.shape == old.shape
+                and np.array_equal(value, old))
+        if not same:
+            out[name] = sent[name] = value
+    return out
+
+
 def stream(job: Iterable[Step | Done], outputs: Sequence[str], stop=None, status: str = "status",
            every_s: float = 0.0, detail: str = "") -> Iterator[tuple]:
-    """A job's events as widget updates for ``outputs`` (names), a step at most every ``every_s`` seconds and always
-    the end. ``stop`` (anything with ``is_set()``) is checked after each step: the job is closed there and the last
-    update shows that step's values with "Stopped at step k/N"."""
-    last_sent = -math.inf
+    """A job's events as widget updates for ``outputs`` (names), a step at most every ``every_s`` seconds (the
+    values of skipped steps travel with the next one) and always the end. ``stop`` (anything with ``is_set()``) is
+    checked after each step: the job is closed there and the last update says "Stopped at step k/N", keeping the
+    images shown. Unchanged images are not sent again."""
+    last_sent, pending, sent = -math.inf, {}, {}
     job = iter(job)
     try:
         for event in job:
             if isinstance(event, Done):
-                yield updates(event, outputs, status)
+                yield updates(Done(event.status, _fresh(event.show, sent)), outputs, status)
                 return
+            pending.update(event.show)
             if stop is not None and stop.is_set():
-                yield updates(Step(event.k, event.n, stopped_status(event.k, event.n, detail), event.show),
-                              outputs, status)
+                final = Step(event.k, event.n, stopped_status(event.k, event.n, detail), _fresh(pending, sent))
+                yield updates(final, outputs, status)
                 return
             now = time.perf_counter()
             if now - last_sent >= every_s:
                 last_sent = now
-                yield updates(event, outputs, status)
+                yield updates(Step(event.k, event.n, event.status, _fresh(pending, sent)), outputs, status)
+                pending = {}
     finally:
         close = getattr(job, "close", None)
         if close is not None:

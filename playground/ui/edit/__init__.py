@@ -48,8 +48,8 @@ RESULT_PX = 200  # the result images' box (the picture is 224 px, shown pixelate
 CSS = """
 #edit-sketch canvas { cursor: crosshair; }
 .edit-numbers { font-size: 1.2em; }
-.edit-result label[data-testid="block-label"] { position: static; margin: 0 0 4px; width: fit-content;
-  max-width: 100%; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.edit-result label[data-testid="block-label"] { position: static; margin: 0 0 4px; width: auto; max-width: 100%;
+  white-space: normal; min-height: 2.9em; align-items: flex-start; }
 .edit-result .image-container { height: auto !important; }
 body.present #edit-seen-md { display: none; }
 body.present .edit-result img { max-height: 170px; }
@@ -88,8 +88,10 @@ def build(page: Page) -> None:
                                                  inp.guidance, inp.seed, inp.ckpt, models],
                          [sd.noised, sd.xt, sd.x0, sd.out, sd.numbers, sd.status, sd.files, *seen],
                          show_progress_on=[sd.status], **run)
-    sd.strip_btn.click(with_seen(sdedit_strip_run), [*digit_in, sd.sampler, *common, inp.seed, inp.ckpt, models],
-                       [sd.strip, sd.strip_md, sd.files, *seen], show_progress_on=[sd.strip_md], **run)
+    strip_in = [*digit_in, sd.sampler, *common, inp.seed, inp.ckpt, models]
+    sd.strip_btn.click(_show, None, sd.strip, **FAST).then(with_seen(sdedit_strip_run), strip_in,
+                                                           [sd.strip, sd.strip_md, sd.files, *seen],
+                                                           show_progress_on=[sd.strip_md], **run)
     jobs.wire_stop(sd.stop, "sdedit", sd.status)
     ip.btn.click(with_seen(inpaint_run), [*digit_in, ip.mask, ip.brush, ip.resample, ip.jump, ip.sampler, *common,
                                           inp.seed, inp.ckpt, models],
@@ -99,11 +101,12 @@ def build(page: Page) -> None:
     inv.btn.click(with_seen(invert_run), [*digit_in, *common, inp.ckpt, models],
                   [inv.xt, inv.x0, inv.latent, inv.recon, inv.err, inv.numbers, inv.status, inv.files, *seen],
                   show_progress_on=[inv.status], **run)
-    inv.drift_btn.click(lambda: gr.Column(visible=True), None, inv.drift_col, **FAST).then(
+    inv.drift_btn.click(lambda: gr.Row(visible=True), None, inv.drift_col, **FAST).then(
         with_seen(drift_run), [*digit_in, inp.label, inp.ckpt, models], [inv.drift_plot, inv.drift_md, *seen], **run)
     jobs.wire_stop(inv.stop, "invert", inv.status)
-    it.btn.click(with_seen(interpolate_run), [*digit_in, it.index_b, it.num, it.use_labels, inp.steps, inp.ckpt,
-                                              models], [it.img, it.md, it.files, *seen], **run)
+    it_in = [*digit_in, it.index_b, it.num, it.use_labels, inp.steps, inp.ckpt, models]
+    it.btn.click(_show, None, it.img, **FAST).then(with_seen(interpolate_run), it_in, [it.img, it.md, it.files, *seen],
+                                                   **run)
     _api_endpoints()
     page.on_load(lambda loaded: loaded.then(**pv).then(None, None, None, js=ready_js(["edit-sketch"]), **FAST))
     _params_and_links(page, tools, inp, sd, ip)
@@ -157,12 +160,10 @@ def _sdedit_tab() -> NS:
         c.out = _result_image("result", "edit-sd-out")
     c.numbers = gr.Markdown(elem_classes="edit-numbers", elem_id="edit-sd-numbers")
     c.strip = gr.Image(label="SDEdit strip: distance to the input d (faithfulness), classifier p (realism)",
-                       show_label=False, interactive=False, format="png", elem_id="edit-strip", height=260,
-                       buttons=["download", "fullscreen"],
-                       placeholder="**Strip over t₀**: eight SDEdits of your input from one seed, t₀ = 0.2 T … 0.9 T, "
-                                   "appear here side by side")
+                       visible=False, show_label=False, interactive=False, format="png", elem_id="edit-strip",
+                       height=260, buttons=["download", "fullscreen"])
     c.strip_md = gr.Markdown(elem_id="edit-strip-md")
-    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False, height=90)
+    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False)
     return c
 
 
@@ -193,7 +194,7 @@ def _inpaint_tab() -> NS:
         c.x0 = _result_image("predicted x̂₀", "edit-ip-x0")
         c.out = _result_image("result", "edit-ip-out")
     c.numbers = gr.Markdown(elem_classes="edit-numbers")
-    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False, height=90)
+    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False)
     return c
 
 
@@ -217,7 +218,7 @@ def _invert_tab() -> NS:
     with gr.Row(visible=False) as c.drift_col:  # shown when the drift is first measured (no empty chart before)
         c.drift_plot = gr.Plot(show_label=False, elem_id="edit-drift-plot")
         c.drift_md = gr.Markdown(elem_id="edit-drift-md")
-    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False, height=90)
+    c.files = gr.File(label="Downloads: PNG and trajectory GIF", file_count="multiple", interactive=False)
     return c
 
 
@@ -230,11 +231,10 @@ def _interp_tab() -> NS:
         c.num = gr.Slider(3, 12, value=8, step=1, label="Images in the row")
         c.use_labels = gr.Checkbox(False, label="Decode with labels (else unconditional)")
     c.btn = gr.Button("▶ Interpolate", variant="primary")
-    c.img = gr.Image(label="From your digit to the second", interactive=False, format="png",
-                     buttons=["download", "fullscreen"], height=200,
-                     placeholder="**▶ Interpolate**: the row from your digit to the second appears here")
+    c.img = gr.Image(visible=False, label="From your digit to the second", interactive=False, format="png",
+                     buttons=["download", "fullscreen"], height=200)
     c.md = gr.Markdown()
-    c.files = gr.File(label="Downloads: PNG and a morph GIF", file_count="multiple", interactive=False, height=90)
+    c.files = gr.File(label="Downloads: PNG and a morph GIF", file_count="multiple", interactive=False)
     return c
 
 
@@ -281,6 +281,11 @@ def _params_and_links(page: Page, tools, inp: NS, sd: NS, ip: NS) -> None:
     page.link("edit_invert", [tools, inp.guidance], lambda: (gr.Tabs(selected="invert"), 1.0),
               target="edit-invert-btn")
     page.link("edit_interp", [tools], lambda: gr.Tabs(selected="interp"), target="edit-tools")
+
+
+def _show():
+    """Show a result box that stays hidden until its button is first pressed (no big empty box before)."""
+    return gr.update(visible=True)
 
 
 def _const(value):

@@ -218,7 +218,7 @@ def _extras_section() -> NS:
         c.anim_plot = gr.Plot(show_label=False, elem_id="lab2d-anim")
         c.gif_btn = gr.Button("Export the animation as a GIF")
         c.gif_img = gr.Image(label="GIF (use the download button)", interactive=False, height=420,
-                             buttons=["download"], placeholder="**Sample**, then export: the GIF appears here")
+                             buttons=["download"], visible=False)  # shown by the first export
     with gr.Accordion("Memorization: the ideal denoiser reproduces its training points", open=False) as c.mem_acc:
         explain("DDIM with 100 steps, once with the exact score of the N points and once with the "
                 "trained network, from the same x_T, down to t = 0. Then each sample's distance to its nearest "
@@ -239,7 +239,8 @@ def _extras_section() -> NS:
 
 def _wire_extras(ex: NS, st: NS, v: NS, sm: NS, describe: dict, rerender: dict, load: dict) -> None:
     ex.anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
-    ex.gif_btn.click(lab_gif, st.run, ex.gif_img, **HEAVY, **PRIVATE)
+    ex.gif_btn.click(lambda: gr.update(visible=True), None, ex.gif_img, **FAST).then(lab_gif, st.run, ex.gif_img,
+                                                                                   **HEAVY, **PRIVATE)
     ex.mem_btn.click(lab_memorize, [st.state, st.model, v.schedule, v.ztsnr, sm.particles, sm.seed],
                      [ex.mem_plot, ex.mem_md, st.model], **HEAVY, **PRIVATE).then(**describe).then(**rerender)
     ex.few_btn.click(lambda: 200, None, v.n_points, **FAST).then(**load).then(**describe)
