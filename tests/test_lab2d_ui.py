@@ -263,6 +263,42 @@ def test_api_handler_direct():
         runs.lab2d_api(config.DRAWING, 100, "ddim", 10, 0.0, "exact")
 
 
+def test_train_stop_ends_with_the_step_and_keeps_the_model(moons):
+    from playground.ui import jobs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs, "TRAIN_STEPS", 100_000)
+        gen = runs.lab_train(moons, "cosine", False, 30, "v")
+        first = next(gen)
+        assert "step" in first[1] and "trained" in first[3]  # the model line follows the chart, not "No model yet"
+        assert jobs.request_stop("lab2d-train", None)
+        rest = list(gen)
+    fig, status, model, model_md = rest[-1]
+    k = int(re.search(r"Stopped\*\* at step \*\*([0-9]+)/100000", status).group(1))
+    assert model["steps"] == k and decode(fig_of(fig)["data"][0]["y"]).size == k  # the model and chart at step k
+    assert f"trained {k:,} steps" in model_md and not jobs.is_running("lab2d-train", None)
+
+
+def test_sample_trains_first_into_the_loss_chart_and_the_model_line(moons):
+    outs = list(runs.lab_sample_stream(moons, None, "cosine", False, ["ddim"], 10, 0.0, False, 100, 0))
+    names = runs.SAMPLE_OUT
+    training = [o for o in outs if not isinstance(o[names.index("loss")], type(gr.skip()))]
+    assert training, "the loss chart stayed empty while Sample trained"
+    last_train = training[-1]
+    assert "trains one first" in last_train[names.index("train_status")] and "done" in last_train[
+        names.index("train_status")]
+    assert "trained 60 steps" in last_train[names.index("model_md")]
+    assert "D ÷ data-vs-data" in outs[-1][names.index("summary")]
+    assert outs[-1][names.index("model")]["steps"] == 60
+
+
+def test_empty_loss_chart_says_what_will_appear():
+    fig = fig_of(runs.empty_loss_plot())
+    assert "press Train" in fig["layout"]["annotations"][0]["text"]
+    leg = fig["layout"]["legend"]
+    assert leg["y"] >= 1 and leg["yanchor"] == "bottom"  # above the plot: clear of the x-axis title "step"
+
+
 # --- the real server ------------------------------------------------------------------------------------------------
 
 
