@@ -282,7 +282,9 @@ def test_browser_draws_a_stroke_and_runs_sdedit(live_app):
             assert time.time() < deadline, "the Draw & edit tab did not open"
             tab.click()
             page.wait_for_timeout(500)
-        brush.click()  # Gradio 6's sketchpad starts with no tool selected
+        # no click on the brush: the tab selects it (Gradio 6's sketchpad starts with no tool)
+        page.wait_for_function("() => document.querySelector('#edit-sketch button[aria-label=Brush]')"
+                               ".classList.contains('highlight')", timeout=30_000)
         box = page.locator("#edit-sketch canvas").first.bounding_box()
         assert box and box["width"] > 100
 
@@ -308,6 +310,15 @@ def test_browser_draws_a_stroke_and_runs_sdedit(live_app):
         numbers = page.locator("#edit-sd-numbers").inner_text()
         assert re.search(r"distance to the input \d\.\d{3}", numbers), numbers
         page.screenshot(path=str(SHOTS / "6_edit_sdedit.png"))
+        # Stop during the strip (8 SDEdits): it ends with "Stopped at step k/8", keeping the strip so far
+        page.locator("#edit-strip-btn").click()
+        page.wait_for_function("() => /Running/.test(document.querySelector('#edit-strip-md').innerText)",
+                               timeout=120_000)
+        page.locator("#edit-sd-stop").click()
+        page.wait_for_function("() => /Stopped/.test(document.querySelector('#edit-strip-md').innerText)",
+                               timeout=60_000)
+        assert re.search(r"Stopped at step \d/8", page.locator("#edit-strip-md").inner_text())
+        assert page.locator("#edit-strip img").count() == 1
         browser.close()
     assert not errors, errors
 
@@ -439,3 +450,14 @@ def test_summary_captions_fit_their_columns_and_every_character_has_a_glyph(monk
         assert all(render._has_glyph(font, ch) for line in drawn for ch in line)
         assert ("×" in drawn[3]) == (font.getname()[0] == "DejaVu Sans")
     render.caption_font.cache_clear()
+
+
+def test_every_stop_handler_receives_the_request():
+    """Gradio passes gr.Request only to a parameter whose type hint it resolves (shared jobs.stop_handler)."""
+    from gradio import utils
+
+    from playground.ui import jobs
+
+    assert utils.get_type_hints(jobs.stop_handler("sdedit")).get("request") is gr.Request
+    for fn in (U.sdedit_run, U.sdedit_strip_run, U.inpaint_run, U.invert_run, U.drift_run):
+        assert utils.get_type_hints(U.with_seen(fn)).get("request") is gr.Request, fn.__name__

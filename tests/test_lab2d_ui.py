@@ -368,7 +368,9 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         # draw your own: a spiral on the sketchpad becomes the dataset
         page.locator("#lab2d-dataset input").click()
         page.get_by_role("option", name="draw your own").click()
-        page.locator("#lab2d-sketch button[aria-label=Brush]").click()  # Gradio 6's sketchpad starts with no tool
+        # no click on the brush: the tab selects it once the canvas is shown
+        page.wait_for_function("() => document.querySelector('#lab2d-sketch button[aria-label=Brush]')"
+                               ".classList.contains('highlight')", timeout=30_000)
         box = page.locator("#lab2d-sketch canvas").first.bounding_box()
         cx, cy, radius = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2,
                           0.3 * min(box["width"], box["height"]))
@@ -384,4 +386,26 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
                                timeout=60_000)
         assert "2,000 points" in page.locator("#lab2d-numbers").inner_text()
         assert problems == [], problems
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium (install Debian's chromium)")
+def test_browser_train_stop_says_stopped_and_keeps_the_model(live_app):
+    pw_mod = pytest.importorskip("playwright.sync_api")
+    with pw_mod.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(live_app.url + "?tab=lab2d&points=300", wait_until="domcontentloaded")
+        page.wait_for_function("() => /t = 150/.test((document.querySelector('#lab2d-q .gtitle') || {}).textContent"
+                               " || '')", timeout=120_000)
+        page.locator("#lab2d-train").click()  # the live server caps training at 8 s: long enough to stop
+        page.wait_for_function("() => /step/.test(document.querySelector('#lab2d-train-status').innerText)",
+                               timeout=60_000)
+        assert "No model yet" not in page.locator("#lab2d-model").inner_text()  # the model line follows
+        page.locator("#lab2d-train-stop").click()
+        page.wait_for_function("() => /Stopped/.test(document.querySelector('#lab2d-train-status').innerText)",
+                               timeout=30_000)
+        assert re.search(r"Stopped at step [0-9,]+/2,?000", page.locator("#lab2d-train-status").inner_text())
+        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)",
+                               timeout=30_000)
         browser.close()
