@@ -26,8 +26,8 @@ _JS = """
     brush.dataset.ARMED = "1";  // once: a user who then picks the eraser or pan keeps that tool
     if (!brush.parentElement.querySelector("button.highlight")) brush.click();
   });
-  let timer = null;
-  new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(arm, 120); })
+  let timer = null;  // at most one check per 120 ms, however busy the page (a debounce could wait for ever)
+  new MutationObserver(() => { if (!timer) timer = setTimeout(() => { timer = null; arm(); }, 120); })
     .observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["class", "style"] });
   arm();
   return [];
