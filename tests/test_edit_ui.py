@@ -283,8 +283,8 @@ def test_browser_draws_a_stroke_and_runs_sdedit(live_app):
             tab.click()
             page.wait_for_timeout(500)
         # no click on the brush: the tab selects it (Gradio 6's sketchpad starts with no tool)
-        page.wait_for_function("() => document.querySelector('#edit-sketch button[aria-label=Brush]')"
-                               ".classList.contains('highlight')", timeout=30_000)
+        page.wait_for_function("() => { const b = document.querySelector('#edit-sketch button[aria-label=Brush]');"
+                               " return !!b && b.classList.contains('highlight'); }", timeout=30_000)
         box = page.locator("#edit-sketch canvas").first.bounding_box()
         assert box and box["width"] > 100
 

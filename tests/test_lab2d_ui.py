@@ -369,8 +369,8 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         page.locator("#lab2d-dataset input").click()
         page.get_by_role("option", name="draw your own").click()
         # no click on the brush: the tab selects it once the canvas is shown
-        page.wait_for_function("() => document.querySelector('#lab2d-sketch button[aria-label=Brush]')"
-                               ".classList.contains('highlight')", timeout=30_000)
+        page.wait_for_function("() => { const b = document.querySelector('#lab2d-sketch button[aria-label=Brush]');"
+                               " return !!b && b.classList.contains('highlight'); }", timeout=30_000)
         box = page.locator("#lab2d-sketch canvas").first.bounding_box()
         cx, cy, radius = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2,
                           0.3 * min(box["width"], box["height"]))
