@@ -39,6 +39,8 @@ __all__ = [
     "image_grid",
     "upscale",
     "hstack_with_gap",
+    "caption_font",
+    "drawable",
     "captioned_row",
     "save_png",
     "write_gif",
@@ -328,27 +330,66 @@ def save_png(path, image: np.ndarray) -> str:
     return str(path)
 
 
-def _font(size: int):
+# Fonts with the glyphs captions use (×, −, ₀, ᾱ, …), first found wins; Pillow's own font (Aileron) lacks them.
+_FONT_FILES = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans",
+               "/Library/Fonts/Arial Unicode.ttf", "arial.ttf")
+# What a caption character becomes when the font has no glyph for it (never a missing-glyph box).
+_ASCII = {"×": "x", "−": "-", "–": "-", "—": "-", "·": "-", "≈": "~", "≤": "<=", "≥": ">=", "→": "->", "²": "^2",
+          "₀": "0", "₁": "1", "₂": "2", "ₜ": "t", "ᵀ": "T", "ᾱ": "alpha_bar", "α": "alpha", "ε": "eps", "η": "eta",
+          "σ": "sigma", "√": "sqrt", "\u0302": "^"}
+
+
+@functools.lru_cache(maxsize=16)
+def caption_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font for captions at ``size`` px: DejaVu Sans where installed (it has ×, −, subscripts, Greek), else
+    Pillow's built-in font (see :func:`drawable` for the characters it lacks)."""
+    for name in _FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
         return ImageFont.load_default()
 
 
+def _has_glyph(font, ch: str) -> bool:
+    return ch.isspace() or _mask(font, ch) != _mask(font, "\uffff")  # U+FFFF draws the font's "missing" glyph
+
+
+@functools.lru_cache(maxsize=512)
+def _mask(font, ch: str) -> bytes:
+    m = font.getmask(ch)
+    return bytes(m) + bytes(str(m.size), "ascii")
+
+
+def drawable(text: str, font) -> str:
+    """``text`` with each character the font has no glyph for replaced by an ASCII stand-in (× → x, − → -)."""
+    return "".join(c if _has_glyph(font, c) else _ASCII.get(c, "?") for c in text)
+
+
 def captioned_row(images: list[np.ndarray], captions: list[list[str]], size: int = 15) -> np.ndarray:
-    """Equally sized tiles (uint8 gray or RGB) side by side on white, each with lines of text underneath: (H, W, 3)."""
-    font = _font(size)
+    """Equally sized tiles (uint8 gray or RGB) side by side on white, each with lines of text underneath: (H, W, 3).
+
+    Each column is as wide as its tile or its widest caption line, whichever is wider, so captions never run
+    into each other; the tile is centred in its column."""
+    font = caption_font(size)
     h, w = images[0].shape[:2]
+    captions = [[drawable(line, font) for line in cap] for cap in captions]
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widths = [max([w, *(math.ceil(probe.textlength(line, font=font)) + 4 for line in cap)]) for cap in captions]
     lines = max(len(c) for c in captions)
-    gap, pad = 8, 6
-    H = h + pad + lines * (size + 4) + pad
-    W = len(images) * w + (len(images) - 1) * gap
+    gap, pad, leading = 8, 6, size + 5
+    H = h + pad + lines * leading + pad
+    W = sum(widths) + (len(images) - 1) * gap
     canvas = Image.new("RGB", (W, H), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for i, (im, cap) in enumerate(zip(images, captions)):
-        x = i * (w + gap)
-        canvas.paste(Image.fromarray(im).convert("RGB"), (x, 0))
+    x = 0
+    for im, cap, cw in zip(images, captions, widths):
+        canvas.paste(Image.fromarray(im).convert("RGB"), (x + (cw - w) // 2, 0))
         for k, line in enumerate(cap):
             tw = draw.textlength(line, font=font)
-            draw.text((x + (w - tw) / 2, h + pad + k * (size + 4)), line, fill=(0, 0, 0), font=font)
+            draw.text((x + (cw - tw) / 2, h + pad + k * leading), line, fill=(0, 0, 0), font=font)
+        x += cw + gap
     return np.asarray(canvas)

@@ -282,7 +282,9 @@ def test_browser_draws_a_stroke_and_runs_sdedit(live_app):
             assert time.time() < deadline, "the Draw & edit tab did not open"
             tab.click()
             page.wait_for_timeout(500)
-        brush.click()  # Gradio 6's sketchpad starts with no tool selected
+        # no click on the brush: the tab selects it (Gradio 6's sketchpad starts with no tool)
+        page.wait_for_function("() => { const b = document.querySelector('#edit-sketch button[aria-label=Brush]');"
+                               " return !!b && b.classList.contains('highlight'); }", timeout=30_000)
         box = page.locator("#edit-sketch canvas").first.bounding_box()
         assert box and box["width"] > 100
 
@@ -308,5 +310,154 @@ def test_browser_draws_a_stroke_and_runs_sdedit(live_app):
         numbers = page.locator("#edit-sd-numbers").inner_text()
         assert re.search(r"distance to the input \d\.\d{3}", numbers), numbers
         page.screenshot(path=str(SHOTS / "6_edit_sdedit.png"))
+        # Stop during the strip (8 SDEdits): it ends with "Stopped at step k/8", keeping the strip so far
+        page.locator("#edit-strip-btn").click()
+        page.wait_for_function("() => /Running/.test(document.querySelector('#edit-strip-md').innerText)",
+                               timeout=120_000)
+        page.locator("#edit-sd-stop").click()
+        page.wait_for_function("() => /Stopped/.test(document.querySelector('#edit-strip-md').innerText)",
+                               timeout=60_000)
+        assert re.search(r"Stopped at step \d/8", page.locator("#edit-strip-md").inner_text())
+        assert page.locator("#edit-strip img").count() == 1
         browser.close()
     assert not errors, errors
+
+
+# --- typed job events, the one ending, Stop, and checks before the GPU --------------------------------------------
+
+
+class Flag:
+    """A stop flag that is set after `after` checks (what jobs.StopFlag looks like to a stream)."""
+
+    def __init__(self, after: int):
+        self.after, self.checks = after, 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > self.after
+
+
+def test_jobs_yield_typed_steps_then_one_done_and_the_endpoint_is_that_done():
+    from playground.ui.edit import tools
+    from playground.ui.events import Done, Step, run_to_end
+
+    d = U.get_digit("mnist", None, 3, None)
+    events = list(tools.sdedit_job(d, 0.4, "ddim", 20, "5", 1.0, 2, None, None))
+    assert all(isinstance(e, Step) for e in events[:-1]) and isinstance(events[-1], Done)
+    ks = [e.k for e in events[:-1]]
+    assert ks == sorted(ks) and events[-2].k == events[-2].n == 20  # every step, in order, to the last
+    files, numbers = run_to_end(tools.sdedit_job(d, 0.4, "ddim", 20, "5", 1.0, 2, None, None))
+    assert numbers == events[-1].result[1] and numbers["steps"] == 20 and numbers["label"] == 5
+    with pytest.raises(RuntimeError, match="without a result"):
+        run_to_end(iter([Step(1, 2, "x")]))
+
+
+def test_stream_stops_after_step_k_keeping_its_images_and_closes_the_job():
+    from playground.ui.events import Done, Step, stream
+
+    closed = []
+
+    def job():
+        try:
+            for k in range(1, 11):
+                yield Step(k, 10, f"step {k}", {"x_t": np.full((4, 4), k, np.uint8)})
+            yield Done("done", {"x_t": np.zeros((4, 4), np.uint8), "files": ["a.png"]})
+        finally:
+            closed.append(True)
+
+    out = list(stream(job(), ("x_t", "status", "files"), stop=Flag(after=3)))
+    x_t, status, files = out[-1]
+    assert "Stopped" in status and "step **4/10**" in status  # the step that was running when Stop came
+    assert np.array_equal(x_t, np.full((4, 4), 4, np.uint8))  # its image, kept on screen
+    assert isinstance(files, type(gr.skip())) and closed == [True]
+    full = list(stream(job(), ("x_t", "status", "files")))
+    assert full[-1][1] == "done" and full[-1][2] == ["a.png"] and len(full) == 11
+
+
+def test_stream_does_not_send_an_unchanged_image_again_and_skipped_values_travel_on():
+    from playground.ui.events import Done, Step, stream
+
+    same = np.ones((3, 3), np.uint8)
+    events = [Step(1, 3, "a", {"noised": same, "x_t": same * 2}),
+              Step(2, 3, "b", {"noised": same.copy(), "x_t": same}),
+              Done("c", {"noised": same, "x_t": same})]
+    out = list(stream(iter(events), ("noised", "x_t", "status")))
+    skip = type(gr.skip())
+    assert isinstance(out[1][0], skip) and np.array_equal(out[1][1], same)  # noised unchanged: not re-sent
+    assert isinstance(out[2][0], skip) and isinstance(out[2][1], skip) and out[2][2] == "c"
+    slow = list(stream(iter(events), ("noised", "x_t", "status"), every_s=3600))
+    assert len(slow) == 2 and np.array_equal(slow[0][0], same) and slow[-1][2] == "c"
+
+
+def test_sdedit_run_stops_with_the_shared_flag(monkeypatch):
+    from playground.ui import jobs
+
+    gen = U.sdedit_run("mnist", None, 0, None, 1.0, "ddpm", 100, "1", 1.0, 0)
+    first = next(gen)
+    assert "Running" in first[5]
+    assert jobs.request_stop("sdedit", None)  # what the Stop button does (this session: "anonymous")
+    rest = list(gen)
+    status = rest[-1][5]
+    assert re.search(r"Stopped\*\* at step \*\*\d+/100\*\*", status), status
+    assert isinstance(rest[-1][1], np.ndarray) and rest[-1][1].shape == (224, 224)  # x_t at that step, kept
+    assert not jobs.is_running("sdedit", None)
+
+
+def test_bad_input_is_refused_before_the_gpu_is_asked_for(monkeypatch):
+    called = []
+    for name in ("_sdedit_gpu", "_strip_gpu", "_inpaint_gpu", "_invert_gpu", "_sdedit_to_end", "_inpaint_to_end"):
+        monkeypatch.setattr(U, name, lambda *a, _n=name, **k: called.append(_n))
+    cases = [(lambda: final(U.sdedit_run("mnist", None, 0, None, 1.5, "ddim", 5, "1", 1.0, 0)), "strength"),
+             (lambda: final(U.sdedit_run("mnist", None, 0, None, 0.5, "euler", 5, "1", 1.0, 0)), "sampler"),
+             (lambda: final(U.sdedit_strip_run("mnist", None, 0, None, "ddim", 5, "eleven", 1.0, 0)), "digit label"),
+             (lambda: final(U.inpaint_run("mnist", None, 0, None, U.BRUSH, None, 1, 10, "ddpm", 5, "1", 1.0, 0)),
+              "No brush strokes"),
+             (lambda: final(U.inpaint_run("mnist", None, 0, None, "top half", None, 40, 10, "ddpm", 5, "1", 1.0, 0)),
+              "resamplings"),
+             (lambda: final(U.inpaint_run("mnist", None, 0, None, "top half", None, 1, 10, "dpmpp_2m", 5, "1", 1.0,
+                                          0)), "DDPM or DDIM"),
+             (lambda: final(U.invert_run("draw", sketch(), 0, None, 10, "1", 1.0)), "empty")]
+    for run, match in cases:
+        with pytest.raises(gr.Error, match=match):
+            run()
+    assert called == []
+
+
+def test_gpu_durations_grow_with_the_work():
+    from playground.ui import zerogpu
+
+    assert U._seconds_for(U._model_calls(10)) < U._seconds_for(U._model_calls(200))
+    assert U._seconds_for(U._model_calls(50)) == zerogpu.sampling_seconds(50, 1, cfg=True)
+    assert U._repaint_calls(20, 3, 5) == len([op for op in edits.repaint_ops(20, 5, 3) if op[0] == "down"]) > 20
+    assert U._seconds_for(U._drift_calls()) > U._seconds_for(U._model_calls(100))
+
+
+def test_summary_captions_fit_their_columns_and_every_character_has_a_glyph(monkeypatch):
+    from playground import render
+
+    tiles = [np.full((112, 112), v, np.uint8) for v in (0, 90, 180, 250)]
+    caps = [["input x0"], ["latent x_T · std 0.41"], ["reconstruction · RMSE 0.0166"], ["|error| × 5"]]
+    for files in (render._FONT_FILES, ()):  # DejaVu where installed, then Pillow's own font
+        monkeypatch.setattr(render, "_FONT_FILES", files)
+        render.caption_font.cache_clear()
+        font = render.caption_font(15)
+        row = render.captioned_row(tiles, caps)
+        band = row[112:].min(axis=2) < 128  # ink in the caption band, per column
+        ink_cols = np.flatnonzero(band.any(axis=0))
+        gaps = np.flatnonzero(np.diff(ink_cols) > 6)  # white runs between captions
+        assert len(gaps) >= 3, "captions run into each other"
+        drawn = [render.drawable(c[0], font) for c in caps]
+        assert all(render._has_glyph(font, ch) for line in drawn for ch in line)
+        assert ("×" in drawn[3]) == (font.getname()[0] == "DejaVu Sans")
+    render.caption_font.cache_clear()
+
+
+def test_every_stop_handler_receives_the_request():
+    """Gradio passes gr.Request only to a parameter whose type hint it resolves (shared jobs.stop_handler)."""
+    from gradio import utils
+
+    from playground.ui import jobs
+
+    assert utils.get_type_hints(jobs.stop_handler("sdedit")).get("request") is gr.Request
+    for fn in (U.sdedit_run, U.sdedit_strip_run, U.inpaint_run, U.invert_run, U.drift_run):
+        assert utils.get_type_hints(U.with_seen(fn)).get("request") is gr.Request, fn.__name__

@@ -178,7 +178,7 @@ def test_training_streams_and_the_learned_score_joins_the_plot(moons, trained):
 def test_training_streams_its_loss_and_the_loss_falls(training):
     events, model = training
     assert len(events) >= 2 and "done" in events[-1][1] and "done" not in events[0][1]
-    lengths = [decode(fig_of(fig)["data"][0]["y"]).size for fig, _, _ in events]
+    lengths = [decode(fig_of(fig)["data"][0]["y"]).size for fig, *_ in events]
     assert lengths == sorted(lengths) and lengths[-1] == model["steps"] == 250
     loss = decode(fig_of(events[-1][0])["data"][0]["y"])
     assert loss[-50:].mean() < 0.9 * loss[:10].mean()
@@ -263,6 +263,42 @@ def test_api_handler_direct():
         runs.lab2d_api(config.DRAWING, 100, "ddim", 10, 0.0, "exact")
 
 
+def test_train_stop_ends_with_the_step_and_keeps_the_model(moons):
+    from playground.ui import jobs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs, "TRAIN_STEPS", 100_000)
+        gen = runs.lab_train(moons, "cosine", False, 30, "v")
+        first = next(gen)
+        assert "step" in first[1] and "trained" in first[3]  # the model line follows the chart, not "No model yet"
+        assert jobs.request_stop("lab2d-train", None)
+        rest = list(gen)
+    fig, status, model, model_md = rest[-1]
+    k = int(re.search(r"Stopped\*\* at step \*\*([0-9]+)/100000", status).group(1))
+    assert model["steps"] == k and decode(fig_of(fig)["data"][0]["y"]).size == k  # the model and chart at step k
+    assert f"trained {k:,} steps" in model_md and not jobs.is_running("lab2d-train", None)
+
+
+def test_sample_trains_first_into_the_loss_chart_and_the_model_line(moons):
+    outs = list(runs.lab_sample_stream(moons, None, "cosine", False, ["ddim"], 10, 0.0, False, 100, 0))
+    names = runs.SAMPLE_OUT
+    training = [o for o in outs if not isinstance(o[names.index("loss")], type(gr.skip()))]
+    assert training, "the loss chart stayed empty while Sample trained"
+    last_train = training[-1]
+    assert "trains one first" in last_train[names.index("train_status")] and "done" in last_train[
+        names.index("train_status")]
+    assert "trained 60 steps" in last_train[names.index("model_md")]
+    assert "D ÷ data-vs-data" in outs[-1][names.index("summary")]
+    assert outs[-1][names.index("model")]["steps"] == 60
+
+
+def test_empty_loss_chart_says_what_will_appear():
+    fig = fig_of(runs.empty_loss_plot())
+    assert "press Train" in fig["layout"]["annotations"][0]["text"]
+    leg = fig["layout"]["legend"]
+    assert leg["y"] >= 1 and leg["yanchor"] == "bottom"  # above the plot: clear of the x-axis title "step"
+
+
 # --- the real server ------------------------------------------------------------------------------------------------
 
 
@@ -332,7 +368,9 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
         # draw your own: a spiral on the sketchpad becomes the dataset
         page.locator("#lab2d-dataset input").click()
         page.get_by_role("option", name="draw your own").click()
-        page.locator("#lab2d-sketch button[aria-label=Brush]").click()  # Gradio 6's sketchpad starts with no tool
+        # no click on the brush: the tab selects it once the canvas is shown
+        page.wait_for_function("() => { const b = document.querySelector('#lab2d-sketch button[aria-label=Brush]');"
+                               " return !!b && b.classList.contains('highlight'); }", timeout=30_000)
         box = page.locator("#lab2d-sketch canvas").first.bounding_box()
         cx, cy, radius = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2,
                           0.3 * min(box["width"], box["height"]))
@@ -348,4 +386,26 @@ def test_browser_opens_the_tab_moves_t_trains_and_samples(live_app):
                                timeout=60_000)
         assert "2,000 points" in page.locator("#lab2d-numbers").inner_text()
         assert problems == [], problems
+        browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium (install Debian's chromium)")
+def test_browser_train_stop_says_stopped_and_keeps_the_model(live_app):
+    pw_mod = pytest.importorskip("playwright.sync_api")
+    with pw_mod.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(live_app.url + "?tab=lab2d&points=300", wait_until="domcontentloaded")
+        page.wait_for_function("() => /t = 150/.test((document.querySelector('#lab2d-q .gtitle') || {}).textContent"
+                               " || '')", timeout=120_000)
+        page.locator("#lab2d-train").click()  # the live server caps training at 8 s: long enough to stop
+        page.wait_for_function("() => /step/.test(document.querySelector('#lab2d-train-status').innerText)",
+                               timeout=60_000)
+        assert "No model yet" not in page.locator("#lab2d-model").inner_text()  # the model line follows
+        page.locator("#lab2d-train-stop").click()
+        page.wait_for_function("() => /Stopped/.test(document.querySelector('#lab2d-train-status').innerText)",
+                               timeout=30_000)
+        assert re.search(r"Stopped at step [0-9,]+/2,?000", page.locator("#lab2d-train-status").inner_text())
+        page.wait_for_function("() => /trained/.test(document.querySelector('#lab2d-model').innerText)",
+                               timeout=30_000)
         browser.close()

@@ -118,6 +118,10 @@ def stop_handler(kind: str):
         return STOPPING if request_stop(kind, request) else gr.skip()
 
     stop.__name__ = f"stop_{kind}"
+    # Gradio finds the request parameter by its type hint; under `from __future__ import annotations` the hint is
+    # the string "gr.Request", which it cannot resolve here (gr is imported locally), so no request was passed
+    # and every Stop looked for the job of a session called "anonymous".
+    stop.__annotations__ = {"request": gr.Request}
     return stop
 
 

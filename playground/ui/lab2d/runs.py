@@ -15,13 +15,13 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from playground import toy2d
+from playground import render, toy2d
+from playground.ui import jobs
+from playground.ui.events import Done, Step, run_to_end, stream
 from playground.ui.files import out_path
 from playground.ui.lab2d.config import (
-    ANIM_FRAMES,
-    ANIM_PARTICLES,
     AUTO_TRAIN_SECONDS,
     COLORS,
     DRAWING,
@@ -32,12 +32,11 @@ from playground.ui.lab2d.config import (
     MAX_PARTICLES,
     MAX_STEPS,
     MAX_TRAIN_SECONDS,
-    PATH_COLORS,
-    PATHS,
     STUDY_STEPS,
     TRAIN_STEPS,
     VIEW,
 )
+from playground.ui.lab2d.figures import anim_figure, anim_frames, paths_figure, summary_md
 from playground.ui.lab2d.session import lab_data, lab_schedule, model_key, valid_model, whole_number
 from playground.ui.lab2d.view import f4, lab_load, plot_data
 from playground.ui.limits import adapt_threads, interactive_work
@@ -48,20 +47,34 @@ from playground.ui.page import PROGRESS, SCHEDULE_CHOICES, user_errors
 
 def _loss_figure(loss: list[float]) -> dict:
     """Training loss per step and its running mean (log y), as a plain dict: it streams every 0.4 s while the
-    trainer runs, so building it must not steal the trainer's CPU (a go.Figure costs ~50 ms)."""
+    trainer runs, so building it must not steal the trainer's CPU (a go.Figure costs ~50 ms). With no steps yet:
+    the titled chart with a note saying what will appear."""
     y = np.asarray(loss, dtype=np.float32)
     steps = np.arange(1, len(y) + 1, dtype=np.float32)
     k = min(50, len(y))
     mean = np.convolve(y, np.ones(k) / k, mode="valid") if k else y
+    layout = {"height": 300, "font": FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
+              "title": {"text": "training loss (streams while it trains)", "x": 0.01},
+              "xaxis": {"title": {"text": "step"}, "gridcolor": "#eee"},
+              "yaxis": {"type": "log", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+              # above the plot, right: below it the legend ran into the x-axis title
+              "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+              "uirevision": "loss"}
+    if not len(y):
+        layout["annotations"] = [{"text": "press Train (or Sample, which trains first): the loss appears here",
+                                  "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper",
+                                  "font": {"size": 15, "color": "#777"}}]
+        layout["xaxis"]["showticklabels"] = layout["yaxis"]["showticklabels"] = False
     return {"data": [{"type": "scatter", "mode": "lines", "x": f4(steps), "y": f4(y), "name": "batch loss",
                       "line": {"color": "#9ecae1", "width": 1.5}},
                      {"type": "scatter", "mode": "lines", "x": f4(steps[k - 1:]), "y": f4(mean),
                       "name": f"mean of last {k}", "line": {"color": "#08519c", "width": 3}}],
-            "layout": {"height": 300, "font": FONT, "plot_bgcolor": "white", "paper_bgcolor": "white",
-                       "title": {"text": "training loss (streams while it trains)", "x": 0.01},
-                       "xaxis": {"title": {"text": "step"}, "gridcolor": "#eee"},
-                       "yaxis": {"type": "log", "gridcolor": "#eee"}, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
-                       "legend": {"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.3}, "uirevision": "loss"}}
+            "layout": layout}
+
+
+def empty_loss_plot():
+    """The loss chart before any training (titled, with a note)."""
+    return plot_data(_loss_figure([]))
 
 
 def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: str,
@@ -90,38 +103,62 @@ def describe_model(model: dict | None, state: dict | None, schedule: str, ztsnr:
     return what + ("." if ok else ", **for other settings**: train again for these.")
 
 
-def lab_train(state: dict | None, schedule: str, ztsnr: bool, seconds, objective: str = "v"):
-    """Train the MLP for `seconds`, streaming (loss figure, status Markdown, model state).
+def _train_steps(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: str, first: str = "",
+                 every_s: float = 0.4):
+    """Train, yielding a Step (loss chart, status, model so far, its description) at most every ``every_s`` and at
+    the end; returns the final model state. ``first`` starts the status line (e.g. why it trains)."""
+    last, mdl = -math.inf, None
+    for trainer, ev in _train(state, schedule, ztsnr, seconds, objective):
+        now = time.perf_counter()
+        if ev.done or now - last > every_s:
+            last = now
+            mdl = _model_state(trainer, state, schedule, ztsnr, objective)
+            status = (f"{first}step **{ev.step:,}** · {ev.elapsed_s:.1f} of {seconds:.0f} s · loss {ev.loss_avg:.4f}"
+                      + (" · **done**" if ev.done else ""))
+            yield Step(ev.step, TRAIN_STEPS, status, {"loss": plot_data(_loss_figure(trainer.losses)), "model": mdl,
+                                                      "train_status": status,
+                                                      "model_md": describe_model(mdl, state, schedule, ztsnr)})
+    return mdl
+
+
+TRAIN_OUT = ("loss", "train_status", "model", "model_md")
+
+
+def lab_train(state: dict | None, schedule: str, ztsnr: bool, seconds, objective: str = "v",
+              request: gr.Request = None):
+    """Train the MLP for `seconds`, streaming (loss figure, status Markdown, model state, model description).
 
     The model state is streamed too, so a Stop keeps the model as it is at that moment."""
     if not state:
         raise gr.Error("Pick a dataset first.")
     seconds = float(min(max(float(seconds or AUTO_TRAIN_SECONDS), 0.5), MAX_TRAIN_SECONDS))
     adapt_threads()
-    last = 0.0
-    with interactive_work():
-        for trainer, ev in _train(state, schedule, ztsnr, seconds, objective):
-            now = time.perf_counter()
-            if ev.done or now - last > 0.4:
-                last = now
-                status = (f"step **{ev.step:,}** · {ev.elapsed_s:.1f} of {seconds:.0f} s · loss {ev.loss_avg:.4f}"
-                          + (" · **done**" if ev.done else ""))
-                yield (plot_data(_loss_figure(trainer.losses)), status,
-                       _model_state(trainer, state, schedule, ztsnr, objective))
+    with interactive_work(), jobs.running("lab2d-train", request) as stop:
+        yield from stream(_train_steps(state, schedule, ztsnr, seconds, objective), TRAIN_OUT, stop,
+                          status="train_status", detail="the model is kept as it is at that step")
 
 
-def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, progress=None) -> dict:
-    """The session's model if it matches the settings, else a fresh one trained for AUTO_TRAIN_SECONDS."""
+def _auto_train(state: dict, model: dict | None, schedule: str, ztsnr: bool, seconds: float | None = None):
+    """Steps of training a model for these settings (AUTO_TRAIN_SECONDS) when the session has none; returns it."""
     mdl = valid_model(model, state, schedule, ztsnr)
     if mdl is not None:
         return mdl
     objective = (model or {}).get("objective", "v")
-    trainer = None
-    for trainer, ev in _train(state, schedule, ztsnr, AUTO_TRAIN_SECONDS, objective):  # noqa: B007 (used after)
+    seconds = AUTO_TRAIN_SECONDS if seconds is None else seconds
+    return (yield from _train_steps(state, schedule, ztsnr, seconds, objective,
+                                    first="No model for these settings yet, so Sample trains one first: "))
+
+
+def _ensure_model(state: dict, model: dict | None, schedule: str, ztsnr: bool, progress=None) -> dict:
+    """The session's model if it matches the settings, else a fresh one trained for AUTO_TRAIN_SECONDS."""
+    gen = _auto_train(state, model, schedule, ztsnr)
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as end:
+            return end.value
         if progress is not None:
-            progress((min(ev.elapsed_s, AUTO_TRAIN_SECONDS), AUTO_TRAIN_SECONDS), desc="no model yet: training first",
-                     unit="s")
-    return _model_state(trainer, state, schedule, ztsnr, objective)
+            progress((min(ev.k, ev.n), ev.n), desc="no model yet: training first", unit="steps")
 
 
 # --- sampling -------------------------------------------------------------------------------------------------
@@ -171,149 +208,8 @@ def _distance_row(state: dict, samples: torch.Tensor) -> tuple[float, float]:
     return toy2d.energy_distance(samples, state["dist"]), _yardstick(state, len(samples))[0]
 
 
-def _panels(titles: list[str], row_height: int, top: int = 50, bottom: int = 10) -> tuple[dict, list[str]]:
-    """Layout of a grid of square panels (≤ 3 per row) over [−VIEW, VIEW]², with a title above each.
-    Returns (layout, axis suffixes). Plain dicts: make_subplots + go objects took ~1 s for these figures."""
-    n = len(titles)
-    ncol = min(3, n)
-    nrow = math.ceil(n / ncol)
-    height = row_height * nrow + top + bottom
-    layout = {"height": height, "margin": {"l": 10, "r": 10, "t": top, "b": bottom}, "showlegend": False,
-              "plot_bgcolor": "white", "paper_bgcolor": "white", "font": FONT, "hovermode": False, "annotations": []}
-    title_h = 42 / height  # paper units for two lines of title
-    sufs = []
-    for i, title in enumerate(titles):
-        r, c = divmod(i, ncol)
-        suf = "" if i == 0 else str(i + 1)
-        x0, x1 = c / ncol + 0.012, (c + 1) / ncol - 0.012
-        y1 = 1 - r / nrow - (title_h if r else title_h * 0.35)
-        y0 = 1 - (r + 1) / nrow + (0.02 if r < nrow - 1 else 0)
-        ax = {"range": [-VIEW, VIEW], "showticklabels": False, "showgrid": False, "zeroline": False,
-              "showline": True, "linecolor": "#ddd", "mirror": True, "constrain": "domain"}
-        layout[f"xaxis{suf}"] = {**ax, "domain": [x0, x1], "anchor": f"y{suf}"}
-        layout[f"yaxis{suf}"] = {**ax, "domain": [y0, y1], "anchor": f"x{suf}", "scaleanchor": f"x{suf}",
-                                 "scaleratio": 1}
-        layout["annotations"].append({"text": title, "x": (x0 + x1) / 2, "y": y1, "xref": "paper", "yref": "paper",
-                                      "xanchor": "center", "yanchor": "bottom", "showarrow": False,
-                                      "font": {"size": 14}})
-        sufs.append(suf)
-    return layout, sufs
-
-
-def _on(suf: str, trace: dict) -> dict:
-    return {**trace, "xaxis": f"x{suf}", "yaxis": f"y{suf}", "hoverinfo": "skip"}
-
-
-def _paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
-    """One panel per sampler: data, samples, the paths of PATHS particles. SVG traces, not WebGL: every WebGL
-    subplot holds a GL context, and Chromium drops the oldest beyond ~16 (the tab's density plot went blank)."""
-    ks = list(runs)
-    titles = [f"<b>{toy2d.SAMPLER_LABELS[k]}</b><br>D = {rows[k][0]:.3f} ({rows[k][0] / rows[k][1]:.2f}× data)"
-              for k in ks]
-    layout, sufs = _panels(titles, 340)
-    data = state["dist"][:600].numpy()
-    traces = []
-    for k, suf in zip(ks, sufs):
-        xs = runs[k][0].xs.numpy()
-        fin = xs[-1][:800]
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
-                                "marker": {"size": 3, "color": "#bbbbbb"}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
-                                "marker": {"size": 3, "color": COLORS[k], "opacity": 0.45}}))
-        p = xs[:, :PATHS, :]  # (n+1, P, 2)
-        for j in range(p.shape[1]):  # one colour per particle, the same in every panel: follow it across samplers
-            traces.append(_on(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
-                                    "opacity": 0.75,
-                                    "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
-                                "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
-                                "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
-                                           "line": {"color": "#222", "width": 1}}}))
-    return {"data": traces, "layout": layout}
-
-
-def _anim_frames(runs: dict) -> tuple[list[int], dict]:
-    """Step indices shown by the animation, and each sampler's particles there, (frames, P, 2)."""
-    n = max(len(r[0].xs) for r in runs.values())
-    idx = sorted(set(np.linspace(0, n - 1, min(ANIM_FRAMES, n)).round().astype(int).tolist()))
-    return idx, {k: r[0].xs[idx, :ANIM_PARTICLES].numpy() for k, r in runs.items()}
-
-
-def _anim_figure(runs: dict, state: dict, run_id: str) -> dict:
-    """Plotly figure with frames and a play button. gr.Plot drops a figure's frames (it calls Plotly.react with
-    data and layout only), so they travel in layout.meta and ANIM_JS registers them with Plotly.addFrames."""
-    idx, parts = _anim_frames(runs)
-    ks = list(parts)
-    layout, sufs = _panels([toy2d.SAMPLER_LABELS[k] for k in ks], 320, top=60, bottom=90)
-    data = state["dist"][:600].numpy()
-    rnd = lambda a: np.round(a, 3).tolist()  # noqa: E731  (frames are plain lists: Plotly.addFrames takes them as is)
-    traces = []
-    for k, suf in zip(ks, sufs):
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": rnd(data[:, 0]), "y": rnd(data[:, 1]),
-                                "marker": {"size": 3, "color": "#cccccc"}}))
-        p = parts[k][0]
-        traces.append(_on(suf, {"type": "scatter", "mode": "markers", "x": rnd(p[:, 0]), "y": rnd(p[:, 1]),
-                                "marker": {"size": 4, "color": COLORS[k]}}))
-    moving = [2 * i + 1 for i in range(len(ks))]
-    first = next(iter(runs.values()))[0]
-    frames, labels = [], []
-    for j, step in enumerate(idx):
-        t = first.ts[min(step, len(first.ts) - 1)]
-        labels.append(f"{step} of {len(first.xs) - 1} (t = {t if t >= 0 else 'clean'})")
-        frames.append({"name": str(j), "traces": moving,
-                       "data": [{"x": rnd(parts[k][j][:, 0]), "y": rnd(parts[k][j][:, 1])} for k in ks]})
-    anim = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    layout["updatemenus"] = [{
-        "type": "buttons", "direction": "left", "x": 0.0, "y": 0, "xanchor": "left", "yanchor": "top",
-        "showactive": False, "pad": {"t": 10},
-        "buttons": [{"label": "▶ play", "method": "animate",
-                     "args": [None, {**anim, "frame": {"duration": 110, "redraw": False}, "fromcurrent": True}]},
-                    {"label": "❚❚ pause", "method": "animate", "args": [[None], anim]}]}]
-    layout["sliders"] = [{"active": 0, "x": 0.2, "len": 0.8, "y": 0, "yanchor": "top", "pad": {"t": 10},
-                          "currentvalue": {"visible": True, "prefix": "step ", "font": {"size": 15}},
-                          "steps": [{"label": labels[j], "method": "animate", "args": [[str(j)], anim]}
-                                    for j in range(len(idx))]}]
-    layout["title"] = {"text": "every sampler's particles over the steps, from one x<sub>T</sub> (grey: the data)",
-                       "x": 0.01, "font": {"size": 15}}
-    layout["meta"] = {"run": run_id, "frames": frames}
-    return {"data": traces, "layout": layout}
-
-
-ANIM_JS = """
-() => {
-  const add = (n) => {
-    const gd = document.querySelector('#lab2d-anim .js-plotly-plot');
-    const meta = gd && gd.layout && gd.layout.meta;
-    if (!gd || !window.Plotly || !meta || !meta.frames) { if (n < 100) setTimeout(() => add(n + 1), 100); return; }
-    const frames = meta.frames; delete meta.frames;
-    window.Plotly.deleteFrames(gd).then(() => window.Plotly.addFrames(gd, frames))
-      .then(() => { gd.dataset.frames = String(frames.length); });
-  };
-  add(0);
-  return [];
-}
-"""
-
-
-def _summary_md(runs: dict, rows: dict, source: str, steps: int, particles: int, yard: tuple[float, float]) -> str:
-    head = ("| sampler | score evaluations | time, s | energy distance D to the data | D ÷ data-vs-data |\n"
-            "|---|---|---|---|---|\n")
-    body = "\n".join(f"| {toy2d.SAMPLER_LABELS[k]} | {runs[k][0].nfe} | {runs[k][1]:.2f} | {rows[k][0]:.4f} | "
-                     f"**{rows[k][0] / rows[k][1]:.2f}×** |" for k in runs)
-    ref, spread = yard
-    src = ("the **exact score** of the N training points (ideal denoiser)" if source == "exact"
-           else "the **trained MLP**")
-    return (f"{particles:,} particles, {steps} steps, score from {src}. Yardstick: {particles:,} fresh "
-            f"points of the same distribution are D = {ref:.4f} ± {spread:.4f} from the data (4 draws), so 1× is as "
-            f"good as real data, and ±{spread / ref:.0%} is chance.\n\n" + head + body)
-
-
-def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta, ideal: bool,
-               particles, seed, progress=PROGRESS):
-    """Run the chosen samplers from one x_T → (paths figure, animation figure, summary Markdown, run, model).
-
-    With the learned score and no model for these settings, trains one first (AUTO_TRAIN_SECONDS)."""
+def _check_sampling(state, samplers, steps, eta, particles, seed) -> tuple:
+    """The sampling settings as (samplers, steps, η, particles, seed), or a gr.Error saying what is wrong."""
     if not state:
         raise gr.Error("Pick a dataset first.")
     ks = _check_samplers(samplers)
@@ -324,23 +220,60 @@ def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: boo
         eta = toy2d.as_finite(eta if eta is not None else 0.0, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
+    return ks, steps, eta, particles, seed
+
+
+def _sample_job(state, model, schedule, ztsnr, ks, steps, eta, ideal, particles, seed, progress=None):
+    """Train first if needed (Steps of the training), then a Step per sampler; Done carries every output and, as its
+    result, (paths figure, animation figure, summary Markdown, run, model)."""
     s = lab_schedule(schedule, ztsnr)
-    adapt_threads()
-    with interactive_work():
-        if ideal:
-            den, out_model = toy2d.exact_denoiser(state["x0"], s), gr.skip()
-        else:
-            mdl = _ensure_model(state, model, schedule, ztsnr, progress)
-            den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
-        runs = _run_samplers(state, den, s, ks, steps, eta, particles, seed, progress)
+    if ideal:
+        den, out_model = toy2d.exact_denoiser(state["x0"], s), gr.skip()
+    else:
+        mdl = yield from _auto_train(state, model, schedule, ztsnr)
+        den, out_model = mdl["den"], (mdl if mdl is not model else gr.skip())
+    x_T, runs = toy2d.start_noise(particles, seed), {}
+    for i, k in enumerate(ks):
+        yield Step(i, len(ks), f"… **Running** — {toy2d.SAMPLER_LABELS[k]} ({i + 1} of {len(ks)} samplers)")
+        if progress is not None:
+            progress((i, len(ks)), desc=toy2d.SAMPLER_LABELS[k])
+        t0 = time.perf_counter()
+        with user_errors():
+            tr = toy2d.sample_2d(den, s, x_T, sampler=k, num_steps=steps, eta=eta, seed=seed + 1, spacing="trailing")
+        runs[k] = (tr, time.perf_counter() - t0)
     rows = {k: _distance_row(state, r[0].samples) for k, r in runs.items()}
-    run_id = os.urandom(4).hex()
-    idx, parts = _anim_frames(runs)
+    idx, parts = anim_frames(runs)
     run = {"frames": idx, "parts": parts, "data": state["dist"][:800].numpy(), "steps": steps,
            "ts": [next(iter(runs.values()))[0].ts[min(i, steps)] for i in idx]}
-    return (plot_data(_paths_figure(runs, state, steps, rows)), plot_data(_anim_figure(runs, state, run_id)),
-            _summary_md(runs, rows, "exact" if ideal else "learned", steps, particles, _yardstick(state, particles)),
-            run, out_model)
+    md = summary_md(runs, rows, "exact" if ideal else "learned", steps, particles, _yardstick(state, particles))
+    out = (plot_data(paths_figure(runs, state, steps, rows)),
+           plot_data(anim_figure(runs, state, os.urandom(4).hex())), md, run, out_model)
+    yield Done(md, dict(zip(SAMPLE_OUT, out)), out)
+
+
+SAMPLE_OUT = ("paths", "anim", "summary", "run", "model", "loss", "train_status", "model_md")
+
+
+def lab_sample(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta, ideal: bool,
+               particles, seed, progress=PROGRESS):
+    """Run the chosen samplers from one x_T → (paths figure, animation figure, summary Markdown, run, model).
+
+    With the learned score and no model for these settings, trains one first (AUTO_TRAIN_SECONDS)."""
+    args = _check_sampling(state, samplers, steps, eta, particles, seed)
+    adapt_threads()
+    with interactive_work():
+        return run_to_end(_sample_job(state, model, schedule, ztsnr, *args[:3], ideal, *args[3:], progress))
+
+
+def lab_sample_stream(state: dict | None, model: dict | None, schedule: str, ztsnr: bool, samplers, steps, eta,
+                      ideal: bool, particles, seed, request: gr.Request = None):
+    """The Sample button: streams SAMPLE_OUT (the training it needs first into the loss chart and the model line,
+    then a status per sampler); Stop ends it with "Stopped at step k/N", keeping what is shown."""
+    args = _check_sampling(state, samplers, steps, eta, particles, seed)
+    adapt_threads()
+    with interactive_work(), jobs.running("lab2d-sample", request) as stop:
+        job = _sample_job(state, model, schedule, ztsnr, *args[:3], ideal, *args[3:])
+        yield from stream(job, SAMPLE_OUT, stop, status="summary")
 
 
 # --- GIF export ------------------------------------------------------------------------------------------------
@@ -373,7 +306,7 @@ def lab_gif(run: dict | None, progress=PROGRESS) -> str:
     ncol = min(3, len(ks))
     nrow = math.ceil(len(ks) / ncol)
     W, H = ncol * (size + pad) + pad, head + nrow * (size + pad + title_h) + pad
-    font = ImageFont.load_default(size=15)
+    font = render.caption_font(15)
     palette = [(255, 255, 255), (248, 248, 248), (185, 185, 185), (0, 0, 0)] + [_hex(COLORS[k]) for k in ks]
     flat = [c for rgb in palette for c in rgb] + [0] * (768 - 3 * len(palette))
     base = np.zeros((H, W), np.uint8)
@@ -397,7 +330,7 @@ def lab_gif(run: dict | None, progress=PROGRESS) -> str:
         t = run["ts"][j]
         draw.text((pad, 4), f"step {step} of {run['steps']}   t = {t if t >= 0 else 'clean'}", fill=3, font=font)
         for k, x, y, _ in cells:
-            draw.text((x + 2, y - title_h + 4), GIF_LABELS[k], fill=3, font=font)
+            draw.text((x + 2, y - title_h + 4), render.drawable(GIF_LABELS[k], font), fill=3, font=font)
         frames.append(pil)
         progress((j + 1, len(run["frames"])), desc="drawing the GIF")
     path = out_path("lab2d-samplers", ".gif")
@@ -579,20 +512,27 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         eta = toy2d.as_finite(eta, "η")
     if not 0 <= eta <= 1:
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
-    s = lab_schedule(schedule, False)
     adapt_threads()
     with interactive_work():
-        if source == "exact":
-            den, trained = toy2d.exact_denoiser(state["x0"], s), None
-        else:
-            mdl = _api_model(state, schedule, False)
-            den, trained = mdl["den"], mdl["steps"]
-        tr = _run_samplers(state, den, s, ks, steps, eta, particles, seed)[ks[0]][0]
+        return run_to_end(_api_job(state, source, schedule, ks[0], steps, eta, particles, seed))
+
+
+def _api_job(state: dict, source: str, schedule: str, sampler: str, steps: int, eta: float, particles: int, seed: int):
+    """/lab2d as a job: the score (exact, or the server's trained MLP), one sampler; Done's result is the answer."""
+    s = lab_schedule(schedule, False)
+    if source == "exact":
+        den, trained = toy2d.exact_denoiser(state["x0"], s), None
+    else:
+        yield Step(0, 1, "training the server's model for these settings (once)")
+        mdl = _api_model(state, schedule, False)
+        den, trained = mdl["den"], mdl["steps"]
+    yield Step(0, 1, f"sampling with {toy2d.SAMPLER_LABELS[sampler]}")
+    tr = _run_samplers(state, den, s, [sampler], steps, eta, particles, seed)[sampler][0]
     d, ref = _distance_row(state, tr.samples)
-    info = {"energy_distance": d, "data_vs_data": ref, "ratio": d / ref, "nfe": tr.nfe, "sampler": ks[0],
+    info = {"energy_distance": d, "data_vs_data": ref, "ratio": d / ref, "nfe": tr.nfe, "sampler": sampler,
             "score_source": source, "trained_steps": trained, "n_points": len(state["x0"]), "particles": particles}
     r = lambda a: np.round(a.numpy().astype(np.float64), 5).tolist()  # noqa: E731
-    return r(tr.samples), r(state["x0"]), info
+    yield Done("done", result=(r(tr.samples), r(state["x0"]), info))
 
 
 # --- first load ------------------------------------------------------------------------------------------------------
