@@ -4,7 +4,7 @@ One module for the app and the CLIs: the tabs' charts and digit grids, ``python 
 PNG grid and trajectory GIF, and Draw & edit's captioned summaries all come from here.
 
 Figures are returned either as plotly ``go.Figure`` objects or, on the hot path of the forward tab,
-as plain JSON-ready dicts: building a ``go.Figure`` costs ~25 ms (validation), so the schedule
+as plain JSON-ready dicts: building a ``go.Figure`` is slow (validation), so the schedule
 charts are built once per (schedule, T, zero-terminal-SNR) and cached as a dict; moving t only
 swaps the small "marker" traces (see :func:`schedule_figure_with_marker`).
 
@@ -30,7 +30,6 @@ __all__ = [
     "SCHEDULE_LABELS",
     "COLORS",
     "cached_schedule",
-    "schedule_figure_base",
     "schedule_figure_with_marker",
     "chain_histogram",
     "loss_figure",
@@ -115,16 +114,7 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
             x=_r(idx / (T - 1)), y=_r(lam[idx]), name=SCHEDULE_LABELS[other], legendgroup="overlay",
             line=dict(color=COLORS[other], width=4 if mine else 2, dash="solid" if mine else "dot"),
         ), 2, 2)
-    # markers (patched on every move of t)
-    mk = dict(size=14, color="#e41a1c", line=dict(color="white", width=2))
-    fig.add_trace(go.Scatter(x=[0, 0, 0], y=[1, 1, 0], mode="markers", marker=mk, name="t", showlegend=False,
-                             hovertemplate="t=%{x}<br>%{y:.4f}<extra></extra>"), 1, 1)
-    fig.add_trace(go.Scatter(x=[0], y=[1], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t=%{x}<br>SNR=%{y:.4g}<extra></extra>"), 1, 2)
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t=%{x}<br>β=%{y:.4g}<extra></extra>"), 2, 1)
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
-                             hovertemplate="t/T=%{x:.3f}<br>log-SNR=%{y:.3f}<extra></extra>"), 2, 2)
+    _add_t_markers(fig)
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
     fig.update_xaxes(title_text="t", row=1, col=1)
     fig.update_xaxes(title_text="t", row=1, col=2)
@@ -142,9 +132,17 @@ def _schedule_figure_json(name: str, T: int, zero_terminal_snr: bool) -> str:
     return fig.to_json()
 
 
-def schedule_figure_base(name: str, T: int, zero_terminal_snr: bool) -> dict:
-    """The four schedule charts as a plotly dict (a fresh copy; cached JSON underneath)."""
-    return json.loads(_schedule_figure_json(name, int(T), bool(zero_terminal_snr)))
+def _add_t_markers(fig: go.Figure) -> None:
+    """The last four traces: the red markers at t that the page moves (forward_blend.js restyles them)."""
+    mk = dict(size=14, color="#e41a1c", line=dict(color="white", width=2))
+    fig.add_trace(go.Scatter(x=[0, 0, 0], y=[1, 1, 0], mode="markers", marker=mk, name="t", showlegend=False,
+                             hovertemplate="t=%{x}<br>%{y:.4f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Scatter(x=[0], y=[1], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t=%{x}<br>SNR=%{y:.4g}<extra></extra>"), 1, 2)
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t=%{x}<br>β=%{y:.4g}<extra></extra>"), 2, 1)
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=mk, showlegend=False,
+                             hovertemplate="t/T=%{x:.3f}<br>log-SNR=%{y:.3f}<extra></extra>"), 2, 2)
 
 
 @functools.lru_cache(maxsize=32)
@@ -278,7 +276,7 @@ def write_gif(path, frames: Sequence[np.ndarray], duration_ms: int = 80, hold_la
     """Animated GIF (looping) of uint8 frames (H, W) or (H, W, 3), written with imageio; the last frame lingers.
 
     RGB frames are first reduced to 256 colours with Pillow's fast octree quantizer: imageio's
-    default median-cut quantizer takes ~100 ms per noisy frame, this ~1 ms.
+    default median-cut quantizer is two orders of magnitude slower on noisy frames.
     """
     frames = list(frames)
     if not frames:

@@ -67,3 +67,28 @@ def test_sample_cli_rejects_bad_arguments(tiny_ckpt, tmp_path):
     p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out",
             str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "Checkpoint not found" in p.stderr
+
+
+def test_every_config_field_is_a_documented_flag_and_only_typed_flags_override_the_preset():
+    import dataclasses
+
+    from playground.mnist.model import UNetConfig
+    from playground.mnist.train import PRESETS, TrainConfig, build_parser, config_from_args
+
+    ap = build_parser()
+    flags = {a.dest: a for a in ap._actions}
+    for cls, skip in ((TrainConfig, {"model"}), (UNetConfig, {"image_size", "in_channels", "num_classes"})):
+        for f in dataclasses.fields(cls):
+            if f.name not in skip:
+                assert f.name in flags and flags[f.name].help and flags[f.name].help != f.name, f.name
+    assert config_from_args(ap.parse_args([])) == TrainConfig.from_preset("quick")  # nothing typed: the preset
+    cfg = config_from_args(ap.parse_args(["--preset", "shipped", "--objective", "v", "--time-budget", "none",
+                                          "--min-snr-gamma", "0", "--unconditional", "--channels", "8,16",
+                                          "--no-attention", "--lr", "1e-3", "--zero-terminal-snr"]))
+    want = dataclasses.replace(TrainConfig.from_preset("shipped"), prediction_type="v", time_budget_s=None,
+                               min_snr_gamma=None, conditional=False, lr=1e-3, zero_terminal_snr=True,
+                               model=dataclasses.replace(PRESETS["shipped"].get("model", UNetConfig()),
+                                                         channels=(8, 16), attention=False))
+    assert cfg == want
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--channels", "8,x"])

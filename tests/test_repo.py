@@ -180,3 +180,21 @@ def test_push_space_makes_one_lfs_commit_that_round_trips(tmp_path):
     for rel in head_files:
         want = subprocess.run(["git", "cat-file", "blob", f"HEAD:{rel}"], cwd=ROOT, capture_output=True).stdout
         assert (tmp_path / "back" / rel).read_bytes() == want, rel
+
+
+# --- ZeroGPU: `spaces` before torch ----------------------------------------------------------------------------
+
+
+def test_importing_app_loads_spaces_before_torch():
+    """On ZeroGPU the `spaces` package must be imported before torch. A fresh interpreter imports only `app`
+    (nothing imports spaces first), and -X importtime lists each module when its import finishes: spaces must
+    finish before torch starts, so it must be listed before torch's first submodule."""
+    pytest.importorskip("spaces")
+    env = {k: v for k, v in os.environ.items() if k not in ("SPACES_ZERO_GPU", "SPACE_ID")}
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    first_torch = next(i for i, n in enumerate(names) if n == "torch" or n.startswith("torch."))
+    spaces_done = names.index("spaces")
+    assert spaces_done < first_torch, (names[first_torch], names[spaces_done - 3:spaces_done + 1])

@@ -155,6 +155,15 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
     if background not in ("auto", "white", "black"):
         raise ValueError(f"background must be 'auto', 'white' or 'black', got {background!r}")
     gray, alpha, size, k_reduce = _gray_alpha(image)
+    ink = _ink(gray, alpha, background)
+    top, left, h, w = _bbox(ink > 0.25)
+    box = (top * k_reduce, left * k_reduce, h * k_reduce, w * k_reduce)  # in input pixels
+    small, thickened = _to_mnist_box(ink[top:top + h, left:left + w])
+    return PreparedDigit(_centre_of_mass(small), size, box, small.shape, thickened * k_reduce)
+
+
+def _ink(gray: np.ndarray, alpha: np.ndarray | None, background: str) -> np.ndarray:
+    """Step 1: ink in [0, 1] = contrast against the background, the strongest ink 1, paper noise 0."""
     if alpha is not None and float(alpha.min()) < 0.99:  # transparency: composite over the opposite of the strokes
         opaque = alpha > 0.5
         if background == "auto":
@@ -165,8 +174,7 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
             under = 1.0 if background == "white" else 0.0
         gray = alpha * gray + (1.0 - alpha) * under
     if background == "auto":
-        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-        bg = float(np.median(border))
+        bg = float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
     else:
         bg = 1.0 if background == "white" else 0.0
     ink = (bg - gray) if bg >= 0.5 else (gray - bg)
@@ -178,11 +186,16 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
     ink[ink < 0.1] = 0.0  # paper texture and compression noise
     if float((ink > 0.5).mean()) > MAX_COVERAGE:
         raise ValueError(ALL_INK)
+    return ink
 
-    # 2. scale the stroke's box to 20 px on its longer side; thicken a hairline first
-    top, left, h, w = _bbox(ink > 0.25)
-    box = (top * k_reduce, left * k_reduce, h * k_reduce, w * k_reduce)  # in input pixels
-    crop = ink[top:top + h, left:left + w]
+
+def _to_mnist_box(crop: np.ndarray) -> tuple[np.ndarray, int]:
+    """Step 2: the stroke's box scaled to 20 px on its longer side, a hairline thickened first.
+
+    Returns (the scaled ink, strongest ink 1; pixels of width added, in work pixels)."""
+    from PIL import Image
+
+    h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
     thickened = 0
     width28 = _stroke_width(crop > 0.5) * scale
@@ -193,17 +206,17 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
         t2, l2, h, w = _bbox(crop > 0.25)
         crop = crop[t2:t2 + h, l2:l2 + w]
         scale = MNIST_BOX / max(h, w)
-        thickened = (k - 1) * k_reduce
-    from PIL import Image
-
+        thickened = k - 1
     small_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     small = np.asarray(Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F")
                        .resize((small_hw[1], small_hw[0]), resample), dtype=np.float32)
     small = np.clip(small, 0.0, None)
-    small = small / max(float(small.max()), 1e-8)  # the strongest ink is 1, as in MNIST
+    return small / max(float(small.max()), 1e-8), thickened  # the strongest ink is 1, as in MNIST
 
-    # 3. centre of mass → (14, 14) by an integer shift
+
+def _centre_of_mass(small: np.ndarray) -> np.ndarray:
+    """Step 3: the digit in a 28×28 field, its centre of mass moved to (14, 14) by an integer shift."""
     mass = float(small.sum())
     ys, xs = np.indices(small.shape, dtype=np.float64)
     cy, cx = float((ys * small).sum() / mass), float((xs * small).sum() / mass)
@@ -212,7 +225,7 @@ def prepare_digit(image, *, background: str = "auto") -> PreparedDigit:
     ya, xa = max(oy, 0), max(ox, 0)
     yb, xb = min(oy + small.shape[0], MNIST_SIZE), min(ox + small.shape[1], MNIST_SIZE)
     out[ya:yb, xa:xb] = small[ya - oy:yb - oy, xa - ox:xb - ox]
-    return PreparedDigit(out, size, box, small_hw, thickened)
+    return out
 
 
 def heldout_digit(index: int, data_dir: str | None = None) -> tuple[torch.Tensor, int]:

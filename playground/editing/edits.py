@@ -343,14 +343,7 @@ def inpaint_loop(
     kind = normalize_sampler(sampler)
     if kind not in ("ddpm", "ddim"):
         raise ValueError(f"inpainting runs DDPM or DDIM steps, not {sampler!r}")
-    if (not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:]
-            or keep.shape[0] not in (1, x0.shape[0])):
-        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got "
-                         f"{getattr(keep, 'shape', keep)}")
-    known = keep.to(x0.device) > 0.5  # binary: a pixel is either kept exactly or generated
-    if bool(known.all()):
-        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the "
-                         "region to regenerate.")
+    known = _known_pixels(keep, x0)
     pred = normalize_prediction_type(prediction_type)
     pairs = make_timesteps(s.T, _check_steps(num_steps, s.T), spacing)
     levels = [t for t, _ in pairs] + [-1]  # the timestep x is at, at each position
@@ -382,6 +375,19 @@ def inpaint_loop(
             x = q_jump(s, x, levels[p_from], levels[p_to], _randn(x0.shape, generator, x0))
             i_up += 1
             yield EditState("resample", i_up, n_up, levels[p_to], x, x0_pred)
+
+
+def _known_pixels(keep: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """The mask as booleans on x0's device (True = keep), checked: right shape, and something to inpaint."""
+    if (not isinstance(keep, torch.Tensor) or keep.ndim != 4 or keep.shape[-2:] != x0.shape[-2:]
+            or keep.shape[0] not in (1, x0.shape[0])):
+        raise ValueError(f"keep must be (1 or B, 1, H, W) like x0 {tuple(x0.shape)}, got "
+                         f"{getattr(keep, 'shape', keep)}")
+    known = keep.to(x0.device) > 0.5  # binary: a pixel is either kept exactly or generated
+    if bool(known.all()):
+        raise ValueError("The mask keeps every pixel: there is nothing to inpaint. Paint or pick the "
+                         "region to regenerate.")
+    return known
 
 
 def inpaint(model_fn: ModelFn, s: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from playground.mnist.config_cli import option
+
 __all__ = ["UNetConfig", "UNet", "timestep_embedding"]
 
 
@@ -38,19 +40,20 @@ __all__ = ["UNetConfig", "UNet", "timestep_embedding"]
 class UNetConfig:
     """Everything needed to rebuild the UNet; stored inside every checkpoint."""
 
-    image_size: int = 28  # H = W of the images
-    in_channels: int = 1  # MNIST is greyscale
-    channels: tuple[int, ...] = (32, 64, 96)  # width per resolution level: 28, 14, 7
-    num_res_blocks: int = 1  # residual blocks per level on the way down (and up)
-    attention: bool = True  # self-attention in the middle block (7x7 = 49 tokens)
-    attn_heads: int = 4  # heads of that attention
-    norm_full_res: bool = False  # GroupNorm inside the 28x28 blocks (slow on CPU, little gain)
-    groups: int = 8  # GroupNorm groups elsewhere
-    time_dim: int = 128  # width of the time/class embedding
-    num_classes: int | None = 10  # None = unconditional; else label num_classes is "null"
-    dropout: float = 0.0  # dropout inside residual blocks (0 keeps training deterministic)
-    patch_size: int = 1  # >1: the stem sees (p x p)-pixel patches (pixel unshuffle), 28x28 -> 14x14 for p = 2;
-    #                      the output conv predicts p*p values per patch (pixel shuffle). 1 = the original UNet.
+    image_size: int = option(28, "H = W of the images")
+    in_channels: int = option(1, "image channels (MNIST is greyscale)")
+    channels: tuple[int, ...] = option((32, 64, 96), "UNet width per resolution level, e.g. 32,64,96")
+    num_res_blocks: int = option(1, "residual blocks per level on the way down (and up)")
+    attention: bool = option(True, "self-attention in the middle block (7×7 = 49 tokens)")
+    attn_heads: int = option(4, "heads of that attention")
+    norm_full_res: bool = option(False, "GroupNorm inside the 28×28 blocks (slow on CPU, little gain)")
+    groups: int = option(8, "GroupNorm groups elsewhere")
+    time_dim: int = option(128, "width of the time/class embedding")
+    num_classes: int | None = option(10, "None = unconditional; else label num_classes is the null label")
+    dropout: float = option(0.0, "dropout inside residual blocks (0 keeps training deterministic)")
+    # >1: the stem sees (p×p)-pixel patches (pixel unshuffle), 28×28 → 14×14 for p = 2, and the output conv
+    # predicts p·p values per patch (pixel shuffle). 1 = the original UNet.
+    patch_size: int = option(1, "the stem's patch size (2: the UNet works on 14×14 patches)")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -126,7 +129,7 @@ class Attention(nn.Module):
         qkv = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W)
         q, k, v = qkv.transpose(-1, -2).unbind(1)  # (B, heads, HW, C/heads) each
         # softmax(q kᵀ/√d) v written out: equal to F.scaled_dot_product_attention, but for 49 tokens the explicit
-        # matmuls are 5x faster on the CPU in bf16 (its flash kernel took 105 of 760 ms per training step)
+        # matmuls are much faster on the CPU in bf16 (bench/bench_recipe.py RESULTS)
         if q.device.type == "cpu" or torch.are_deterministic_algorithms_enabled():  # (the fused backward uses atomics)
             # (B, heads, HW, HW), fp32
             attn = (q @ k.transpose(-1, -2)).float().mul(q.shape[-1] ** -0.5).softmax(dim=-1)

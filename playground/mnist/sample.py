@@ -46,7 +46,7 @@ DEFAULT_GUIDANCE = 1.5
 # CLI: bf16 autocast on a CPU with native bf16, where its quality was measured equal to fp32 (500 digits, DDIM-50,
 # w = 1.5: 99.0 % confident and Fréchet 1.17x in both) at 2.3x the speed; fp32 on GPUs (not measured there yet)
 DEFAULT_BF16 = "auto"
-DEFAULT_BATCH = 64  # CLI: digits per batch; 500 digits in bf16 took 57 s in batches of 64, 63 s in batches of 250
+DEFAULT_BATCH = 64  # CLI: digits per batch (bench/bench_sampling_speed.py RESULTS)
 
 
 def default_labels(n: int) -> torch.Tensor:
@@ -106,7 +106,7 @@ def generate_loop(
     """Yield the sampler state after each step for ``num`` digits (one batch).
 
     label: None (cycle 0..9), an int, or (num,) labels; ignored by unconditional models.
-    bf16: "auto" uses bf16 autocast on a CPU with native bf16 (2.3x faster, the same measured quality).
+    bf16: "auto" uses bf16 autocast on a CPU with native bf16 (faster, the same measured quality; README).
     cuda_graph: on CUDA, replay the model call from a CUDA graph (the same digits, fewer launches).
     """
     device = next(model.parameters()).device

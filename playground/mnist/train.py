@@ -38,7 +38,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -46,6 +46,7 @@ import torch
 
 from playground import diffusion, samplers
 from playground.mnist.checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
+from playground.mnist.config_cli import add_config_flags, config_overrides, option
 from playground.mnist.data import MNISTSplits, batches, load_mnist, to_unit_range
 from playground.mnist.loss_stats import N_BUCKETS, LossStats  # noqa: F401  (N_BUCKETS: re-exported)
 from playground.mnist.model import UNet, UNetConfig
@@ -67,38 +68,39 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint's meta.extra)."""
 
-    prediction_type: str = "eps"  # "eps" | "x0" | "v"
-    schedule: str = "linear"  # "linear" | "scaled_linear" | "cosine" | "sigmoid"
-    T: int = 1000  # diffusion steps
-    zero_terminal_snr: bool = False
-    steps: int = 1500  # stop after this many optimiser steps ...
-    time_budget_s: float | None = 300.0  # ... or after this much wall time, whichever first
-    batch_size: int = 128
-    lr: float = 2e-3  # peak AdamW learning rate
-    warmup_steps: int = 100  # linear warmup, then cosine decay to lr * final_lr_frac ...
-    warmup_frac: float | None = None  # ... or warm up over this fraction of the planned steps (overrides warmup_steps)
-    final_lr_frac: float = 0.1
-    weight_decay: float = 1e-4
-    adam_beta2: float = 0.999  # AdamW's second-moment decay (0.99 adapts faster in short runs)
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999  # EMA of the weights, used for sampling
-    label_dropout: float = 0.1  # P(label -> null) for classifier-free guidance
-    min_snr_gamma: float | None = 5.0  # min-SNR-γ loss weighting; None = plain MSE
-    t_sampling: str = "uniform"  # "uniform" t, or "lognormal": log-SNR(t) ~ N(logsnr_mean, logsnr_std²) (EDM's σ)
-    logsnr_mean: float = 2.4  # EDM's ln σ ~ N(−1.2, 1.2²) is log-SNR = −2 ln σ ~ N(2.4, 2.4²)
-    logsnr_std: float = 2.4
-    conditional: bool = True  # class-conditional (CFG-capable) model
-    seed: int = 0
-    bf16: str = "auto"  # "auto" (on where the hardware has native bf16) | "on" | "off"
-    channels_last: bool = True  # NHWC memory format (faster fp32 convs on CPU, what cuDNN's bf16 convs want)
-    cuda_graph: bool = True  # CUDA: capture the whole step as one CUDA graph after EAGER_WARMUP_STEPS (cuda_graphs.py)
-    deterministic: bool = False  # CUDA: deterministic kernels only (bit-identical reruns; the CPU always is)
-    log_every: int = 10  # a "step" event every N steps
-    preview_every: int = 200  # fixed-seed sample previews every N steps (0 = never)
-    preview_steps: int = 20  # DDIM steps of a preview
-    preview_guidance: float = 2.0
-    checkpoint_every: int = 0  # also write the checkpoint every N steps (0 = only at the end)
-    model: UNetConfig = field(default_factory=UNetConfig)
+    prediction_type: str = option("eps", "what the network predicts: eps | x0 | v", aliases=("--objective",))
+    schedule: str = option("linear", "noise schedule: linear | scaled_linear | cosine | sigmoid")
+    T: int = option(1000, "diffusion steps")
+    zero_terminal_snr: bool = option(False, "rescale the schedule so that ᾱ_{T−1} = 0")
+    steps: int = option(1500, "stop after this many optimiser steps …")
+    time_budget_s: float | None = option(300.0, "… or after this much wall time (s), whichever first",
+                                         aliases=("--time-budget",))
+    batch_size: int = option(128, "digits per optimiser step (the global batch under torchrun)")
+    lr: float = option(2e-3, "peak AdamW learning rate")
+    warmup_steps: int = option(100, "linear warmup steps, then cosine decay to lr × final_lr_frac …")
+    warmup_frac: float | None = option(None, "… or warm up over this fraction of the planned steps")
+    final_lr_frac: float = option(0.1, "the learning rate at the end, as a fraction of lr")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    adam_beta2: float = option(0.999, "AdamW's second-moment decay (0.99 adapts faster in short runs)")
+    grad_clip: float = option(1.0, "clip the gradient norm at this value")
+    ema_decay: float = option(0.999, "EMA of the weights, used for sampling")
+    label_dropout: float = option(0.1, "P(label → null) during training, for classifier-free guidance")
+    min_snr_gamma: float | None = option(5.0, "min-SNR-γ loss weighting; none (or ≤ 0) = plain MSE")
+    t_sampling: str = option("uniform", "uniform t, or lognormal: log-SNR(t) ~ N(logsnr_mean, logsnr_std²)")
+    logsnr_mean: float = option(2.4, "lognormal t: mean of log-SNR (EDM's ln σ ~ N(−1.2, 1.2²) is N(2.4, 2.4²))")
+    logsnr_std: float = option(2.4, "lognormal t: standard deviation of log-SNR")
+    conditional: bool = option(True, "class-conditional (CFG-capable) model")
+    seed: int = option(0, "seeds the weights, the data order and every t, ε and label dropout")
+    bf16: str = option("auto", "bf16 autocast: auto (where the hardware has native bf16) | on | off")
+    channels_last: bool = option(True, "NHWC memory format (faster fp32 convs on CPU, what cuDNN's bf16 wants)")
+    cuda_graph: bool = option(True, "CUDA: replay the whole step as one CUDA graph after the eager warm-up")
+    deterministic: bool = option(False, "CUDA: deterministic kernels only (bit-identical reruns; the CPU always is)")
+    log_every: int = option(10, "a step event every N steps")
+    preview_every: int = option(200, "fixed-seed sample previews every N steps (0 = never)")
+    preview_steps: int = option(20, "DDIM steps of a preview")
+    preview_guidance: float = option(2.0, "classifier-free guidance scale of a preview")
+    checkpoint_every: int = option(0, "also write the checkpoint every N steps (0 = only at the end)")
+    model: UNetConfig = option(default_factory=UNetConfig, help="the UNet (its own flags below)")
 
     @classmethod
     def from_preset(cls, name: str = "quick", **overrides) -> "TrainConfig":
@@ -121,22 +123,20 @@ class TrainConfig:
         return cls(**kw)
 
 
-# Named presets the app offers. "quick" is also the CLI default.
+# Named presets the app offers. "quick" is also the CLI default. Their measured quality and speed are in
+# the README ("Quick training", "On a GPU") and bench/bench_recipe.py / bench/bench_gpu.py RESULTS.
 PRESETS: dict[str, dict] = {
-    # Recognisable digits in 5 minutes on 2 CPU cores (README "Quick training"). The UNet sees 2×2-pixel patches
-    # (14×14 at the top level): 2.3x cheaper per step on the CPU, and better at 5 minutes (bench_recipe RESULTS).
-    # A higher peak LR, a short warmup and a decay to 0.3x suit runs of a few hundred to ~1,600 steps:
-    # 5 minutes on 2 idle cores gave 96.4 % confident, Fréchet 0.94x real (lr 2e-3 / warmup 100 / 0.1x: 93.0 %, 1.22x).
+    # Recognisable digits in 5 minutes on 2 CPU cores. The UNet sees 2×2-pixel patches (14×14 at the top level):
+    # cheaper per step on the CPU, and better at a fixed time. A higher peak LR, a short warmup and a decay to
+    # 0.3× suit runs of a few hundred to ~1,600 steps.
     "quick": dict(steps=100_000, time_budget_s=300.0, batch_size=128, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
                   model=UNetConfig(patch_size=2)),
     # A demo-length run that streams nicely in the app.
     "tiny": dict(steps=100_000, time_budget_s=60.0, batch_size=64, lr=3e-3, warmup_steps=50, final_lr_frac=0.3,
                  preview_every=100, model=UNetConfig(patch_size=2)),
-    # The recipe of the shipped checkpoints: step-based, so a busy machine cannot cut it short
-    # (3,500 steps: about 20 minutes on 2 idle cores, 66 minutes on the shared dev machine).
+    # The recipe of the shipped checkpoints: step-based, so a busy machine cannot cut it short.
     "shipped": dict(steps=3_500, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=200, preview_every=1000),
-    # A GPU run: the shipped checkpoint's quality in seconds on one H100 (bench/bench_gpu.py recipe).
-    # 1,800 steps: 97.4 % confident, 10/10, Fréchet 1.20x real in 9.4 s on one H100 (the shipped: 99.4 %, 1.13x).
+    # A GPU run: close to the shipped checkpoint's quality in seconds on one GPU (bench/bench_gpu.py recipe).
     "gpu": dict(steps=1_800, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=100, preview_every=300),
 }
 
@@ -190,57 +190,15 @@ class Trainer:
         self.prediction_type = diffusion.normalize_prediction_type(cfg.prediction_type)
         self.bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_autocast_ok(self.device))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-        model_cfg = dataclasses.replace(cfg.model, num_classes=cfg.model.num_classes or 10) if cfg.conditional \
-            else dataclasses.replace(cfg.model, num_classes=None)
         self.step, self.wall_time_s = 0, 0.0
         self.data_gen = torch.Generator().manual_seed(cfg.seed)  # data order: CPU on every device
         # t, ε and label dropout: drawn where they are used (a CUDA generator on a GPU: no copies, no syncs)
         noise_device = self.device if self.device.type == "cuda" else "cpu"
         self.noise_gen = torch.Generator(noise_device).manual_seed(cfg.seed + 1)
-        resume_obj = None
-        if resume is not None:
-            resume_obj = load_checkpoint(resume)
-            model_cfg = UNetConfig.from_dict(resume_obj["config"])
-            rmeta = CheckpointMeta.from_dict(resume_obj["meta"])
-            if (diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type
-                    or rmeta.schedule != cfg.schedule or rmeta.T != cfg.T):
-                raise CheckpointError(
-                    f"cannot resume {resume}: it was trained with "
-                                      f"{rmeta.prediction_type}/{rmeta.schedule}/T={rmeta.T}, "
-                    f"this run asks for {self.prediction_type}/{cfg.schedule}/T={cfg.T}"
-                )
-        with torch.random.fork_rng(devices=[]):  # weight init: seeded, global RNG left untouched
-            torch.manual_seed(cfg.seed)
-            self.model = UNet(model_cfg)
-        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self.model.to(self.device, memory_format=self.memory_format)
-        self.ema.to(self.device, memory_format=self.memory_format)
-        # CUDA graph: the whole step replays as one launch, so the LR and EMA weight live in device tensors
-        self.use_graph = cfg.cuda_graph and cuda_graphs_ok(self.device) and not self.dist.enabled
-        # fused AdamW: one kernel over all parameters; 2-3x faster than the default on the CPU (bench_recipe RESULTS)
-        self.opt = torch.optim.AdamW(self.model.parameters(),
-                                     lr=torch.tensor(cfg.lr, device=self.device) if self.use_graph
-                                     else cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.adam_beta2),
-                                     fused=self.device.type in ("cpu", "cuda"), capturable=self.use_graph)
-        self._ema_w = torch.zeros((), device=self.device) if self.device.type == "cuda" else None  # 1 − d, on the GPU
-        self._graph: GraphedTrainStep | None = None
-        self._side = torch.cuda.Stream(self.device) if self.use_graph else None
+        resume_obj = self._read_resume(resume) if resume is not None else None
+        self._build_model(UNetConfig.from_dict(resume_obj["config"]) if resume_obj else self._model_config())
         if resume_obj is not None:
-            self.ema.load_state_dict(resume_obj["ema"])
-            self.model.load_state_dict(resume_obj.get("model", resume_obj["ema"]))
-            if "optimizer" in resume_obj:
-                self.opt.load_state_dict(resume_obj["optimizer"])
-            rmeta = CheckpointMeta.from_dict(resume_obj["meta"])
-            self.step, self.wall_time_s = int(rmeta.steps), float(rmeta.wall_time_s)
-            ts = resume_obj.get("train_state") or {}
-            if "noise_gen" in ts:
-                try:
-                    self.noise_gen.set_state(ts["noise_gen"])
-                except (RuntimeError, TypeError):  # saved on another kind of device: a fresh stream seeded by the step
-                    self.noise_gen.manual_seed(cfg.seed + 1 + self.step)
-            if "data_gen" in ts:
-                self.data_gen.set_state(ts["data_gen"])
+            self._load_resume(resume_obj)
         self.x0 = self.data.train_x0().to(self.device)  # (N, 1, 28, 28)
         self.labels = self.data.train_labels.to(self.device)
         self.stats = LossStats(cfg.T)
@@ -254,6 +212,60 @@ class Trainer:
         self.planned_steps = cfg.steps
         self.lr = cfg.lr  # the learning rate of the last step
         self.clock: Callable[[], float] = time.perf_counter  # wall clock of the time budget (tests substitute one)
+
+    def _model_config(self) -> UNetConfig:
+        cfg = self.cfg
+        if cfg.conditional:
+            return dataclasses.replace(cfg.model, num_classes=cfg.model.num_classes or 10)
+        return dataclasses.replace(cfg.model, num_classes=None)
+
+    def _read_resume(self, resume: str | Path) -> dict:
+        """A resume checkpoint, refused if it was trained with another objective, schedule or T."""
+        obj = load_checkpoint(resume)
+        rmeta = CheckpointMeta.from_dict(obj["meta"])
+        if (diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type
+                or rmeta.schedule != self.cfg.schedule or rmeta.T != self.cfg.T):
+            raise CheckpointError(f"cannot resume {resume}: it was trained with "
+                                  f"{rmeta.prediction_type}/{rmeta.schedule}/T={rmeta.T}, this run asks for "
+                                  f"{self.prediction_type}/{self.cfg.schedule}/T={self.cfg.T}")
+        return obj
+
+    def _build_model(self, model_cfg: UNetConfig) -> None:
+        """The UNet (seeded init), its EMA copy and AdamW, on the device; the CUDA-graph plumbing where it runs."""
+        cfg = self.cfg
+        with torch.random.fork_rng(devices=[]):  # weight init: seeded, global RNG left untouched
+            torch.manual_seed(cfg.seed)
+            self.model = UNet(model_cfg)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.model.to(self.device, memory_format=self.memory_format)
+        self.ema.to(self.device, memory_format=self.memory_format)
+        # CUDA graph: the whole step replays as one launch, so the LR and EMA weight live in device tensors
+        self.use_graph = cfg.cuda_graph and cuda_graphs_ok(self.device) and not self.dist.enabled
+        # fused AdamW: one kernel over all parameters (bench_recipe RESULTS)
+        self.opt = torch.optim.AdamW(self.model.parameters(),
+                                     lr=torch.tensor(cfg.lr, device=self.device) if self.use_graph
+                                     else cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, cfg.adam_beta2),
+                                     fused=self.device.type in ("cpu", "cuda"), capturable=self.use_graph)
+        self._ema_w = torch.zeros((), device=self.device) if self.device.type == "cuda" else None  # 1 − d, on the GPU
+        self._graph: GraphedTrainStep | None = None
+        self._side = torch.cuda.Stream(self.device) if self.use_graph else None
+
+    def _load_resume(self, obj: dict) -> None:
+        """Weights, optimiser, step count, wall time and both random streams from a resume checkpoint."""
+        self.ema.load_state_dict(obj["ema"])
+        self.model.load_state_dict(obj.get("model", obj["ema"]))
+        if "optimizer" in obj:
+            self.opt.load_state_dict(obj["optimizer"])
+        rmeta = CheckpointMeta.from_dict(obj["meta"])
+        self.step, self.wall_time_s = int(rmeta.steps), float(rmeta.wall_time_s)
+        ts = obj.get("train_state") or {}
+        if "noise_gen" in ts:
+            try:
+                self.noise_gen.set_state(ts["noise_gen"])
+            except (RuntimeError, TypeError):  # saved on another kind of device: a fresh stream seeded by the step
+                self.noise_gen.manual_seed(self.cfg.seed + 1 + self.step)
+        if "data_gen" in ts:
+            self.data_gen.set_state(ts["data_gen"])
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -549,79 +561,61 @@ def train(config: TrainConfig | None = None, **trainer_kwargs) -> Iterator[Train
     return Trainer(config, **trainer_kwargs).run()
 
 
-def _parse_model(s: str) -> tuple[int, ...]:
-    return tuple(int(c) for c in s.split(","))
+# UNet fields fixed by the data or by --conditional: not flags of their own
+_NOT_FLAGS = ("image_size", "in_channels", "num_classes")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The training CLI: run options, then one flag per TrainConfig / UNetConfig field (config_cli)."""
     ap = argparse.ArgumentParser(prog="python -m playground.train", description="Train the MNIST diffusion UNet.")
     ap.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="starting recipe (default: quick)")
-    ap.add_argument("--prediction-type", "--objective", dest="prediction_type", help="eps | x0 | v")
-    ap.add_argument("--schedule", help="linear | scaled_linear | cosine | sigmoid")
-    ap.add_argument("--T", type=int)
-    ap.add_argument("--zero-terminal-snr", action="store_true", default=None)
-    ap.add_argument("--steps", type=int)
-    ap.add_argument("--time-budget", type=float, dest="time_budget_s", help="stop cleanly after this many seconds")
-    ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--lr", type=float)
-    ap.add_argument("--warmup-steps", type=int)
-    ap.add_argument("--ema-decay", type=float)
-    ap.add_argument("--min-snr-gamma", type=float, help="<= 0 disables the weighting")
-    ap.add_argument("--unconditional", action="store_true", help="train without labels (no CFG)")
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--bf16", choices=["auto", "on", "off"])
-    ap.add_argument("--channels", type=_parse_model, help="UNet widths per level, e.g. 32,64,96")
-    ap.add_argument("--num-res-blocks", type=int)
-    ap.add_argument("--no-attention", action="store_true")
-    ap.add_argument("--preview-every", type=int)
-    ap.add_argument("--log-every", type=int)
-    ap.add_argument("--checkpoint-every", type=int)
     ap.add_argument("--out", default="runs/model.pt", help="EMA-only checkpoint to write (default runs/model.pt)")
     ap.add_argument("--resume-out", help="also write a full resume checkpoint here")
     ap.add_argument("--resume", help="resume from this checkpoint")
-    ap.add_argument("--data-dir")
+    ap.add_argument("--data-dir", help="MNIST folder (default: the bundled test split)")
     ap.add_argument("--download", action="store_true", help="allow torchvision to download MNIST")
-    ap.add_argument("--device")
+    ap.add_argument("--device", help="cuda | mps | cpu (default: the best there is)")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads")
-    args = ap.parse_args(argv)
+    add_config_flags(ap, TrainConfig, skip=_NOT_FLAGS)
+    ap.add_argument("--unconditional", dest="conditional", action="store_false", default=argparse.SUPPRESS,
+                    help="the same as --no-conditional")
+    return ap
 
-    over = {k: getattr(args, k) for k in ("prediction_type", "schedule", "T", "zero_terminal_snr", "steps",
-                                          "time_budget_s",
-                                          "batch_size", "lr", "warmup_steps", "ema_decay", "seed", "bf16",
-                                          "preview_every", "log_every",
-                                          "checkpoint_every") if getattr(args, k) is not None}
-    if args.min_snr_gamma is not None:
-        over["min_snr_gamma"] = args.min_snr_gamma if args.min_snr_gamma > 0 else None
-    if args.unconditional:
-        over["conditional"] = False
-    mkw = {}
-    if args.channels:
-        mkw["channels"] = args.channels
-    if args.num_res_blocks:
-        mkw["num_res_blocks"] = args.num_res_blocks
-    if args.no_attention:
-        mkw["attention"] = False
-    cfg = TrainConfig.from_preset(args.preset, **over)
-    if mkw:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **mkw))
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset, with the fields the user typed on top (min-SNR-γ ≤ 0 means none, as before)."""
+    over = config_overrides(args, TrainConfig)
+    if over.get("min_snr_gamma") is not None and over["min_snr_gamma"] <= 0:
+        over["min_snr_gamma"] = None
+    cfg = TrainConfig.from_preset(args.preset, **{k: v for k, v in over.items() if k != "model"})
+    if "model" in over:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **over["model"]))
+    return cfg
+
+
+def _report(ev: TrainEvent, cfg: TrainConfig, say: Callable[..., None]) -> None:
+    if ev.kind == "done":
+        say(ev.message, flush=True)
+    elif ev.kind == "preview" or (ev.kind == "step" and ev.step % max(cfg.log_every * 10, 1) == 0):
+        say(f"step {ev.step:6d}/{ev.planned_steps} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
+            f"{ev.steps_per_s:.2f} it/s {ev.elapsed_s:6.0f}s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Trainer(cfg, data_dir=args.data_dir, download=args.download, device=args.device, resume=args.resume,
                       out=args.out, resume_out=args.resume_out)
-    main_rank = trainer.dist.is_main
-    say = print if main_rank else (lambda *a, **k: None)  # under torchrun, rank 0 alone logs
+    say = print if trainer.dist.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 alone logs
     ddp = f" | torchrun: {trainer.dist.world_size} processes" if trainer.dist.enabled else ""
     say(f"data: {trainer.data.source} | device: {trainer.device} | bf16: {trainer.bf16} | "
-          f"params: {trainer.model.num_params()/1e6:.2f}M | {cfg.prediction_type}/{cfg.schedule}/T={cfg.T}"
+        f"params: {trainer.model.num_params() / 1e6:.2f}M | {cfg.prediction_type}/{cfg.schedule}/T={cfg.T}"
         f"{' | CUDA graph' if trainer.use_graph else ''}{ddp}", flush=True)
     try:
         for ev in trainer.run():
-            if ev.kind == "done":
-                say(ev.message, flush=True)
-            elif ev.kind in ("step", "preview") and (ev.step % max(cfg.log_every * 10, 1) == 0
-                                                     or ev.kind == "preview"):
-                say(f"step {ev.step:6d}/{ev.planned_steps} loss {ev.loss:.4f} mean {ev.loss_mean:.4f} lr {ev.lr:.2e} "
-                      f"{ev.steps_per_s:.2f} it/s {ev.elapsed_s:6.0f}s", flush=True)
+            _report(ev, cfg, say)
     except KeyboardInterrupt:
         say("interrupted; checkpoint written", file=sys.stderr)
     finally:

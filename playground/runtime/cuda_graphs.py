@@ -1,8 +1,9 @@
 """CUDA graphs: launch a whole training step, or one model call of a sampler, as a single graph replay.
 
-The default UNet is small: at batch 128 a training step is about 740 kernels and 5 ms of GPU work, and
-launching them from Python costs about 47 ms of CPU time, so an eager step leaves an H100 idle about 90%
-of the time (issue #9's profile). A CUDA graph records the kernels once and replays them with one launch.
+The default UNet is small: a training step is hundreds of tiny kernels, and launching them from Python costs
+far more CPU time than the GPU spends on them, so an eager step leaves the GPU idle most of the time (the profile
+is in the README, "On a GPU", and bench/bench_gpu.py RESULTS). A CUDA graph records the kernels once and replays
+them with one launch.
 
 What a graph needs, and how it is met here:
 

@@ -34,7 +34,7 @@ class ExactQ:
 
 _CHUNK_ELEMS = 1 << 18  # query rows × data points per chunk: 1 MB of float32, stays in cache
 # exp() arguments are clamped here: below it the weights (and their products with the data) would be denormal
-# numbers, ~20x slower in exp and in the matrix product on x86 (measured: -87 made small-σ calls 2-3x slower).
+# numbers, which are far slower in exp and in the matrix product on x86 (bench/bench_toy2d.py RESULTS §5).
 # A row whose Z = Σᵢ exp(lᵢ) falls below e^_Z_FLOOR (far from all data at small σ) is recomputed with its largest
 # logit shifted to 0, so the clamped terms (≤ N·e^clamp ≤ e^(clamp + 9.3) at the cap N = 10⁴) err by < e^-20.
 _CLAMP = {torch.float32: -80.0, torch.float64: -700.0}
@@ -77,7 +77,7 @@ def exact_quantities(x0, x_t, alpha_bar: float, *, far: bool = False) -> ExactQ:
     A = a * x0  # (N, 2) the means √ᾱ·x_i of the mixture components
     b = -(A * A).sum(1) / (2 * var)  # (N,)
     K = torch.cat([A.T / var, b[None], torch.ones(1, N, dtype=dt, device=dev)])  # (4, N)
-    X1 = torch.cat([x0.T, torch.ones(1, N, dtype=dt, device=dev)])  # (3, N), contiguous: 4x faster below
+    X1 = torch.cat([x0.T, torch.ones(1, N, dtype=dt, device=dev)])  # (3, N), contiguous: the product below is faster
     q = torch.cat([x_t, torch.ones(M, 1, dtype=dt, device=dev), -(x_t * x_t).sum(1, keepdim=True) / (2 * var)], 1)
     grad = torch.is_grad_enabled() and (x_t.requires_grad or x0.requires_grad)
     rows = max(1, _CHUNK_ELEMS // max(N, 1))
@@ -93,7 +93,7 @@ def exact_quantities(x0, x_t, alpha_bar: float, *, far: bool = False) -> ExactQ:
                 w = torch.exp((qc @ K).clamp(min=clamp))
             else:  # in place: the logits (m, N), every entry ≤ 0 (up to rounding), become the weights
                 w = torch.mm(qc, K, out=buf[:qc.shape[0]]).clamp_(min=clamp).exp_()
-            sums.append(X1 @ w.T)  # (3, m): Σ wᵢxᵢ and Z = Σ wᵢ; (3, N) @ (N, m) is 4x faster than w @ X1.T here
+            sums.append(X1 @ w.T)  # (3, m): Σ wᵢxᵢ and Z = Σ wᵢ; (3, N) @ (N, m) beats w @ X1.T here
         S = torch.cat(sums, 1)  # (3, M)
         log_z = torch.log(S[2])
     low = (log_z < z_floor).nonzero().squeeze(1)  # far from every data point at this σ: redo with the maximum out
@@ -133,9 +133,9 @@ def _grid_factors(x0: torch.Tensor, g: torch.Tensor, a: float, var: float, k: in
     """exp(−(g_j − a·x_ik)²/2σ² + c_j) for one axis k, each row j shifted to max 1 (c_j returned), (G, N).
 
     −(g − a·x)²/(2σ²) = (g·a·x − (a·x)²/2)/σ² − g²/(2σ²): the last term is one constant per row, so it goes into
-    the shift. Factors below e^floor are clamped to it: denormal numbers are ~20x slower in exp and matmul."""
+    the shift. Factors below e^floor are clamped to it: denormal numbers are far slower in exp and matmul."""
     ax = a * x0[:, k]
-    # one (G, 2) @ (2, N) product: ~15x faster than the same broadcast expression on the CPU
+    # one (G, 2) @ (2, N) product: much faster than the same broadcast expression on the CPU
     e = torch.stack([g, torch.ones_like(g)], 1) @ torch.stack([ax / var, -(ax * ax) / (2 * var)], 0)  # (G, N)
     m = e.amax(1)
     return e.sub_(m[:, None]).clamp_(min=floor).exp_(), m - g * g / (2 * var)
@@ -159,11 +159,11 @@ def exact_on_grid(x0, xs, ys, alpha_bar: float) -> ExactQ:
     (small σ, grid points far from all data) those grid points are recomputed directly.
 
     float64 on purpose: each factor is clamped at e^-340, since below that its exponential would be denormal
-    (20x slower in exp and in the matrix product), and products of two clamped factors (e^-680) stay normal.
+    (far slower in exp and in the matrix product), and products of two clamped factors (e^-680) stay normal.
     A clamped factor times the other (≤ 1) errs by at most e^-340 per point, so Z errs by at most N·e^-340;
     grid points with Z < 1e-120 are recomputed directly, which keeps every other value within 1e-24 relative.
     (float32 cannot do both: a floor high enough to keep products normal, e^-40, needs Z ≥ N·e^-34 to be
-    accurate, and products below e^-87 are denormal: 10x slower at small σ, measured.)
+    accurate, and products below e^-87 are denormal, slow at small σ.)
     """
     ab = as_alpha_bar(alpha_bar)
     x0, xs, ys = _grid_axes(x0, xs, ys, torch.float64)
@@ -179,7 +179,7 @@ def exact_on_grid(x0, xs, ys, alpha_bar: float) -> ExactQ:
     x0_hat = torch.stack([Sx / Z, Sy / Z], -1)  # 0/0 = NaN where Z underflowed: replaced below
     log_density = torch.log(Z) + cu[None, :] + cv[:, None] - math.log(N) - math.log(2 * math.pi * var)
     bad = ~(Z > 1e-120)  # (nearly) underflowed: recompute these grid points exactly
-    if bool(bad.any()):  # float32 here: 2x faster, and at this small σ only the nearest points count
+    if bool(bad.any()):  # float32 here: faster, and at this small σ only the nearest points count
         exact = exact_quantities(x0.float(), grid[bad].float(), ab, far=True)
         x0_hat[bad] = exact.x0_hat.double()
         log_density[bad] = exact.log_density.double()

@@ -88,8 +88,8 @@ def _cores() -> int:
 def adapt_threads(load: float | None = None) -> int:
     """Busy host → one torch thread; calm again → torch's default. Called before each interactive job.
 
-    On a 2-core machine at load ≈ 9, sampling took 8.0 s on one thread and 36.0 s on two (OpenMP threads wait
-    for each other when a core is taken away; bench/bench_busy_host.py). The 1-minute load average above
+    On a busy host one thread is several times faster than two (OpenMP threads wait for each other when a core
+    is taken away; README and bench/bench_busy_host.py RESULTS). The 1-minute load average above
     cores + 0.5 counts as busy, below cores − 0.5 as calm (hysteresis in between); so does another interactive job
     running in this process (the jobs would oversubscribe the cores). PLAYGROUND_THREADS pins it.
     Returns the thread count in use.
