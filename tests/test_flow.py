@@ -161,7 +161,7 @@ def test_a_flow_model_trains_on_real_digits_with_a_falling_loss(mnist, t_samplin
     from playground.mnist.checkpoint import load_model
     from playground.mnist.model import UNetConfig
     from playground.mnist.sample import generate
-    from playground.mnist.train import Trainer, TrainConfig
+    from playground.mnist.train import TrainConfig, Trainer
 
     torch.set_num_threads(1)
     c = TrainConfig.from_preset("tiny", prediction_type="flow", t_sampling=t_sampling, steps=40, time_budget_s=None,
@@ -183,7 +183,7 @@ def test_a_flow_model_trains_on_real_digits_with_a_falling_loss(mnist, t_samplin
 
 
 def test_flow_objective_refuses_diffusion_only_options(mnist):
-    from playground.mnist.train import Trainer, TrainConfig
+    from playground.mnist.train import TrainConfig, Trainer
 
     with pytest.raises(ValueError, match="min-SNR-γ weights the diffusion objectives"):
         Trainer(TrainConfig(prediction_type="flow", min_snr_gamma=5.0), data=mnist, device="cpu")
