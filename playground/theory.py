@@ -362,7 +362,8 @@ Train a network to predict that velocity (conditional flow matching, Lipman et a
 $$\mathcal L = \mathbb E_{t,x_0,\varepsilon}\,\big\|u_\theta(x_t,t) - (\varepsilon - x_0)\big\|^2 .$$
 
 The minimiser is the *marginal* velocity
-$u^*(x,t)=\mathbb E[\varepsilon-x_0\mid x_t=x] = (x-\mathbb E[x_0\mid x_t=x])/t$, and integrating $dx/dt = u^*$ from $t=1$ (noise) to $t=0$ carries the noise distribution onto the data. $t$ is drawn
+$u^*(x,t)=\mathbb E[\varepsilon-x_0\mid x_t=x] = (x-\mathbb E[x_0\mid x_t=x])/t$, and integrating
+$dx/dt = u^*$ from $t=1$ (noise) to $t=0$ carries the noise distribution onto the data. $t$ is drawn
 uniformly, or logit-normally ($t=\mathrm{sigmoid}(n)$, $n\sim\mathcal N(0,1)$), which Stable Diffusion 3 found better.
 
 *Direction of time.* This app uses Stable Diffusion 3's convention: $t=0$ is data, $t=1$ is noise, as for diffusion.
