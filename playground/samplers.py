@@ -390,6 +390,28 @@ class SamplerState:
     nfe: int = 0  # network evaluations so far (CFG's two halves count as one)
 
 
+def _step(kind, s, x, t, t_prev, out, z, last, evaluate, kw, *, eta, ddpm_variance) -> StepOutput:
+    """One step of sampler `kind` (the loop's dispatch); `evaluate(x)` is the network at t_prev (Heun only)."""
+    if kind == "ddpm":
+        return ddpm_step(s, x, t, t_prev, out, z, variance=ddpm_variance, **kw)
+    if kind == "ddim":
+        return ddim_step(s, x, t, t_prev, out, z, eta=eta, **kw)
+    if kind == "euler":
+        return euler_step(s, x, t, t_prev, out, **kw)
+    if kind == "heun":
+        return heun_step(s, x, t, t_prev, out, evaluate, **kw)
+    return dpmpp_2m_step(s, x, t, t_prev, out, last=last, **kw)
+
+
+def _warn_eps_at_zero_snr(s: NoiseSchedule, pred: str, pairs: list[tuple[int, int]]) -> None:
+    if pred == "eps" and pairs[0][0] == s.T - 1 and float(s.alpha_bar[-1]) == 0.0:
+        warnings.warn(
+            "ε-prediction at zero terminal SNR: x̂_0 is 0/0 at t = T−1; ᾱ is floored at 2^-24 there "
+            "(as diffusers does). Use v-prediction with zero-terminal-SNR schedules.",
+            stacklevel=3,
+        )
+
+
 def sample_loop(
     model_fn: ModelFn,
     s: NoiseSchedule,
@@ -427,12 +449,7 @@ def sample_loop(
     pred = normalize_prediction_type(prediction_type)
     pairs = timesteps if timesteps is not None else make_timesteps(s.T, num_steps, spacing)
     device = torch.device(device) if device is not None else (x_T.device if x_T is not None else torch.device("cpu"))
-    if pred == "eps" and pairs[0][0] == s.T - 1 and float(s.alpha_bar[-1]) == 0.0:
-        warnings.warn(
-            "ε-prediction at zero terminal SNR: x̂_0 is 0/0 at t = T−1; ᾱ is floored at 2^-24 there "
-            "(as diffusers does). Use v-prediction with zero-terminal-SNR schedules.",
-            stacklevel=2,
-        )
+    _warn_eps_at_zero_snr(s, pred, pairs)
 
     def draw() -> torch.Tensor:
         return torch.randn(shape, generator=generator, device=generator.device if generator else "cpu").to(device)
@@ -450,18 +467,9 @@ def sample_loop(
     for i, (t, t_prev) in enumerate(pairs):
         z = noises(i).to(device) if noises is not None else draw()
         out = evaluate(x, t)
-        kw = dict(prediction_type=pred, clip_x0=clip_x0)
-        if kind == "ddpm":
-            step = ddpm_step(s, x, t, t_prev, out, z, variance=ddpm_variance, **kw)
-        elif kind == "ddim":
-            step = ddim_step(s, x, t, t_prev, out, z, eta=eta, **kw)
-        elif kind == "euler":
-            step = euler_step(s, x, t, t_prev, out, **kw)
-        elif kind == "heun":
-            step = heun_step(s, x, t, t_prev, out, lambda x_n, t_n=t_prev: evaluate(x_n, t_n), **kw)
-        else:
-            step = dpmpp_2m_step(s, x, t, t_prev, out, last=last, **kw)
-            last = (t, step.x0_pred)
+        step = _step(kind, s, x, t, t_prev, out, z, last, lambda x_n, t_n=t_prev: evaluate(x_n, t_n),
+                     dict(prediction_type=pred, clip_x0=clip_x0), eta=eta, ddpm_variance=ddpm_variance)
+        last = (t, step.x0_pred)  # DPM-Solver++(2M)'s memory
         x = step.x_prev
         yield SamplerState(i + 1, n, t, t_prev, x, step.x0_pred, step.eps_pred, nfe)
 

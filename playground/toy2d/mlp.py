@@ -116,6 +116,8 @@ class Toy2DTrainer:
         if self.model_cfg.T != s.T:
             raise ValueError(f"the model's T ({self.model_cfg.T}) differs from the schedule's T ({s.T})")
         self.flow = normalize_prediction_type(self.model_cfg.prediction_type) == "u"
+        if not self.flow and cfg.t_sampling != "uniform":
+            raise ValueError(f"t_sampling {cfg.t_sampling!r} is for flow matching; diffusion draws uniform timesteps")
         if noise is not None and (not self.flow or as_points(noise, "noise").shape != self.x0.shape):
             raise ValueError("coupled noise needs a flow model ('u') and one noise point per data point")
         self.device = torch.device(device) if device is not None else pick_device()  # CUDA → MPS → CPU
