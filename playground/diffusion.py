@@ -1,4 +1,4 @@
-"""The forward process q, the ε / x̂₀ / v parameterizations, and the training loss.
+"""The forward process q, the ε / x̂₀ / v / u parameterizations, and the training loss.
 
 Notation (code name → paper symbol):
 
@@ -6,6 +6,7 @@ Notation (code name → paper symbol):
     x_t       x_t      noised image at timestep t
     eps       ε        standard normal noise, same shape as x0
     v         v        velocity, v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0            (arXiv:2202.00512, §4)
+    u         u        flow matching's velocity ε − x_0 on the straight line with the same SNR (paths.py)
     t         t        (B,) long timesteps in [0, T)
     s         a NoiseSchedule (see schedules.py)
 
@@ -19,13 +20,15 @@ Two forms of the forward process, both here so the app can show they agree:
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import torch
 
+from .paths import from_x0_eps, to_x0_eps
 from .schedules import NoiseSchedule, extract
 
-PREDICTION_TYPES = ("eps", "x0", "v")
+PREDICTION_TYPES = ("eps", "x0", "v")  # the diffusion objectives; "u" (flow matching) is the fourth output
 
 __all__ = [
     "PREDICTION_TYPES",
@@ -33,6 +36,7 @@ __all__ = [
     "q_step",
     "q_chain",
     "q_posterior",
+    "posterior_mean",
     "predict_x0_from_eps",
     "predict_eps_from_x0",
     "get_v",
@@ -45,14 +49,15 @@ __all__ = [
 ]
 
 _ALIASES = {"eps": "eps", "epsilon": "eps", "noise": "eps", "x0": "x0", "sample": "x0", "x_0": "x0",
-            "v": "v", "v_prediction": "v", "velocity": "v"}
+            "v": "v", "v_prediction": "v", "velocity": "v",
+            "u": "u", "flow": "u", "flow_matching": "u", "rectified_flow": "u"}
 
 
 def normalize_prediction_type(name: str) -> str:
-    """Map 'epsilon' / 'sample' / 'v_prediction' (diffusers' names) and friends to 'eps' / 'x0' / 'v'."""
+    """Map 'epsilon' / 'sample' / 'v_prediction' (diffusers' names), 'flow' and friends to 'eps' / 'x0' / 'v' / 'u'."""
     key = str(name).strip().lower().replace("-", "_")
     if key not in _ALIASES:
-        raise ValueError(f"unknown prediction type {name!r}; choose one of {', '.join(PREDICTION_TYPES)}")
+        raise ValueError(f"unknown prediction type {name!r}; choose one of {', '.join(PREDICTION_TYPES)}, u (flow)")
     return _ALIASES[key]
 
 
@@ -86,83 +91,77 @@ def q_chain(s: NoiseSchedule, x0: torch.Tensor, t_max: int,
         yield x
 
 
+def posterior_mean(x0: torch.Tensor, x_t: torch.Tensor, ab, ab_prev) -> torch.Tensor:
+    """μ̃ of q(x_{t_prev} | x_t, x_0) between any two levels ᾱ_t = ab < ᾱ_{t_prev} = ab_prev (floats or tensors).
+
+    With α' = ᾱ_t/ᾱ_{t_prev} and β' = 1 − α' (one DDPM step on a subset of the grid; α' = α_t on the full grid):
+    μ̃ = √ᾱ_{t_prev}·β'/(1−ᾱ_t) · x_0 + √α'·(1−ᾱ_{t_prev})/(1−ᾱ_t) · x_t    (DDPM Eq. 7)
+    """
+    alpha = ab / ab_prev
+    sqrt = torch.sqrt if isinstance(alpha, torch.Tensor) else math.sqrt
+    return (sqrt(ab_prev) * (1 - alpha) / (1 - ab)) * x0 + (sqrt(alpha) * (1 - ab_prev) / (1 - ab)) * x_t
+
+
 def q_posterior(s: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor,
                 t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of q(x_{t−1} | x_t, x_0) (DDPM Eqs. 6–7).
+    """Mean and variance of q(x_{t−1} | x_t, x_0) (DDPM Eqs. 6–7): (`posterior_mean` like x_t, β̃_t (B, 1, 1, 1)).
 
     μ̃_t = √ᾱ_{t−1}·β_t/(1−ᾱ_t) · x_0 + √α_t·(1−ᾱ_{t−1})/(1−ᾱ_t) · x_t,   β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t.
-    Returns (mean like x_t, variance (B, 1, 1, 1)).
     """
     ab = extract(s.alpha_bar, t, x_t.shape, like=x_t)
     ab_prev = extract(s.alpha_bar_prev, t, x_t.shape, like=x_t)
-    beta = extract(s.betas, t, x_t.shape, like=x_t)
-    alpha = extract(s.alphas, t, x_t.shape, like=x_t)
-    mean = ab_prev.sqrt() * beta / (1 - ab) * x0 + alpha.sqrt() * (1 - ab_prev) / (1 - ab) * x_t
-    return mean, extract(s.posterior_variance, t, x_t.shape, like=x_t)
+    return posterior_mean(x0, x_t, ab, ab_prev), extract(s.posterior_variance, t, x_t.shape, like=x_t)
 
 
-# --- parameterizations: everything in terms of a = ᾱ_t at the given t ------------------------------
+# --- parameterizations: each is paths.to_x0_eps / from_x0_eps with α = √ᾱ_t, σ = √(1−ᾱ_t) ---------------
 
 
-def _ab(s: NoiseSchedule, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return extract(s.alpha_bar, t, x.shape, like=x)
+def _scales(s: NoiseSchedule, t: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a = extract(s.alpha_bar, t, x.shape, like=x)
+    return a.sqrt(), (1 - a).sqrt()
 
 
 def predict_x0_from_eps(s: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """x̂_0 = (x_t − √(1−ᾱ_t)·ε) / √ᾱ_t  (DDPM Eq. 15; DDIM Eq. 12's 'predicted x_0')."""
-    a = _ab(s, t, x_t)
-    return (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+    return to_x0_eps(eps, x_t, "eps", *_scales(s, t, x_t))[0]
 
 
 def predict_eps_from_x0(s: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     """ε̂ = (x_t − √ᾱ_t·x̂_0) / √(1−ᾱ_t)."""
-    a = _ab(s, t, x_t)
-    return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+    return to_x0_eps(x0, x_t, "x0", *_scales(s, t, x_t))[1]
 
 
 def get_v(s: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """v = √ᾱ_t·ε − √(1−ᾱ_t)·x_0  (Salimans & Ho, arXiv:2202.00512)."""
-    a = _ab(s, t, x0)
-    return a.sqrt() * eps - (1 - a).sqrt() * x0
+    return from_x0_eps(x0, eps, "v", *_scales(s, t, x0))
 
 
 def predict_x0_from_v(s: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """x̂_0 = √ᾱ_t·x_t − √(1−ᾱ_t)·v."""
-    a = _ab(s, t, x_t)
-    return a.sqrt() * x_t - (1 - a).sqrt() * v
+    return to_x0_eps(v, x_t, "v", *_scales(s, t, x_t))[0]
 
 
 def predict_eps_from_v(s: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """ε̂ = √(1−ᾱ_t)·x_t + √ᾱ_t·v."""
-    a = _ab(s, t, x_t)
-    return (1 - a).sqrt() * x_t + a.sqrt() * v
+    return to_x0_eps(v, x_t, "v", *_scales(s, t, x_t))[1]
 
 
 def model_output_to_x0_eps(
     s: NoiseSchedule, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prediction_type: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Turn a network output of any parameterization into the pair (x̂_0, ε̂).
+    """Turn a network output of any parameterization (ε, x_0, v, u) into the pair (x̂_0, ε̂): paths.to_x0_eps.
 
     With ε-prediction at ᾱ_t = 0 (zero terminal SNR) x̂_0 is undefined: 0/0. Like diffusers, we
     do not special-case it; samplers warn about it, and `make_timesteps` can avoid t = T−1.
+    u (flow matching) stays finite there: x̂_0 = x_t − û, ε̂ = x_t.
     """
-    kind = normalize_prediction_type(prediction_type)
-    if kind == "eps":
-        return predict_x0_from_eps(s, x_t, t, output), output
-    if kind == "x0":
-        return output, predict_eps_from_x0(s, x_t, t, output)
-    return predict_x0_from_v(s, x_t, t, output), predict_eps_from_v(s, x_t, t, output)
+    return to_x0_eps(output, x_t, normalize_prediction_type(prediction_type), *_scales(s, t, x_t))
 
 
 def training_target(s: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
                     prediction_type: str) -> torch.Tensor:
-    """What the network should output at (x_t, t): ε, x_0, or v."""
-    kind = normalize_prediction_type(prediction_type)
-    if kind == "eps":
-        return eps
-    if kind == "x0":
-        return x0
-    return get_v(s, x0, eps, t)
+    """What the network should output at (x_t, t): ε, x_0, v, or u = ε − x_0."""
+    return from_x0_eps(x0, eps, normalize_prediction_type(prediction_type), *_scales(s, t, x0))
 
 
 def training_loss(
@@ -179,6 +178,7 @@ def training_loss(
     With `min_snr_gamma` = γ the loss is weighted per sample as in Min-SNR (arXiv:2303.09556),
     expressed for each target so that all three weight the *x_0 error* by min(SNR, γ):
         ε:  w = min(SNR, γ) / SNR      x_0:  w = min(SNR, γ)      v:  w = min(SNR, γ) / (SNR + 1)
+        u:  w = min(SNR, γ) / (1 + √SNR)²   (x̂_0 = x_lin − t·û with t = 1/(1 + √SNR))
     Returns (B,) losses; take `.mean()` to train.
     """
     target = training_target(s, x0, eps, t, prediction_type)
@@ -193,6 +193,8 @@ def training_loss(
         weight = torch.where(snr > 0, clipped / snr.clamp(min=1e-30), torch.ones_like(snr))
     elif kind == "x0":
         weight = clipped
+    elif kind == "u":
+        weight = clipped / (1 + snr.sqrt()) ** 2
     else:
         weight = clipped / (snr + 1)
     return per_sample * weight.float()

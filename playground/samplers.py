@@ -9,11 +9,17 @@ Notation (code name → paper symbol):
     eta             η: DDIM's stochasticity, 0 = deterministic DDIM, 1 = DDPM-like (DDIM Eq. 16)
     sigma           σ_t(η) = η·√((1−ᾱ_{t_prev})/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_{t_prev})
     lam             λ_t = log(√ᾱ_t / √(1−ᾱ_t)) = ½·log-SNR, DPM-Solver's time variable
+    tau, c          the flow time τ = σ/(α + σ) ∈ [0, 1] of the straight path with the same SNR, and its scale
+                    x_lin = x_t / c, c = √ᾱ + √(1−ᾱ) (paths.to_linear); u = ε̂ − x̂_0 = dx_lin/dτ
+    nfe             network evaluations so far (a Heun step costs two, its last step one)
 
 Samplers (papers):
     DDPM ancestral    arXiv:2006.11239, Alg. 2; on a subset of steps β'_t = 1 − ᾱ_t/ᾱ_{t_prev}
     DDIM(η)           arXiv:2010.02502, Eq. 12 and Eq. 16
     DPM-Solver++(2M)  arXiv:2211.01095, Alg. 2 (multistep, data prediction)
+    Euler, Heun       on the flow ODE dx_lin/dτ = û (rectified flow, arXiv:2209.03003; Heun as in EDM,
+                      arXiv:2206.00364, Alg. 1, with no correction on the last step). Euler's step equals
+                      DDIM(η = 0)'s exactly (tests/test_flow.py); they run on every model through the conversion.
     CFG               arXiv:2207.12598: ε̃ = ε_u + w·(ε_c − ε_u) (w = 1: plain conditional)
 
 Nothing here keeps state between calls: the timestep list is a returned value, and all
@@ -31,11 +37,14 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 import torch
 
-from .diffusion import model_output_to_x0_eps, normalize_prediction_type
+from .diffusion import normalize_prediction_type, posterior_mean
+from .paths import to_linear, to_x0_eps
 from .schedules import NoiseSchedule
 
 SPACINGS = ("leading", "trailing", "linspace")
 SAMPLERS = ("ddpm", "ddim", "dpmpp_2m")
+FLOW_SAMPLERS = ("euler", "heun")  # on the flow ODE dx/dt = û of the straight path with the same SNR (paths.py)
+ALL_SAMPLERS = SAMPLERS + FLOW_SAMPLERS
 
 # ε-prediction at ᾱ = 0 (zero terminal SNR) divides by zero; like diffusers we floor ᾱ there.
 # Only an exact 0 is floored (diffusers sets ᾱ_{T−1} = 2^-24 in that case only): a small positive
@@ -51,6 +60,8 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 __all__ = [
     "SPACINGS",
     "SAMPLERS",
+    "FLOW_SAMPLERS",
+    "ALL_SAMPLERS",
     "ModelFn",
     "StepOutput",
     "SamplerState",
@@ -59,6 +70,8 @@ __all__ = [
     "ddpm_step",
     "ddim_step",
     "dpmpp_2m_step",
+    "euler_step",
+    "heun_step",
     "ddim_sigma",
     "cfg_model_fn",
     "sample_loop",
@@ -71,14 +84,15 @@ _SAMPLER_ALIASES = {
     "dpmpp_2m": "dpmpp_2m", "dpmpp": "dpmpp_2m", "dpm++": "dpmpp_2m", "dpm": "dpmpp_2m",
     "dpm_solver": "dpmpp_2m", "dpm_solver++": "dpmpp_2m", "dpmsolver++": "dpmpp_2m", "dpm++_2m": "dpmpp_2m",
     "dpm_solver_pp": "dpmpp_2m",
+    "euler": "euler", "flow_euler": "euler", "heun": "heun", "flow_heun": "heun",
 }
 
 
 def normalize_sampler(name: str) -> str:
-    """Map a sampler name or alias ('DPM++', 'dpm-solver++', …) to 'ddpm', 'ddim' or 'dpmpp_2m'."""
+    """Map a sampler name or alias ('DPM++', 'dpm-solver++', …) to 'ddpm', 'ddim', 'dpmpp_2m', 'euler' or 'heun'."""
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     if key not in _SAMPLER_ALIASES:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(ALL_SAMPLERS)}")
     return _SAMPLER_ALIASES[key]
 
 
@@ -143,22 +157,18 @@ def _alpha_bars(s: NoiseSchedule, t: int, t_prev: int, floor: bool = False) -> t
 
 
 def _x0_eps(s, output, x_t, t, ab, prediction_type, clip_x0):
-    """x̂_0 and ε̂ from the network output, with optional clipping of x̂_0 to [−1, 1].
+    """x̂_0 and ε̂ from the network output (paths.to_x0_eps at α = √ᾱ_t, σ = √(1−ᾱ_t)), x̂_0 optionally clipped.
 
-    When x̂_0 is clipped, ε̂ is recomputed from it so the step stays consistent
-    (diffusers' `use_clipped_model_output=True`).
+    ε-prediction at ᾱ_t = 0 reads ᾱ as 2^-24, as diffusers does. When x̂_0 is clipped, ε̂ is recomputed from it so
+    the step stays consistent (diffusers' `use_clipped_model_output=True`).
     """
     kind = normalize_prediction_type(prediction_type)
-    if kind == "eps" and float(s.alpha_bar[t]) == 0.0:  # ᾱ_t = 0: use the floored value, as diffusers does
-        ab_f = _floor_zero(ab)
-        x0 = (x_t - math.sqrt(1 - ab_f) * output) / math.sqrt(ab_f)
-        eps = output
-    else:
-        tt = torch.full((x_t.shape[0],), t, dtype=torch.long)
-        x0, eps = model_output_to_x0_eps(s, output, x_t, tt, kind)
+    ab_x = float(s.alpha_bar[t])  # the true ᾱ_t (DPM-Solver passes a floored `ab` for its λ)
+    ab_x = _floor_zero(ab_x) if kind == "eps" else ab_x
+    x0, eps = to_x0_eps(output, x_t, kind, math.sqrt(ab_x), math.sqrt(1 - ab_x))
     if clip_x0:
         x0 = x0.clamp(-1.0, 1.0)
-        eps = (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        eps = to_x0_eps(x0, x_t, "x0", math.sqrt(ab), math.sqrt(1 - ab))[1]
     return x0, eps
 
 
@@ -186,9 +196,8 @@ def ddpm_step(
     ab, ab_prev = _alpha_bars(s, t, t_prev)
     x0, eps = _x0_eps(s, model_output, x_t, t, ab, prediction_type, clip_x0)
     # 1–2. effective one-step α', β' between t and t_prev, and the posterior mean (Eq. 7)
-    alpha = ab / ab_prev
-    beta = 1 - alpha
-    mean = (math.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (math.sqrt(alpha) * (1 - ab_prev) / (1 - ab)) * x_t
+    beta = 1 - ab / ab_prev
+    mean = posterior_mean(x0, x_t, ab, ab_prev)
     # 3. σ_t² and the noise
     if t_prev < 0:
         return StepOutput(mean, x0, eps)
@@ -287,6 +296,55 @@ def dpmpp_2m_step(
     return StepOutput(x_prev, x0, eps)
 
 
+def euler_step(
+    s: NoiseSchedule,
+    x_t: torch.Tensor,
+    t: int,
+    t_prev: int,
+    model_output: torch.Tensor,
+    *,
+    prediction_type: str = "eps",
+    clip_x0: bool = False,
+) -> StepOutput:
+    """One Euler step of the flow ODE: x_lin ← x_lin + (τ_prev − τ)·û, with û = ε̂ − x̂_0 (any model, any schedule).
+
+    x_lin = x_t / c is x_t on the straight path with the same SNR (paths.to_linear); the result goes back to
+    the schedule's scale. With x̂_0, ε̂ fixed this is DDIM(η = 0)'s step, written another way.
+    """
+    ab, ab_prev = _alpha_bars(s, t, t_prev)
+    x0, eps = _x0_eps(s, model_output, x_t, t, ab, prediction_type, clip_x0)
+    (tau, c), (tau_prev, c_prev) = to_linear(ab), to_linear(ab_prev)
+    x_lin = x_t / c + (tau_prev - tau) * (eps - x0)
+    return StepOutput(x_lin * c_prev, x0, eps)
+
+
+def heun_step(
+    s: NoiseSchedule,
+    x_t: torch.Tensor,
+    t: int,
+    t_prev: int,
+    model_output: torch.Tensor,
+    evaluate: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    prediction_type: str = "eps",
+    clip_x0: bool = False,
+) -> StepOutput:
+    """One Heun step of the flow ODE (EDM Alg. 1, lines 5–8), on x_lin = x_t / c in flow time τ.
+
+        d_cur = û(x, τ);  x_next = x + (τ_prev − τ)·d_cur;  unless τ_prev = 0 (the last step, EDM's rule):
+        d' = û(x_next, τ_prev);  x_next = x + (τ_prev − τ)·(½·d_cur + ½·d')
+    `evaluate(x_t_prev)` is the network at t_prev (the loop's model call), used only for the correction.
+    """
+    first = euler_step(s, x_t, t, t_prev, model_output, prediction_type=prediction_type, clip_x0=clip_x0)
+    if t_prev < 0:
+        return first
+    ab, ab_prev = _alpha_bars(s, t, t_prev)
+    x0_n, eps_n = _x0_eps(s, evaluate(first.x_prev), first.x_prev, t_prev, ab_prev, prediction_type, clip_x0)
+    (tau, c), (tau_prev, c_prev) = to_linear(ab), to_linear(ab_prev)
+    d = 0.5 * (first.eps_pred - first.x0_pred) + 0.5 * (eps_n - x0_n)
+    return StepOutput((x_t / c + (tau_prev - tau) * d) * c_prev, first.x0_pred, first.eps_pred)
+
+
 # --- 3. classifier-free guidance -------------------------------------------------------------------
 
 
@@ -329,6 +387,29 @@ class SamplerState:
     x_t: torch.Tensor  # (B, C, H, W) x_{t_prev}
     x0_pred: torch.Tensor  # (B, C, H, W) x̂_0 predicted at t
     eps_pred: torch.Tensor  # (B, C, H, W) ε̂ predicted at t
+    nfe: int = 0  # network evaluations so far (CFG's two halves count as one)
+
+
+def _step(kind, s, x, t, t_prev, out, z, last, evaluate, kw, *, eta, ddpm_variance) -> StepOutput:
+    """One step of sampler `kind` (the loop's dispatch); `evaluate(x)` is the network at t_prev (Heun only)."""
+    if kind == "ddpm":
+        return ddpm_step(s, x, t, t_prev, out, z, variance=ddpm_variance, **kw)
+    if kind == "ddim":
+        return ddim_step(s, x, t, t_prev, out, z, eta=eta, **kw)
+    if kind == "euler":
+        return euler_step(s, x, t, t_prev, out, **kw)
+    if kind == "heun":
+        return heun_step(s, x, t, t_prev, out, evaluate, **kw)
+    return dpmpp_2m_step(s, x, t, t_prev, out, last=last, **kw)
+
+
+def _warn_eps_at_zero_snr(s: NoiseSchedule, pred: str, pairs: list[tuple[int, int]]) -> None:
+    if pred == "eps" and pairs[0][0] == s.T - 1 and float(s.alpha_bar[-1]) == 0.0:
+        warnings.warn(
+            "ε-prediction at zero terminal SNR: x̂_0 is 0/0 at t = T−1; ᾱ is floored at 2^-24 there "
+            "(as diffusers does). Use v-prediction with zero-terminal-SNR schedules.",
+            stacklevel=3,
+        )
 
 
 def sample_loop(
@@ -358,7 +439,7 @@ def sample_loop(
     Args:
         model_fn: (x_t (B, C, H, W), t (B,) long) → network output (B, C, H, W).
         shape: (B, C, H, W) of the images to make.
-        sampler: 'ddpm', 'ddim' or 'dpmpp_2m' (aliases accepted).
+        sampler: 'ddpm', 'ddim', 'dpmpp_2m', 'euler' or 'heun' (aliases accepted).
         num_steps, spacing: see `make_timesteps`; or pass `timesteps` explicitly.
         eta: DDIM's η (ignored by the other samplers).
         x_T: the starting noise; default drawn from `generator`.
@@ -368,33 +449,29 @@ def sample_loop(
     pred = normalize_prediction_type(prediction_type)
     pairs = timesteps if timesteps is not None else make_timesteps(s.T, num_steps, spacing)
     device = torch.device(device) if device is not None else (x_T.device if x_T is not None else torch.device("cpu"))
-    if pred == "eps" and pairs[0][0] == s.T - 1 and float(s.alpha_bar[-1]) == 0.0:
-        warnings.warn(
-            "ε-prediction at zero terminal SNR: x̂_0 is 0/0 at t = T−1; ᾱ is floored at 2^-24 there "
-            "(as diffusers does). Use v-prediction with zero-terminal-SNR schedules.",
-            stacklevel=2,
-        )
+    _warn_eps_at_zero_snr(s, pred, pairs)
 
     def draw() -> torch.Tensor:
         return torch.randn(shape, generator=generator, device=generator.device if generator else "cpu").to(device)
 
     x = (x_T.to(device).float() if x_T is not None else draw())
     last: tuple[int, torch.Tensor] | None = None
-    n = len(pairs)
+    n, nfe = len(pairs), 0
+
+    def evaluate(x_in: torch.Tensor, t_in: int) -> torch.Tensor:
+        nonlocal nfe
+        nfe += 1
+        with torch.inference_mode():
+            return model_fn(x_in, torch.full((shape[0],), t_in, dtype=torch.long, device=device)).float()
+
     for i, (t, t_prev) in enumerate(pairs):
         z = noises(i).to(device) if noises is not None else draw()
-        t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
-        with torch.inference_mode():
-            out = model_fn(x, t_batch).float()
-        if kind == "ddpm":
-            step = ddpm_step(s, x, t, t_prev, out, z, prediction_type=pred, variance=ddpm_variance, clip_x0=clip_x0)
-        elif kind == "ddim":
-            step = ddim_step(s, x, t, t_prev, out, z, prediction_type=pred, eta=eta, clip_x0=clip_x0)
-        else:
-            step = dpmpp_2m_step(s, x, t, t_prev, out, prediction_type=pred, clip_x0=clip_x0, last=last)
-            last = (t, step.x0_pred)
+        out = evaluate(x, t)
+        step = _step(kind, s, x, t, t_prev, out, z, last, lambda x_n, t_n=t_prev: evaluate(x_n, t_n),
+                     dict(prediction_type=pred, clip_x0=clip_x0), eta=eta, ddpm_variance=ddpm_variance)
+        last = (t, step.x0_pred)  # DPM-Solver++(2M)'s memory
         x = step.x_prev
-        yield SamplerState(i + 1, n, t, t_prev, x, step.x0_pred, step.eps_pred)
+        yield SamplerState(i + 1, n, t, t_prev, x, step.x0_pred, step.eps_pred, nfe)
 
 
 _Item = TypeVar("_Item")

@@ -16,7 +16,8 @@ dtype of the tensor it is used with. The schedule functions are the usual ones:
 linear (DDPM arXiv:2006.11239), scaled-linear (Stable Diffusion), cosine
 (improved DDPM arXiv:2102.09672), sigmoid (GeoDiff / "On the importance of
 noise scheduling", arXiv:2301.10972), and zero-terminal-SNR rescaling
-(arXiv:2305.08891, Algorithm 1).
+(arXiv:2305.08891, Algorithm 1). 'flow' is the straight path x_t = (1 − t)·x_0 + t·ε of flow matching seen as
+a VP schedule (paths.py): ᾱ_k = (1 − t)²/((1 − t)² + t²) at t = (k + 1)/T, zero terminal SNR by construction.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .paths import flow_beta_schedule
+
 SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
+FLOW_SCHEDULE = "flow"  # the linear path's VP-equivalent (paths.flow_beta_schedule): where flow models sample
 
 __all__ = [
     "SCHEDULES",
+    "FLOW_SCHEDULE",
     "NoiseSchedule",
     "make_schedule",
     "linear_beta_schedule",
@@ -104,6 +109,7 @@ _BETA_FNS = {
     "scaled_linear": scaled_linear_beta_schedule,
     "cosine": cosine_beta_schedule,
     "sigmoid": sigmoid_beta_schedule,
+    FLOW_SCHEDULE: flow_beta_schedule,
 }
 
 
@@ -173,15 +179,16 @@ class NoiseSchedule:
 
 
 def make_schedule(name: str = "linear", T: int = 1000, zero_terminal_snr: bool = False) -> NoiseSchedule:
-    """Build a schedule by name: 'linear', 'scaled_linear', 'cosine' or 'sigmoid', for any T ≥ 2."""
+    """Build a schedule by name: 'linear', 'scaled_linear', 'cosine', 'sigmoid' (or 'flow'), for any T ≥ 2."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     if key not in _BETA_FNS:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+        raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}, {FLOW_SCHEDULE}")
     T = int(T)
     if T < 2:
         raise ValueError(f"T must be at least 2, got {T}")
     betas = _BETA_FNS[key](T)
-    if zero_terminal_snr:
+    zero_terminal_snr = zero_terminal_snr or key == FLOW_SCHEDULE  # ᾱ_{T−1} = 0 already: t = 1 is pure noise
+    if zero_terminal_snr and key != FLOW_SCHEDULE:
         betas = rescale_zero_terminal_snr(betas)
     return NoiseSchedule(name=key, zero_terminal_snr=bool(zero_terminal_snr), betas=betas)
 

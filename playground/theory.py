@@ -348,3 +348,86 @@ SECTIONS += [
     Section("lab2d_memorize", "Memorization", LAB2D_MEMORIZE, "lab2d", "Show me: ideal denoiser vs trained network",
             "lab2d_memorize"),
 ]
+
+# --- flow matching and rectified flow (issue #21). "Show me" targets: the tabs get them in the UI step. ---------
+
+FLOW_OBJECTIVE = r"""
+### Flow matching: regress the velocity of a straight line
+
+Draw data $x_0$, noise $\varepsilon$ and a time $t\in[0,1]$, and put a point on the **straight line** between them:
+
+$$x_t = (1-t)\,x_0 + t\,\varepsilon,\qquad u = \frac{dx_t}{dt} = \varepsilon - x_0 .$$
+
+Train a network to predict that velocity (conditional flow matching, Lipman et al. 2022, arXiv:2210.02747):
+
+$$\mathcal L = \mathbb E_{t,x_0,\varepsilon}\,\big\|u_\theta(x_t,t) - (\varepsilon - x_0)\big\|^2 .$$
+
+The minimiser is the *marginal* velocity
+$u^*(x,t)=\mathbb E[\varepsilon-x_0\mid x_t=x] = (x-\mathbb E[x_0\mid x_t=x])/t$, and integrating
+$dx/dt = u^*$ from $t=1$ (noise) to $t=0$ carries the noise distribution onto the data. $t$ is drawn
+uniformly, or logit-normally ($t=\mathrm{sigmoid}(n)$, $n\sim\mathcal N(0,1)$), which Stable Diffusion 3 found better.
+
+*Direction of time.* This app uses Stable Diffusion 3's convention: $t=0$ is data, $t=1$ is noise, as for diffusion.
+Lipman et al. and Liu et al. (rectified flow) run the other way, data at $t=1$; their $t$ is $1-t$ here, and their
+velocity has the opposite sign.
+"""
+
+FLOW_PARAMS = r"""
+### Four names for one denoiser: ε, x₀, v and u
+
+On any Gaussian path $x_t=\alpha_t x_0+\sigma_t\varepsilon$ a network that knows two of
+$\{x_t,\hat x_0,\hat\varepsilon\}$ knows them all. The four outputs differ only in what is regressed:
+
+| output | target | from it |
+|---|---|---|
+| $\varepsilon$ | the noise | $\hat x_0 = (x_t-\sigma_t\hat\varepsilon)/\alpha_t$ |
+| $x_0$ | the data | $\hat\varepsilon = (x_t-\alpha_t\hat x_0)/\sigma_t$ |
+| $v$ | $\alpha_t\varepsilon-\sigma_t x_0$ (VP: $\alpha^2+\sigma^2=1$) | $\hat x_0=\alpha_t x_t-\sigma_t\hat v$ |
+| $u$ | $\varepsilon-x_0$ | $\hat x_0=x_t-t\,\hat u,\ \hat\varepsilon=x_t+(1-t)\,\hat u$ (straight path) |
+
+**v is the velocity on the circle.** Write the VP path as $x=\cos\phi\,x_0+\sin\phi\,\varepsilon$; then
+$dx/d\phi = -\sin\phi\,x_0+\cos\phi\,\varepsilon = v$. **u is the velocity on the straight line**
+$x_t=(1-t)x_0+t\varepsilon$. They are not the same vector: $u=\varepsilon-x_0$ does not depend on $t$ at all.
+
+Any Gaussian path is a VP path after rescaling: $x_t/\sqrt{\alpha_t^2+\sigma_t^2}$ has
+$\bar\alpha=\alpha_t^2/(\alpha_t^2+\sigma_t^2)$. So a flow model is an $(\hat x_0,\hat\varepsilon)$ predictor on a
+VP-equivalent schedule, and DDPM, DDIM and DPM-Solver++ run on it unchanged. At pure noise ($t=1$,
+$\bar\alpha=0$) $\varepsilon$-prediction's $\hat x_0$ is $0/0$; $u$ gives $\hat x_0 = x_t-\hat u$ without dividing.
+"""
+
+FLOW_DDIM_EULER = r"""
+### DDIM is Euler's method on the flow ODE
+
+Hold $\hat x_0,\hat\varepsilon$ fixed over one step. In the straight-path coordinates, DDIM ($\eta=0$) lands on
+
+$$x_{t'} = (1-t')\,\hat x_0 + t'\,\hat\varepsilon
+= x_t + (t'-t)\,(\hat\varepsilon-\hat x_0) = x_t + (t'-t)\,\hat u ,$$
+
+which is one Euler step of $dx/dt=\hat u$ from $t$ to $t'$. The two samplers give the same images to floating-point
+precision (tests/test_flow.py), on a flow model and, through the conversion, on an $\varepsilon$ model too.
+Heun's method (EDM Algorithm 1) re-evaluates the velocity at the end of the step and averages: second order, at 2 NFE
+per step (1 on the last step, onto $t=0$).
+"""
+
+FLOW_STRAIGHT = r"""
+### Why straight paths need fewer steps, and what reflow buys
+
+Euler's error per step grows with how much the velocity changes along the path. If every path were a straight line
+travelled at constant speed, **one** Euler step would be exact. The marginal velocity is not straight: paths from
+nearby noise points bend to reach different data points (they cannot cross). Two numbers measure this:
+path length ÷ endpoint distance (1 for a straight path, whatever the time parameterisation), and Liu et al.'s
+straightness $\int_0^1\mathbb E\,\|(x_1-x_0)-u(x_t,t)\|^2\,dt$ (0 for a straight path at constant speed).
+
+**Reflow** (rectified flow, Liu et al. 2022, arXiv:2209.03003): run the trained flow from noise $x_1$ to its endpoint
+$x_0=\mathrm{ODE}(x_1)$, and train again on the straight lines between these *pairs*. The new paths follow the pairing
+the old flow already found, so they cross less and straighten; each round lowers the straightness and the cost of
+few-step sampling, and the 1-step samples approach the many-step ones. The price: the pairs cost one ODE solve per
+training point, and errors of the first flow are inherited (the endpoints are the old model's samples, not the data).
+"""
+
+SECTIONS += [
+    Section("flow_objective", "Flow matching", FLOW_OBJECTIVE, "train", "Show me: the Train tab"),
+    Section("flow_params", "ε, x₀, v, u", FLOW_PARAMS, "sample", "Show me: the Sampling tab"),
+    Section("flow_ddim_euler", "DDIM = Euler", FLOW_DDIM_EULER, "sample", "Show me: the Sampling tab"),
+    Section("flow_straight", "Straight paths and reflow", FLOW_STRAIGHT, "lab2d", "Show me: the 2-D lab"),
+]

@@ -61,7 +61,7 @@ def test_write_gif_writes_one_frame_per_step(tmp_path):
 
 
 def test_sample_cli_rejects_bad_arguments(tiny_ckpt, tmp_path):
-    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "euler", "--out",
+    p = run("playground.sample", "--checkpoint", str(tiny_ckpt), "--sampler", "lms", "--out",
             str(tmp_path / "x.npy"), ok=False)
     assert p.returncode != 0 and "unknown sampler" in p.stderr
     p = run("playground.sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out",

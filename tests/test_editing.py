@@ -556,7 +556,7 @@ def test_pixel_rmse_and_classifier(shipped):
     (lambda fn, s, x: edits.sdedit(fn, s, x, 10, generator=None), "generator"),
     (lambda fn, s, x: edits.sdedit(fn, s, x, 101, generator=gen()), "t0 must be"),
     (lambda fn, s, x: edits.sdedit(fn, s, x, 10, generator=gen(), num_steps=0), "at least 1"),
-    (lambda fn, s, x: edits.sdedit(fn, s, x, 10, generator=gen(), sampler="euler"), "unknown sampler"),
+    (lambda fn, s, x: edits.sdedit(fn, s, x, 10, generator=gen(), sampler="lms"), "unknown sampler"),
     (lambda fn, s, x: edits.ddim_invert(fn, s, x, num_steps=101), "at most 100"),
     (lambda fn, s, x: edits.sdedit(fn, s, x * float("nan"), 10, generator=gen()), "NaN"),
 ])

@@ -163,8 +163,9 @@ def test_T2_every_schedule_spacing_and_sampler(name, spacing):
 def test_sampler_names():
     assert [normalize_sampler(n) for n in ("DDPM", "ddim", "DPM++", "dpm-solver++", "dpmpp_2m")] == [
         "ddpm", "ddim", "dpmpp_2m", "dpmpp_2m", "dpmpp_2m"]
-    with pytest.raises(ValueError, match="unknown sampler 'euler'"):
-        normalize_sampler("euler")
+    assert [normalize_sampler(n) for n in ("Euler", "flow-heun")] == ["euler", "heun"]
+    with pytest.raises(ValueError, match="unknown sampler 'lms'"):
+        normalize_sampler("lms")
 
 
 # --- 2. step functions against the papers' formulas in numpy ----------------------------------------

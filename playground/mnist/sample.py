@@ -7,7 +7,7 @@ x0            generated digits, (N, 1, 28, 28) in [-1, 1]; saved in [0, 1]
 labels        (N,) requested digits (conditional models); default cycles 0..9
 guidance      CFG scale w: eps = eps(x, null) + w (eps(x, c) - eps(x, null)); 1 = plain
               conditional, 0 = unconditional (arXiv:2207.12598)
-sampler       ddpm | ddim | dpmpp_2m (aliases: dpm, dpm++, dpmpp, ...)
+sampler       ddpm | ddim | dpmpp_2m (aliases: dpm, dpm++, dpmpp, ...) | euler | heun (the flow ODE; any model)
 ============  ===================================================================
 
 Examples::
@@ -15,6 +15,7 @@ Examples::
     python -m playground.sample --num 64 --out samples.png
     python -m playground.sample --sampler dpm++ --steps 20 --label 7 --guidance 3 --out sevens.npy
     python -m playground.sample --num 16 --out trajectory.gif      # the denoising, step by step
+    python -m playground.sample --checkpoint checkpoints/mnist_flow_cond.pt --sampler euler --steps 4 --out f.png
 
 ``--out`` by extension: ``.npy`` float32 (N, 28, 28) in [0, 1]; ``.png`` a grid; ``.gif`` the
 denoising trajectory of x_t as a grid per step.
@@ -31,12 +32,14 @@ import numpy as np
 import torch
 
 from playground import samplers
+from playground.diffusion import normalize_prediction_type
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, CheckpointMeta, load_model
 from playground.mnist.data import to_unit_range
 from playground.mnist.model import UNet
+from playground.paths import flow_model_fn
 from playground.runtime.cuda_graphs import GraphedModelFn, cuda_graphs_ok
 from playground.runtime.device import bf16_autocast_ok, pick_device
-from playground.schedules import make_schedule
+from playground.schedules import NoiseSchedule, make_schedule
 
 __all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop",
            "generate", "main"]
@@ -55,15 +58,19 @@ def default_labels(n: int) -> torch.Tensor:
 
 
 def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, bf16: bool = False,
-                  cuda_graph: bool = False):
+                  cuda_graph: bool = False, flow_schedule: NoiseSchedule | None = None):
     """model_fn(x_t, t) for the samplers: CFG for conditional models, optional bf16 autocast.
+
+    flow_schedule: a flow-matching model (prediction type 'u') is told x_lin and 1000·τ on the straight path with
+    the same SNR as this schedule's t (paths.flow_model_fn); CFG mixes its velocities (linear in the output).
 
     cuda_graph: on a CUDA device, replay each call from a CUDA graph (one capture per batch shape; see
     playground/runtime/cuda_graphs.py). Ignored elsewhere."""
+    net = model if flow_schedule is None else flow_model_fn(model, flow_schedule)
     if model.config.conditional:
-        fn = samplers.cfg_model_fn(model, labels, guidance, model.config.null_label)
+        fn = samplers.cfg_model_fn(net, labels, guidance, model.config.null_label)
     else:
-        fn = lambda x, t: model(x, t)  # noqa: E731
+        fn = lambda x, t: net(x, t)  # noqa: E731
     device = next(model.parameters()).device
     graph = cuda_graph and cuda_graphs_ok(device)
 
@@ -95,7 +102,7 @@ def generate_loop(
     sampler: str = "ddim",
     steps: int = 50,
     eta: float = 0.0,
-    spacing: str = "leading",
+    spacing: str | None = None,
     seed: int = 0,
     label: int | torch.Tensor | None = None,
     guidance: float = DEFAULT_GUIDANCE,
@@ -108,6 +115,7 @@ def generate_loop(
     label: None (cycle 0..9), an int, or (num,) labels; ignored by unconditional models.
     bf16: "auto" uses bf16 autocast on a CPU with native bf16 (faster, the same measured quality; README).
     cuda_graph: on CUDA, replay the model call from a CUDA graph (the same digits, fewer launches).
+    spacing: None = 'trailing' for a flow model (its first step at t = 1), 'leading' otherwise.
     """
     device = next(model.parameters()).device
     # "auto": where bf16 sampling was measured to keep the quality (a CPU with native bf16), not yet on GPUs
@@ -116,8 +124,10 @@ def generate_loop(
     if use_bf16 and device.type == "cpu":  # oneDNN's bf16 convolutions want NHWC weights (no reorders each call)
         model.to(memory_format=torch.channels_last)  # the same values; only the layout of the weights changes
     schedule = make_schedule(meta.schedule, meta.T, meta.zero_terminal_snr)
+    is_flow = normalize_prediction_type(meta.prediction_type) == "u"
+    spacing = spacing or ("trailing" if is_flow else "leading")
     fn = make_model_fn(model, None if labels is None else labels.to(device), guidance, bf16=use_bf16,
-                       cuda_graph=cuda_graph)
+                       cuda_graph=cuda_graph, flow_schedule=schedule if is_flow else None)
     yield from samplers.sample_loop(fn, schedule, (num, 1, 28, 28), sampler=sampler, num_steps=steps, spacing=spacing,
                                     eta=eta, prediction_type=meta.prediction_type, clip_x0=clip_x0,
                                     generator=torch.Generator().manual_seed(seed), device=device)
@@ -150,10 +160,10 @@ def grid_image(x: torch.Tensor, ncol: int | None = None, scale: int = 2) -> np.n
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground.sample", description="Sample digits from a checkpoint.")
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    ap.add_argument("--sampler", default="ddim", help="ddpm | ddim | dpmpp (dpm, dpm++, dpmpp_2m)")
+    ap.add_argument("--sampler", default="ddim", help="ddpm | ddim | dpmpp (dpm, dpm++, dpmpp_2m) | euler | heun")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
-    ap.add_argument("--spacing", default="leading", choices=samplers.SPACINGS)
+    ap.add_argument("--spacing", choices=samplers.SPACINGS, help="default: trailing for flow models, else leading")
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--label", type=int, help="digit 0-9 (conditional models); default cycles 0..9")

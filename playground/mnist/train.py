@@ -1,4 +1,4 @@
-"""Train the MNIST diffusion UNet: objectives eps / x0 / v, any schedule, EMA, AdamW with warmup
+"""Train the MNIST diffusion UNet: objectives eps / x0 / v (any schedule) or flow (matching), EMA, AdamW with warmup
 and cosine decay, bf16 autocast where it helps, stoppable and resumable, streaming events.
 
 Notation
@@ -6,11 +6,12 @@ Notation
 ===============  =================================================================
 x0               clean digits, (B, 1, 28, 28) in [-1, 1]                   DDPM x_0
 eps              noise ~ N(0, I), same shape                                DDPM ε
-t                (B,) long timesteps, uniform in [0, T)
+t                (B,) long timesteps, uniform in [0, T); objective flow: continuous t ∈ [0, 1) (t = 0 data,
+                 t = 1 noise), uniform or logit-normal (SD3), the network told 1000·t (playground/flow.py)
 labels           (B,) digit labels; replaced by the null label with prob. ``label_dropout``
                  so one network learns p(x|c) and p(x) (CFG, arXiv:2207.12598)
 loss             per-sample MSE to the eps / x0 / v target, optionally min-SNR-γ weighted
-                 (arXiv:2303.09556), averaged over the batch
+                 (arXiv:2303.09556), averaged over the batch; flow: ‖û − (ε − x_0)‖², unweighted
 ema              θ_ema ← d·θ_ema + (1−d)·θ, d ramped up as min(decay, (1+n)/(10+n))
 t-bucket loss    running loss per tenth of [0, T): how hard each noise level is
 ===============  =================================================================
@@ -26,6 +27,7 @@ Command line::
 
     python -m playground.train                      # the "quick" preset (5 minutes on 2 CPU cores)
     python -m playground.train --preset shipped --prediction-type v --out checkpoints/mnist_v_cond.pt
+    python -m playground.train --preset shipped --objective flow --out checkpoints/mnist_flow_cond.pt
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from playground import diffusion, samplers
+from playground import diffusion, flow, samplers
 from playground.mnist.checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, save_checkpoint
 from playground.mnist.config_cli import add_config_flags, config_overrides, option
 from playground.mnist.data import MNISTSplits, batches, load_mnist, to_unit_range
@@ -54,7 +56,7 @@ from playground.mnist.sample import make_model_fn
 from playground.runtime import distributed
 from playground.runtime.cuda_graphs import GraphedTrainStep, cuda_graphs_ok
 from playground.runtime.device import bf16_autocast_ok, pick_device
-from playground.schedules import make_schedule
+from playground.schedules import FLOW_SCHEDULE, make_schedule
 
 __all__ = ["TrainConfig", "TrainEvent", "Trainer", "PRESETS", "train", "main"]
 
@@ -68,8 +70,9 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint's meta.extra)."""
 
-    prediction_type: str = option("eps", "what the network predicts: eps | x0 | v", aliases=("--objective",))
-    schedule: str = option("linear", "noise schedule: linear | scaled_linear | cosine | sigmoid")
+    prediction_type: str = option("eps", "what the network predicts: eps | x0 | v, or flow (the velocity u = ε − x_0 "
+                                  "on the straight path; min-SNR-γ off, schedule 'flow')", aliases=("--objective",))
+    schedule: str = option("linear", "noise schedule: linear | scaled_linear | cosine | sigmoid (flow: the path's)")
     T: int = option(1000, "diffusion steps")
     zero_terminal_snr: bool = option(False, "rescale the schedule so that ᾱ_{T−1} = 0")
     steps: int = option(1500, "stop after this many optimiser steps …")
@@ -85,10 +88,13 @@ class TrainConfig:
     grad_clip: float = option(1.0, "clip the gradient norm at this value")
     ema_decay: float = option(0.999, "EMA of the weights, used for sampling")
     label_dropout: float = option(0.1, "P(label → null) during training, for classifier-free guidance")
-    min_snr_gamma: float | None = option(5.0, "min-SNR-γ loss weighting; none (or ≤ 0) = plain MSE")
-    t_sampling: str = option("uniform", "uniform t, or lognormal: log-SNR(t) ~ N(logsnr_mean, logsnr_std²)")
+    min_snr_gamma: float | None = option(5.0, "min-SNR-γ loss weighting; none (or ≤ 0) = plain MSE (flow: none)")
+    t_sampling: str = option("uniform", "uniform t, or lognormal: log-SNR(t) ~ N(logsnr_mean, logsnr_std²); "
+                             "flow: uniform or logit_normal: t = sigmoid(N(logit_mean, logit_std²)) (SD3)")
     logsnr_mean: float = option(2.4, "lognormal t: mean of log-SNR (EDM's ln σ ~ N(−1.2, 1.2²) is N(2.4, 2.4²))")
     logsnr_std: float = option(2.4, "lognormal t: standard deviation of log-SNR")
+    logit_mean: float = option(0.0, "flow, logit_normal t: the mean m of the logit (SD3: 0)")
+    logit_std: float = option(1.0, "flow, logit_normal t: the standard deviation s of the logit (SD3: 1)")
     conditional: bool = option(True, "class-conditional (CFG-capable) model")
     seed: int = option(0, "seeds the weights, the data order and every t, ε and label dropout")
     bf16: str = option("auto", "bf16 autocast: auto (where the hardware has native bf16) | on | off")
@@ -107,6 +113,8 @@ class TrainConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
         kw = {**PRESETS[name], **overrides}
+        if is_flow(kw.get("prediction_type", "eps")):  # flow matching's loss is the plain MSE of the velocity
+            kw.setdefault("min_snr_gamma", None)
         return cls(**kw)
 
     def to_dict(self) -> dict:
@@ -139,6 +147,11 @@ PRESETS: dict[str, dict] = {
     # A GPU run: close to the shipped checkpoint's quality in seconds on one GPU (bench/bench_gpu.py recipe).
     "gpu": dict(steps=1_800, time_budget_s=None, batch_size=128, lr=2e-3, warmup_steps=100, preview_every=300),
 }
+
+
+def is_flow(prediction_type: str) -> bool:
+    """True for the flow-matching objective (prediction type 'u', alias 'flow')."""
+    return diffusion.normalize_prediction_type(prediction_type) == "u"
 
 
 @dataclass
@@ -186,8 +199,12 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.out, self.resume_out = out, resume_out
         self.data = data or load_mnist(data_dir, download=download)
-        self.schedule = make_schedule(cfg.schedule, cfg.T, cfg.zero_terminal_snr)
         self.prediction_type = diffusion.normalize_prediction_type(cfg.prediction_type)
+        self.flow = self.prediction_type == "u"
+        # flow: the straight path; its VP-equivalent grid (schedules 'flow') is where previews and samplers run
+        self.schedule = (make_schedule(FLOW_SCHEDULE, cfg.T) if self.flow
+                         else make_schedule(cfg.schedule, cfg.T, cfg.zero_terminal_snr))
+        _check_objective(cfg, self.flow)
         self.bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and bf16_autocast_ok(self.device))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.step, self.wall_time_s = 0, 0.0
@@ -202,7 +219,7 @@ class Trainer:
         self.x0 = self.data.train_x0().to(self.device)  # (N, 1, 28, 28)
         self.labels = self.data.train_labels.to(self.device)
         self.stats = LossStats(cfg.T)
-        self.t_probs = timestep_probs(self.schedule, cfg)  # None = uniform
+        self.t_probs = None if self.flow else timestep_probs(self.schedule, cfg)  # None = uniform
         self._t_probs_gen = None if self.t_probs is None else self.t_probs.to(self.noise_gen.device)
         self.sched_dev = self.schedule.to(self.device)  # the same tables on the device: ᾱ_t gathered there
         self.net = self.model  # what the step calls: the model, or its DistributedDataParallel wrapper
@@ -224,10 +241,10 @@ class Trainer:
         obj = load_checkpoint(resume)
         rmeta = CheckpointMeta.from_dict(obj["meta"])
         if (diffusion.normalize_prediction_type(rmeta.prediction_type) != self.prediction_type
-                or rmeta.schedule != self.cfg.schedule or rmeta.T != self.cfg.T):
+                or rmeta.schedule != self.schedule.name or rmeta.T != self.cfg.T):
             raise CheckpointError(f"cannot resume {resume}: it was trained with "
                                   f"{rmeta.prediction_type}/{rmeta.schedule}/T={rmeta.T}, this run asks for "
-                                  f"{self.prediction_type}/{self.cfg.schedule}/T={self.cfg.T}")
+                                  f"{self.prediction_type}/{self.schedule.name}/T={self.cfg.T}")
         return obj
 
     def _build_model(self, model_cfg: UNetConfig) -> None:
@@ -331,9 +348,9 @@ class Trainer:
     def meta(self) -> CheckpointMeta:
         return CheckpointMeta(
             prediction_type=self.prediction_type,
-            schedule=self.cfg.schedule,
+            schedule=self.schedule.name,
             T=self.cfg.T,
-            zero_terminal_snr=self.cfg.zero_terminal_snr,
+            zero_terminal_snr=self.schedule.zero_terminal_snr,
             steps=self.step,
             wall_time_s=round(self.wall_time_s, 1),
             data=self.data.source,
@@ -357,11 +374,13 @@ class Trainer:
         model = self.sampling_model()
         cond = model.config.conditional
         model_fn = make_model_fn(model, torch.tensor(labels, device=self.device) if cond else None,
-                                 self.cfg.preview_guidance, bf16=self.bf16)
+                                 self.cfg.preview_guidance, bf16=self.bf16, flow_schedule=self.schedule if self.flow
+                                 else None)
         if not cond:
             labels = [-1] * n
         x = samplers.sample(model_fn, self.schedule, (n, 1, 28, 28), sampler="ddim",
                             num_steps=min(self.cfg.preview_steps, self.cfg.T),
+                            spacing="trailing" if self.flow else "leading",
                             prediction_type=self.prediction_type, clip_x0=True,
                             generator=torch.Generator().manual_seed(1234), device=self.device)
         return to_unit_range(x).cpu(), labels
@@ -383,7 +402,9 @@ class Trainer:
     def _draw(self, B: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """t, ε and the label-dropout mask of a batch of B, in that order from ``noise_gen``."""
         g, dev = self.noise_gen, self.noise_gen.device
-        if self.t_probs is None:
+        if self.flow:  # continuous t ∈ [0, 1)
+            t = flow.sample_t(B, self.cfg.t_sampling, generator=g, mean=self.cfg.logit_mean, std=self.cfg.logit_std)
+        elif self.t_probs is None:
             t = torch.randint(0, self.cfg.T, (B,), generator=g, device=dev)
         else:
             t = torch.multinomial(self._t_probs_gen, B, replacement=True, generator=g)
@@ -395,15 +416,21 @@ class Trainer:
         """Forward, loss, backward, clip, AdamW and EMA: no host syncs, so a CUDA graph can capture it whole.
         Returns the per-sample losses (B,) and the batch's LossStats row."""
         cfg = self.cfg
-        x_t = diffusion.q_sample(self.sched_dev, x0, t, eps).float()
+        if self.flow:  # the straight path, the network told 1000·t
+            x_t, t_in = flow.flow_inputs(x0, eps, t)
+        else:
+            x_t, t_in = diffusion.q_sample(self.sched_dev, x0, t, eps).float(), t
         y = None
         if self.model.config.conditional:
             y = torch.where(drop, torch.full_like(labels, self.null_label), labels)
         self.model.train()
         with self.autocast(cache=not capturing):
-            out = self.net(x_t.contiguous(memory_format=self.memory_format), t, y)
-        per_sample = diffusion.training_loss(self.sched_dev, out.float(), x0, eps, t, self.prediction_type,
-                                             cfg.min_snr_gamma)
+            out = self.net(x_t.contiguous(memory_format=self.memory_format), t_in, y)
+        if self.flow:
+            per_sample = flow.flow_loss(out, x0, eps)
+        else:
+            per_sample = diffusion.training_loss(self.sched_dev, out.float(), x0, eps, t, self.prediction_type,
+                                                 cfg.min_snr_gamma)
         if not capturing:  # in a graph the grads were set to None before capture: backward writes them afresh
             self.opt.zero_grad(set_to_none=True)
         per_sample.mean().backward()
@@ -412,7 +439,8 @@ class Trainer:
         self.opt.step()
         self._ema_update()
         per_sample = per_sample.detach()
-        return per_sample, self.stats.row(per_sample, t)
+        t_cell = (t * cfg.T).long().clamp(max=cfg.T - 1) if self.flow else t  # flow: buckets are tenths of [0, 1)
+        return per_sample, self.stats.row(per_sample, t_cell)
 
     def _set_step_scalars(self, lr: float) -> None:
         self.lr = lr  # the host's copy (events report it without reading the device)
@@ -539,6 +567,20 @@ class Trainer:
             self.save(self.resume_out, resume_state=True)
 
 
+def _check_objective(cfg: TrainConfig, is_flow_run: bool) -> None:
+    """Options that belong to the other family are refused with a clear message, not ignored."""
+    if is_flow_run:
+        if cfg.min_snr_gamma is not None:
+            raise ValueError("min-SNR-γ weights the diffusion objectives; flow matching trains on the plain velocity "
+                             "MSE: set min_snr_gamma to none (TrainConfig.from_preset does so for flow)")
+        if cfg.t_sampling not in flow.T_SAMPLINGS:
+            raise ValueError(f"flow matching samples t as {' or '.join(flow.T_SAMPLINGS)}, not {cfg.t_sampling!r}")
+        if cfg.zero_terminal_snr:
+            raise ValueError("zero_terminal_snr is a VP-schedule option; the flow path already ends in pure noise")
+    elif cfg.t_sampling == "logit_normal":
+        raise ValueError("logit_normal t is for the flow objective; diffusion uses uniform or lognormal")
+
+
 def timestep_probs(schedule, cfg: TrainConfig) -> torch.Tensor | None:
     """P(t) for training timesteps, (T,) float64 summing to 1, or None for uniform t.
 
@@ -587,7 +629,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     over = config_overrides(args, TrainConfig)
     if over.get("min_snr_gamma") is not None and over["min_snr_gamma"] <= 0:
         over["min_snr_gamma"] = None
-    cfg = TrainConfig.from_preset(args.preset, **{k: v for k, v in over.items() if k != "model"})
+    cfg = TrainConfig.from_preset(args.preset, **{k: v for k, v in over.items() if k != "model"})  # flow: no γ
     if "model" in over:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **over["model"]))
     return cfg
@@ -611,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     say = print if trainer.dist.is_main else (lambda *a, **k: None)  # under torchrun, rank 0 alone logs
     ddp = f" | torchrun: {trainer.dist.world_size} processes" if trainer.dist.enabled else ""
     say(f"data: {trainer.data.source} | device: {trainer.device} | bf16: {trainer.bf16} | "
-        f"params: {trainer.model.num_params() / 1e6:.2f}M | {cfg.prediction_type}/{cfg.schedule}/T={cfg.T}"
+        f"params: {trainer.model.num_params() / 1e6:.2f}M | "
+        f"{trainer.prediction_type}/{trainer.schedule.name}/T={cfg.T}"
         f"{' | CUDA graph' if trainer.use_graph else ''}{ddp}", flush=True)
     try:
         for ev in trainer.run():

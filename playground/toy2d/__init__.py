@@ -31,6 +31,12 @@ The samplers (all start from the same x_T ~ N(0, I), on the same list of timeste
                noise level of x ← x + (α/2)·∇log q_t(x) + √α·z with α = c·σ_t², σ_t² = 1 − ᾱ_t
                (step size proportional to σ², not σ); then one denoising step x ← E[x_0|x].
 
+Flow matching (flow2d.py; conventions in playground/paths.py: t = 0 data, t = 1 noise):
+
+    u*(x, t)   the exact marginal velocity (x − E[x_0 | x_t = x])/t of the empirical data, from the same denoiser
+    flow_ode   Euler / Heun on dx/dt = u from t = 1 to 0; straightness (Liu et al.) and length ÷ chord
+    reflow     pairs (x_1, ODE endpoint), retrained on straight lines between them (Liu et al. 2022, §2.3)
+
 Distances between point sets: the energy distance (Székely & Rizzo 2013; scipy's convention, a metric)
 and the sliced 2-Wasserstein distance over evenly spaced directions.
 
@@ -74,6 +80,20 @@ from .exact import (  # noqa: F401
     ideal_eps,
     model_denoiser,
 )
+from .flow2d import (  # noqa: F401
+    FlowPath,
+    ReflowRound,
+    exact_velocity,
+    exact_velocity_fn,
+    few_step_samples,
+    flow_denoiser,
+    flow_ode,
+    gaussian_velocity_fn,
+    model_velocity_fn,
+    reflow,
+    reflow_pairs,
+    train_flow,
+)
 from .mlp import MLPConfig, ScoreMLP, Toy2DTrainer, TrainConfig2D, TrainEvent, train_denoiser  # noqa: F401
 from .particles import Trajectory, langevin_dynamics, nfe, pf_ode, sample_2d, start_noise  # noqa: F401
 
@@ -87,4 +107,6 @@ __all__ = [
     "MLPConfig", "ScoreMLP", "TrainConfig2D", "TrainEvent", "Toy2DTrainer", "train_denoiser",
     "Trajectory", "start_noise", "sample_2d", "pf_ode", "langevin_dynamics", "nfe",
     "energy_distance", "sliced_wasserstein", "nearest_distance", "reference_distance", "eps_gap",
+    "exact_velocity", "exact_velocity_fn", "gaussian_velocity_fn", "model_velocity_fn", "flow_denoiser",
+    "FlowPath", "flow_ode", "few_step_samples", "train_flow", "reflow_pairs", "ReflowRound", "reflow",
 ]

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..diffusion import normalize_prediction_type
+from ..paths import to_x0_eps
 from ..samplers import ALPHA_BAR_FLOOR
 from ..schedules import NoiseSchedule
 from .data import as_alpha_bar, as_finite, as_points
@@ -299,10 +300,4 @@ def denoise(den: Denoiser, s: NoiseSchedule, x_t: torch.Tensor, t: float) -> tup
     tt = torch.full((x_t.shape[0],), float(t), device=x_t.device)
     tt = tt.long() if float(t).is_integer() else tt
     out = den.fn(x_t, tt)
-    kind = normalize_prediction_type(den.prediction_type)
-    a, sd = math.sqrt(ab), math.sqrt(1.0 - ab)
-    if kind == "eps":
-        return (x_t - sd * out) / a, out
-    if kind == "x0":
-        return out, (x_t - a * out) / sd
-    return a * x_t - sd * out, sd * x_t + a * out  # v-prediction: x̂_0 = √ᾱ·x − √(1−ᾱ)·v, ε̂ = √(1−ᾱ)·x + √ᾱ·v
+    return to_x0_eps(out, x_t, normalize_prediction_type(den.prediction_type), math.sqrt(ab), math.sqrt(1.0 - ab))

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..diffusion import normalize_prediction_type, training_loss
+from ..flow import flow_inputs, flow_loss, sample_t
 from ..mnist.model import timestep_embedding
 from ..runtime.device import pick_device
 from ..schedules import NoiseSchedule
@@ -37,6 +38,7 @@ class MLPConfig:
     # multiplies the network's error by 1/√ᾱ_{T−1}, 13,000 for the cosine schedule (β clipped at 0.999), and
     # DDIM / DDPM samples of an ε-model trained for seconds blow up there; v stays finite (measured:
     # bench/bench_toy2d.py). ε works with the linear schedule (1/√ᾱ_{T−1} = 160).
+    # 'u' (alias 'flow'): flow matching, the velocity ε − x_0 on the straight path, t ∈ [0, 1] fed as 1000·t.
     prediction_type: str = "v"
 
 
@@ -81,6 +83,7 @@ class TrainConfig2D:
     weight_decay: float = 0.0
     ema_decay: float = 0.995  # θ_ema ← d·θ_ema + (1−d)·θ, d ramped as min(decay, (1+n)/(10+n))
     seed: int = 0
+    t_sampling: str = "uniform"  # flow matching only: 'uniform' or 'logit_normal' (flow.sample_t)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,10 @@ class Toy2DTrainer:
     """
 
     def __init__(self, x0, s: NoiseSchedule, cfg: TrainConfig2D = TrainConfig2D(),
-                 model_cfg: MLPConfig | None = None, device: torch.device | str | None = None):
+                 model_cfg: MLPConfig | None = None, device: torch.device | str | None = None,
+                 noise: torch.Tensor | None = None, init: nn.Module | None = None):
+        """noise: (N, 2) coupled with x0 row by row (reflow: the straight line from noise[i] to x0[i] is the
+        path); None = fresh ε every batch. init: start from these weights (a warm start) instead of a seeded init."""
         self.x0 = as_points(x0, "data points", dtype=torch.float32)
         if self.x0.shape[0] < 2:
             raise ValueError("training needs at least 2 data points")
@@ -109,39 +115,61 @@ class Toy2DTrainer:
         self.model_cfg = model_cfg or MLPConfig(T=s.T)
         if self.model_cfg.T != s.T:
             raise ValueError(f"the model's T ({self.model_cfg.T}) differs from the schedule's T ({s.T})")
-        normalize_prediction_type(self.model_cfg.prediction_type)
+        self.flow = normalize_prediction_type(self.model_cfg.prediction_type) == "u"
+        if not self.flow and cfg.t_sampling != "uniform":
+            raise ValueError(f"t_sampling {cfg.t_sampling!r} is for flow matching; diffusion draws uniform timesteps")
+        if noise is not None and (not self.flow or as_points(noise, "noise").shape != self.x0.shape):
+            raise ValueError("coupled noise needs a flow model ('u') and one noise point per data point")
         self.device = torch.device(device) if device is not None else pick_device()  # CUDA → MPS → CPU
         self.gen = seeded_generator(cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # nn.Linear's init draws from the global RNG: pin it, then restore
             self.model = ScoreMLP(self.model_cfg)
+        if init is not None:
+            self.model.load_state_dict(init.state_dict())
         self.model.to(self.device)
         self.ema = ScoreMLP(self.model_cfg).to(self.device).requires_grad_(False)
-        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.load_state_dict(self.model.state_dict())  # (a warm start's EMA starts from its weights)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step = 0
         self.elapsed_s = 0.0
         self.losses: list[float] = []
         self._x0_dev = self.x0.to(self.device)
+        self._noise_dev = None if noise is None else as_points(noise, "noise", dtype=torch.float32).to(self.device)
         self._alpha_bar = s.alpha_bar.to(torch.float32).to(self.device)  # ᾱ_t for q_sample
 
     def _lr(self, progress: float) -> float:
         warm = min(1.0, (self.step + 1) / 50)
         return self.cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
-    def train_step(self, progress: float = 0.0) -> float:
-        """One AdamW step on a fresh batch (x_0, t, ε); returns the batch loss."""
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A fresh batch (x_0, ε, x_t, t the model is told); flow: t ∈ [0, 1) and ε the coupled noise if given."""
         B, N = self.cfg.batch_size, self.x0.shape[0]
         idx = torch.randint(0, N, (B,), generator=self.gen)
-        t = torch.randint(0, self.s.T, (B,), generator=self.gen)
+        if self.flow:
+            t = sample_t(B, self.cfg.t_sampling, generator=self.gen)
+        else:
+            t = torch.randint(0, self.s.T, (B,), generator=self.gen)
         eps = torch.randn(B, 2, generator=self.gen)
         x0, t, eps = self._x0_dev[idx.to(self.device)], t.to(self.device), eps.to(self.device)
+        if self._noise_dev is not None:
+            eps = self._noise_dev[idx.to(self.device)]  # the pair's own noise (drawn above all the same: one stream)
+        if self.flow:
+            x_t, t_net = flow_inputs(x0, eps, t)
+            return x0, eps, x_t, t_net
         ab = self._alpha_bar[t][:, None]  # (B, 1)
-        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps  # q_sample, DDPM Eq. 4
+        return x0, eps, ab.sqrt() * x0 + (1 - ab).sqrt() * eps, t  # q_sample, DDPM Eq. 4
+
+    def train_step(self, progress: float = 0.0) -> float:
+        """One AdamW step on a fresh batch (x_0, t, ε); returns the batch loss."""
+        x0, eps, x_t, t = self._batch()
         for group in self.opt.param_groups:
             group["lr"] = self._lr(progress)
         out = self.model(x_t, t)
-        loss = training_loss(self.s, out, x0, eps, t, self.model_cfg.prediction_type).mean()
+        if self.flow:
+            loss = flow_loss(out, x0, eps).mean()
+        else:
+            loss = training_loss(self.s, out, x0, eps, t, self.model_cfg.prediction_type).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -179,7 +207,11 @@ class Toy2DTrainer:
         yield TrainEvent(self.step, last, avg, self.elapsed_s, True)
 
     def denoiser(self) -> Denoiser:
-        """The EMA model as a score source."""
+        """The EMA model as a score source (a flow model: asked on the straight path with the same SNR)."""
+        if self.flow:
+            from .flow2d import flow_denoiser  # flow2d builds on this module
+
+            return flow_denoiser(self.ema, self.s)
         return model_denoiser(self.ema, self.model_cfg.prediction_type)
 
 

@@ -1,0 +1,146 @@
+"""Benchmark: flow matching and rectified flow next to diffusion (issue #21).
+
+    python bench/bench_flow.py 2d                      # flow MLP, 5 s per dataset: energy distance ÷ data-vs-data
+    python bench/bench_flow.py reflow --rounds 2       # reflow rounds: 1/2/4-step energy distance, straightness
+    python bench/bench_flow.py mnist --num 500         # quality against NFE: flow (Euler, Heun) vs ε (DDIM, DPM++)
+    python bench/bench_flow.py all --tiny              # every section at toy sizes: checks the script runs
+
+Sections:
+    2d      every 2-D dataset: the flow-matching MLP trained for --budget s (target: within 1.5× of the data-vs-data
+            energy distance in ≤ 5 s), sampled by Heun with 25 steps (49 NFE) from the same noise.
+    reflow  every dataset: --rounds reflows (playground.toy2d.reflow), each round's 1-, 2- and 4-step Euler energy
+            distance ÷ data-vs-data, Liu et al.'s straightness, path length ÷ chord, and its cost in seconds.
+            Target (the moonshot): one Euler step within 2× of data-vs-data after reflow.
+    mnist   the project's quality metric (playground.mnist.quality) at NFE = 1, 2, 4, 8, 16, 50: the flow checkpoint
+            with Euler and Heun (Heun's k steps cost 2k − 1 NFE: the nearest k ≤ NFE), the ε checkpoint with DDIM and
+            DPM-Solver++; CFG 1.5, trailing spacing, x̂_0 clipped, as the issue's ε-model figures.
+
+Prints one table per section, with the machine's load average: figures from a busy machine are not final.
+The measured tables go into RESULTS below and the README.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playground import toy2d  # noqa: E402
+from playground.toy2d.mlp import TrainConfig2D  # noqa: E402
+
+RESULTS = """
+(not measured yet on an idle machine: run the three sections and paste their tables here)
+"""
+
+NFES = (1, 2, 4, 8, 16, 50)
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bench_2d(args) -> None:
+    print(f"## 2-D flow matching, {args.budget:g} s budget, n = {args.n} (load {_load()})")
+    print("| dataset | steps trained | train s | energy (Heun-25) | data-vs-data | ratio | ≤ 1.5× |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.datasets:
+        ds = toy2d.get_dataset(name)
+        data = ds.sample(args.n, 0)
+        ref = toy2d.reference_distance(ds, data, args.n)
+        t0 = time.perf_counter()
+        trainer = toy2d.train_flow(data, TrainConfig2D(time_budget_s=args.budget, seed=0))
+        dt = time.perf_counter() - t0
+        x1 = toy2d.start_noise(args.n, 1)
+        e = toy2d.energy_distance(toy2d.flow_ode(toy2d.model_velocity_fn(trainer.ema), x1, 25, "heun").samples, data)
+        print(f"| {name} | {trainer.step} | {dt:.1f} | {e:.4f} | {ref:.4f} | {e / ref:.2f} | "
+              f"{'yes' if e <= 1.5 * ref else 'no'} |", flush=True)
+
+
+def bench_reflow(args) -> None:
+    print(f"## reflow, {args.rounds} round(s), {args.budget:g} s of training per round, "
+          f"n = {args.n} "
+          f"(load {_load()})")
+    print("| dataset | round | 1 step ÷ ref | 2 steps ÷ ref | 4 steps ÷ ref | straightness | length ÷ chord "
+          "| cost s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.datasets:
+        ds = toy2d.get_dataset(name)
+        data = ds.sample(args.n, 0)
+        ref = toy2d.reference_distance(ds, data, min(args.n, 1000))
+        cfg = TrainConfig2D(time_budget_s=args.budget, seed=0)
+        for r in toy2d.reflow(data, rounds=args.rounds, cfg=cfg, n_test=min(args.n, 1000),
+                              pair_steps=args.pair_steps):
+            e = {k: v / ref for k, v in r.energy.items()}
+            print(f"| {name} | {r.round} | {e[1]:.2f} | {e[2]:.2f} | {e[4]:.2f} | {r.straightness:.4f} | "
+                  f"{r.length_ratio:.3f} | {r.train_s:.1f} |", flush=True)
+
+
+def _heun_steps(nfe: int) -> int:
+    return max(1, (nfe + 1) // 2)  # k Heun steps cost 2k − 1 NFE
+
+
+def bench_mnist(args) -> None:
+    from playground.mnist.checkpoint import load_model
+    from playground.mnist.data import to_unit_range
+    from playground.mnist.quality import evaluate, real_baseline
+    from playground.mnist.sample import generate
+
+    real = real_baseline(args.num)
+    print(f"## MNIST quality against NFE, n = {args.num}, CFG {args.guidance}, trailing, x̂_0 clipped "
+          f"(load {_load()})")
+    print(f"real held-out digits: {real.confident:.1%} confident, Fréchet {real.frechet:.2f}")
+    print("| model | sampler | steps | NFE | confident | coverage | Fréchet | ÷ real | s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    runs = [(args.flow, "euler"), (args.flow, "heun"), (args.eps, "ddim"), (args.eps, "dpmpp_2m")]
+    for ckpt, sampler in runs:
+        if not Path(ckpt).exists():
+            print(f"| {ckpt} | {sampler} | missing checkpoint: skipped |")
+            continue
+        model, meta = load_model(ckpt)
+        for nfe in args.nfe:
+            steps = _heun_steps(nfe) if sampler == "heun" else nfe
+            t0 = time.perf_counter()
+            x0, labels = generate(model, meta, num=args.num, sampler=sampler, steps=steps, guidance=args.guidance,
+                                  spacing="trailing", clip_x0=True, bf16="off", seed=0)
+            dt = time.perf_counter() - t0
+            q = evaluate(to_unit_range(x0), labels)
+            used = 2 * steps - 1 if sampler == "heun" else steps
+            print(f"| {Path(ckpt).name} | {sampler} | {steps} | {used} | {q.confident:.1%} | {q.coverage}/10 | "
+                  f"{q.frechet:.2f} | {q.frechet / real.frechet:.2f}x | {dt:.1f} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("section", choices=["2d", "reflow", "mnist", "all"])
+    ap.add_argument("--datasets", default=",".join(toy2d.DATASETS), help="comma-separated 2-D datasets")
+    ap.add_argument("--n", type=int, default=2000, help="2-D data points (and test samples)")
+    ap.add_argument("--budget", type=float, default=5.0, help="2-D training seconds per model")
+    ap.add_argument("--rounds", type=int, default=2, help="reflow rounds")
+    ap.add_argument("--pair-steps", type=int, default=100, help="Heun steps that make the reflow pairs")
+    ap.add_argument("--flow", default="checkpoints/mnist_flow_cond.pt")
+    ap.add_argument("--eps", default="checkpoints/mnist_eps_cond.pt")
+    ap.add_argument("--num", type=int, default=500, help="MNIST digits per row")
+    ap.add_argument("--guidance", type=float, default=1.5)
+    ap.add_argument("--nfe", default=",".join(map(str, NFES)))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tiny", action="store_true", help="toy sizes: checks that every section runs")
+    args = ap.parse_args(argv)
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    args.nfe = [int(k) for k in args.nfe.split(",")]
+    if args.tiny:
+        args.datasets, args.n, args.budget, args.rounds, args.pair_steps = args.datasets[:2], 200, 0.5, 1, 10
+        args.num, args.nfe = 20, [1, 2]
+    torch.set_num_threads(args.threads)
+    sections = ["2d", "reflow", "mnist"] if args.section == "all" else [args.section]
+    for sec in sections:
+        {"2d": bench_2d, "reflow": bench_reflow, "mnist": bench_mnist}[sec](args)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
