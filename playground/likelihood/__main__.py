@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     if len(reports) == 2:
         gap = reports[1].bpd - reports[0].bpd
         se = (reports[0].se ** 2 + reports[1].se ** 2) ** 0.5
-        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim (> 0: it knows its training digits)")
+        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim (> 0 beyond its error: memorized)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump([r.to_dict() for r in reports], f)
