@@ -431,3 +431,108 @@ SECTIONS += [
     Section("flow_ddim_euler", "DDIM = Euler", FLOW_DDIM_EULER, "sample", "Show me: the Sampling tab"),
     Section("flow_straight", "Straight paths and reflow", FLOW_STRAIGHT, "lab2d", "Show me: the 2-D lab"),
 ]
+
+LIK_BPD = r"""
+### Bits per dimension
+
+A model's likelihood of an image is a tiny number, so papers report $-\log_2 p(x)$ per pixel:
+
+$$\text{bits/dim} = \frac{-\ln p(x)}{D\,\ln 2},\qquad D = 784 \text{ for MNIST}.$$
+
+Pixels take 256 values, so 8 bits/dim is a uniform guess; DDPM reached 3.70–3.75 on CIFAR-10, improved DDPM 2.94,
+VDM 2.65. A diffusion model gives an **upper bound** on $-\log p$ (the variational bound, below) or, through the
+probability-flow ODE, an exact density. Training *minimises* the bound, which is the same as maximising the ELBO.
+The same number on the training digits and on held-out digits measures memorization: a model that knows its
+training set scores them better.
+"""
+
+LIK_TERMS = r"""
+### The bound's terms
+
+The negative ELBO splits into one term per step (Ho et al. 2020, Eq. 5; papers' 1-based $t$):
+
+$$L = \underbrace{D_{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0,I)\big)}_{L_T}
++ \sum_{t=2}^{T}\underbrace{D_{KL}\big(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)}_{L_{t-1}}
+\underbrace{-\log p_\theta(x_0\mid x_1)}_{L_0}.$$
+
+Both distributions of $L_{t-1}$ are Gaussians with the posterior mean $\tilde\mu_t$; the model's uses $\hat x_0$, so
+$\tilde\mu_t(x_0)-\tilde\mu_t(\hat x_0) = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t}(x_0-\hat x_0)$ and
+with $\sigma_t^2=\tilde\beta_t$
+
+$$L_{t-1} = \tfrac12\big(\mathrm{SNR}(t-1)-\mathrm{SNR}(t)\big)\,\|x_0-\hat x_0\|^2 \quad(\text{VDM Eq. 13}).$$
+
+The reverse variance is a choice: $\sigma_t^2=\beta_t$ or $\tilde\beta_t$ (DDPM §3.2: the first is optimal for
+$x_0\sim\mathcal N(0,I)$, the second for a single point). The tab shows each term's share: almost all of the bound
+sits at the smallest $t$, where $L_{\text{simple}}$, which weights every $t$ alike, puts little of its attention.
+"""
+
+LIK_DECODER = r"""
+### The discretized decoder
+
+Pixels are discrete, so $L_0$ must be a probability, not a density. Ho et al. (§3.3) integrate the Gaussian
+$\mathcal N(\hat x_0, \sigma_1^2)$ over each pixel's bin: the levels $-1 + 2k/255$ get bins of width $2/255$,
+
+$$p(x_0\mid x_1) = \prod_i \int_{\delta_-(x_0^i)}^{\delta_+(x_0^i)} \mathcal N(x;\hat x_0^i,\sigma_1^2)\,dx,
+\qquad \delta_\pm(x) = \begin{cases}\pm\infty & x=\pm1\\ x\pm\tfrac1{255}&\text{else}\end{cases}$$
+
+with **open-ended edge bins**, so the 256 probabilities sum to exactly 1. On MNIST most pixels are black ($-1$), and
+the open edge bin gives them probability close to 1 once $\hat x_0$ is near $-1$. The decoder's variance is $\beta_1$
+under $\sigma_t^2=\beta_t$ and $\tilde\beta_2$ under $\tilde\beta_t$ ($\tilde\beta_1=0$, so improved DDPM clips it).
+"""
+
+LIK_ODE = r"""
+### The ODE likelihood
+
+The probability-flow ODE (Song et al. 2021) moves data to noise deterministically, so the change of variables gives
+an exact density. With log-SNR $\lambda$ as time and $x=a_\lambda\hat x_0+\sigma_\lambda\hat\varepsilon$,
+
+$$\frac{dx}{d\lambda} = f = a'_\lambda\,\hat x_0 + \sigma'_\lambda\,\hat\varepsilon,\qquad
+\log p_0(x_0) = \log p_T(x_T)
++ \int_{\lambda_{\max}}^{\lambda_{\min}} \operatorname{tr}\frac{\partial f}{\partial x}\,d\lambda .$$
+
+The trace of a 784×784 Jacobian is estimated by **Hutchinson's trick**, $\operatorname{tr}J = \mathbb E[z^\top J z]$
+for Rademacher or Gaussian $z$ (one backward pass); in 2-D it is exact. The density is continuous, so the digits are
+**uniformly dequantized** ($x_0+u$, $u\sim U(-\tfrac1{255},\tfrac1{255})$, the decoder's bins) and
+$\text{bits/dim} = \frac{-\ln p(x_0+u)}{D\ln2} + \log_2 127.5$. The same code takes any model that gives
+$(\hat x_0,\hat\varepsilon)$ on a Gaussian path: a flow-matching path only changes $a_\lambda$ and $\sigma_\lambda$.
+"""
+
+LIK_WEIGHTING = r"""
+### Weighting: a choice of which noise levels matter
+
+Kingma & Gao (2023) write every objective as
+$\tfrac12\int w(\lambda)\,\mathbb E\|\varepsilon-\hat\varepsilon_\lambda\|^2 d\lambda$. Let $p(\lambda)$ be the density
+of $\lambda$ under the objective's $t$-sampling (for $t$ uniform on a schedule, $p(\lambda)=1/(T|d\lambda/dt|)$).
+The target errors convert as $\|\delta x_0\|^2=e^{-\lambda}\|\delta\varepsilon\|^2$,
+$\|\delta v\|^2=(1+e^{-\lambda})\|\delta\varepsilon\|^2$ and
+$\|\delta u\|^2=(1+e^{-\lambda/2})^2\|\delta\varepsilon\|^2$:
+
+| objective | $w(\lambda)$ |
+|---|---|
+| ELBO | $1$ |
+| $\varepsilon$-prediction | $p(\lambda)$ |
+| $x_0$-prediction | $p(\lambda)\,e^{-\lambda}$ |
+| $v$-prediction | $p(\lambda)\,(1+e^{-\lambda})$ |
+| min-SNR-$\gamma$ | $p(\lambda)\,\min(1,\gamma e^{-\lambda})$ |
+| flow matching, $t\sim U(0,1)$ | $\tfrac12 e^{-\lambda/2}$ |
+| flow matching, logit-normal $t$ | $\tfrac12\,\mathcal N(-\lambda/2; m, s^2)\,(1+e^{-\lambda/2})^2$ |
+| EDM | $\mathcal N(\lambda; -2P_{\text{mean}}, 4P_{\text{std}}^2)\,(e^{-\lambda}+\sigma_d^2)/\sigma_d^2$ |
+
+On the cosine schedule $p(\lambda)\propto\operatorname{sech}(\lambda/2)$, so $v$-prediction is
+$\propto e^{-\lambda/2}$, the same as flow matching with uniform $t$. Only $w=1$ is the likelihood; every other
+choice trades likelihood for sample quality by caring less about the least noisy levels.
+*Slips to avoid:* min-SNR clamps $\mathrm{SNR}$ from **above** ($\min$, not $\max$), and its $\varepsilon$-form
+weight is $\min(\mathrm{SNR},\gamma)/\mathrm{SNR}$, not $\mathrm{SNR}/\min(\mathrm{SNR},\gamma)$.
+"""
+
+SECTIONS += [
+    Section("lik_bpd", "Bits per dimension", LIK_BPD, "likelihood", "Show me: bits/dim, train vs held-out",
+            "lik_bpd"),
+    Section("lik_terms", "The bound's terms", LIK_TERMS, "likelihood", "Show me: every term of the bound",
+            "lik_terms"),
+    Section("lik_decoder", "The discretized decoder", LIK_DECODER, "likelihood", "Show me: L_0 beside the KL terms",
+            "lik_decoder"),
+    Section("lik_ode", "The ODE likelihood", LIK_ODE, "likelihood", "Show me: the ODE likelihood", "lik_ode"),
+    Section("lik_weighting", "Weighting", LIK_WEIGHTING, "likelihood",
+            "Show me: the weightings on the cosine schedule", "lik_weighting"),
+]
