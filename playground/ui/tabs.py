@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from playground.ui import edit, forward, lab2d, likelihood, sampling, theory, training
+from playground.ui import solvers as solvers_tab
 
-TABS = (forward, sampling, training, edit, lab2d, likelihood, theory)
+TABS = (forward, sampling, training, edit, lab2d, solvers_tab, likelihood, theory)
 
 __all__ = ["TABS"]

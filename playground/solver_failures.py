@@ -1,0 +1,169 @@
+"""The solver lab on MNIST: a digit problem for the error curves, the classifier's verdict, and "what goes wrong".
+
+Notation (code name → paper symbol; see solvers.py and solver_lab.py):
+
+    x_T        (B, 1, 28, 28) starting noise from one seed, shared by the bad run and the good run
+    w          classifier-free guidance scale (arXiv:2207.12598), ε̃ = ε_u + w·(ε_c − ε_u)
+    verdict    the quality classifier (playground.mnist.quality): share of digits classified with p ≥ 0.9
+               ("confident") and share classified as the digit asked for ("agreement")
+    saturated  share of pixels at the ends of [0, 1] (below 0.02 or above 0.98) beyond the good run's: guidance too
+               high burns digits into flat blobs that a classifier may still call confident
+
+Each preset is one setting a student can move; its "good" run is the app's default (DPM-Solver++(2M), 20 steps,
+trailing, w = 1.5, x̂_0 clipped) from the same x_T, on the schedule the model was trained with.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from . import solvers as S
+from .mnist.checkpoint import load_model
+from .mnist.quality import CONFIDENCE, load_classifier
+from .mnist.sample import default_labels, make_model_fn
+from .schedules import NoiseSchedule, make_schedule
+from .solver_lab import FLOOR_MNIST, GridSpec, Problem, fine_reference
+from .toy2d import exact_denoiser, make_dataset, nearest_distance, start_noise
+
+__all__ = ["Run", "Preset", "PRESETS", "GOOD", "digits_problem", "verdict", "run_digits", "run_preset",
+           "run_preset_2d"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One sampling run on MNIST: solver, steps, grid, guidance, clipping, and the schedule the grid is read on."""
+
+    solver: str = "dpmpp_2m"
+    steps: int = 20
+    grid: str = "trailing"
+    guidance: float = 1.5
+    clip_x0: bool = True
+    schedule: str | None = None  # None: the model's own; else the (wrong) schedule to sample with
+    zero_terminal_snr: bool = False
+
+
+GOOD = Run()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A failure in one click: the bad run, a one-line why, the Theory section that explains it."""
+
+    key: str
+    title: str
+    bad: Run
+    why: str
+    theory: str
+    measure: str = "confident"  # the verdict figure that shows the failure: "confident", "agreement", "saturated"
+
+
+PRESETS = (
+    Preset("ddpm5", "DDPM with 5 steps", Run("ddpm", 5, clip_x0=True),
+           "DDPM adds fresh noise at every step; with 5 steps each step adds so much that 5 denoisings cannot remove "
+           "it.", "solvers_failures"),
+    Preset("leading1", "leading spacing, 1 step", Run("ddim", 1, "leading"),
+           "Leading spacing's one step is at t = 0, so pure noise is read as a clean digit: the class is lost.",
+           "solvers_failures", "agreement"),
+    Preset("mismatch", "trained on linear, sampled on cosine", Run(schedule="cosine"),
+           "The network's t means the linear schedule's noise level; the cosine coefficients at that t assume "
+           "another, so every x̂₀ is off.", "solvers_failures"),
+    Preset("w8", "guidance w = 8", Run(guidance=8.0),
+           "Guidance extrapolates ε̃ = ε_u + w(ε_c − ε_u) far outside what the model saw: over-saturated, "
+           "burnt-in strokes.", "solvers_failures", "saturated"),
+    Preset("noclip", "x̂₀ clipping off, 3 DDPM steps", Run("ddpm", 3, clip_x0=False),
+           "At few steps x̂₀ from ε is (x − σε̂)/α with α ≈ 0.006: unclipped, its errors are magnified 160×.",
+           "solvers_failures"),
+    Preset("ztsnr_eps", "ε-prediction at zero terminal SNR, t = T−1", Run("ddim", 10, zero_terminal_snr=True),
+           "At ᾱ = 0 the ε-model's x̂₀ = (x − ε̂)/√ᾱ is 0/0 (read as ÷2⁻¹²): the first step explodes.",
+           "solvers_failures"),
+)
+PRESET_KEYS = tuple(p.key for p in PRESETS)
+
+
+def _preset(key: str) -> Preset:
+    for p in PRESETS:
+        if p.key == key:
+            return p
+    raise ValueError(f"unknown failure preset {key!r}; choose from {', '.join(PRESET_KEYS)}")
+
+
+@functools.lru_cache(maxsize=4)
+def _model(path: str):
+    return load_model(path)
+
+
+def _x_T(n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def _sampling_schedule(meta, run: Run) -> NoiseSchedule:
+    return make_schedule(run.schedule or meta.schedule, meta.T, run.zero_terminal_snr or meta.zero_terminal_snr)
+
+
+def run_digits(path: str, run: Run, n: int = 16, seed: int = 0) -> torch.Tensor:
+    """Sample n digits (labels 0…9 cycling) from x_T(seed) with one Run; (n, 1, 28, 28) in [−1, 1]."""
+    model, meta = _model(str(path))
+    fn = make_model_fn(model, default_labels(n), run.guidance)
+    s = _sampling_schedule(meta, run)
+    grid = S.make_grid(s, min(run.steps, s.T), run.grid)
+    *_, x = S.solve(run.solver, fn, grid, _x_T(n, seed), prediction_type=meta.prediction_type,
+                    clip_x0=run.clip_x0, generator=torch.Generator().manual_seed(seed + 1))
+    return x
+
+
+@torch.no_grad()
+def verdict(x: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+    """The classifier's verdict on digits in [−1, 1]: confident share, label agreement, saturated-pixel share."""
+    img = ((x.float().clamp(-1, 1) + 1) / 2).cpu()
+    probs = load_classifier()(img).softmax(1)
+    conf, pred = probs.max(1)
+    out = {"confident": float((conf >= CONFIDENCE).float().mean()),
+           "saturated": float(((img < 0.02) | (img > 0.98)).float().mean())}
+    if labels is not None:
+        out["agreement"] = float((pred == labels).float().mean())
+    return out
+
+
+def run_preset(key: str, path: str, n: int = 16, seed: int = 0) -> dict:
+    """A failure preset and the good run from the same x_T: both digit batches, both verdicts, why, theory key."""
+    p = _preset(key)
+    labels = default_labels(n)
+    bad, good = run_digits(path, p.bad, n, seed), run_digits(path, GOOD, n, seed)
+    return {"preset": p, "bad": bad, "good": good, "bad_verdict": verdict(bad, labels),
+            "good_verdict": verdict(good, labels)}
+
+
+def run_preset_2d(dataset: str = "gaussians8", n_points: int = 2000, n_particles: int = 1000, seed: int = 0,
+                  steps: int = 2) -> dict:
+    """2-D: DDIM (first order) with `steps` steps from x_T lands between the modes; DPM-Solver++(2M) with 20 does not.
+
+    The verdict is the share of particles within 0.1 (data units) of a data point."""
+    s = make_schedule("linear", 1000)
+    data = make_dataset(dataset, n_points, seed)
+    fn = exact_denoiser(data, s).fn
+    x_T = start_noise(n_particles, seed)
+    runs = {"bad": ("ddim", steps), "good": ("dpmpp_2m", 20)}
+    out = {}
+    for name, (solver, n) in runs.items():
+        *_, x = S.solve(solver, fn, S.make_grid(s, n, "trailing"), x_T, prediction_type="x0")
+        out[name] = x
+        out[f"{name}_near"] = float((nearest_distance(x, data) < 0.1).float().mean())
+    out["data"] = data
+    return out
+
+
+def digits_problem(path: str, n: int = 16, seed: int = 0, guidance: float = 1.5, ref_steps: int = 200) -> Problem:
+    """The MNIST problem for the error curves: the checkpoint's model with CFG w, x_T(seed), and the fine reference
+    (DPM-Solver++(3M), ref_steps steps uniform in log-SNR, x̂_0 clipped as the app samples)."""
+    model, meta = _model(str(path))
+    fn = make_model_fn(model, default_labels(n), guidance)
+    s = make_schedule(meta.schedule, meta.T, meta.zero_terminal_snr)
+    x_T = _x_T(n, seed)
+    ref = fine_reference(fn, s, x_T, meta.prediction_type, steps=ref_steps, clip_x0=True)
+    return dataclasses.replace(Problem(fn, meta.prediction_type, s, x_T, ref, FLOOR_MNIST, "MNIST"), clip_x0=True)
+
+
+GridSpec = GridSpec  # re-exported for the tab
