@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             shot("1_forward_full")
 
             # 2. sampling: run the default settings once
-            tab("2 · Sampling: DDPM vs DDIM")
+            tab("2 · Sampling")
             btn = page.get_by_role("button", name="▶ Sample")
             btn.click()
             try:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             shot("2_sampling")
 
             # 3. training: start a short run, screenshot while it streams
-            tab("3 · Train on MNIST")
+            tab("3 · Train")
             page.get_by_text("tiny: 1-minute run").click()
             page.wait_for_timeout(500)
             page.get_by_text("Advanced settings").click()  # refresh the sample grid often, for the picture
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             shot("5_lab2d_full")
 
             # 6. theory
-            tab("6 · Theory")
+            tab("8 · Theory")
             page.wait_for_timeout(1500)
             shot("4_theory", full=False)
             shot("4_theory_full")

@@ -29,7 +29,7 @@ from playground.ui.limits import LIMITS, clamp_T
 from playground.ui.page import FAST, PRIVATE, PROGRESS, SCHEDULE_CHOICES, Page, explain
 
 TAB_ID = "forward"
-TAB_TITLE = "Forward noising"
+TAB_TITLE = "Forward"
 
 
 def example_path(evt: gr.SelectData) -> tuple[str, str]:

@@ -42,7 +42,7 @@ from playground.ui.models import (
 from playground.ui.page import DIGIT_CHOICES, FAST, PRIVATE, PROGRESS, SPACING_CHOICES, Page, explain
 
 TAB_ID = "sample"
-TAB_TITLE = "Sampling: DDPM vs DDIM"
+TAB_TITLE = "Sampling"
 
 
 def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dict | None = None) -> str:

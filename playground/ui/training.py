@@ -28,7 +28,7 @@ from playground.ui.models import checkpoint_dir, checkpoint_dropdown, checkpoint
 from playground.ui.page import FAST, SCHEDULE_CHOICES, Page, explain, session_id
 
 TAB_ID = "train"
-TAB_TITLE = "Train on MNIST"
+TAB_TITLE = "Train"
 
 
 MODEL_SIZES = {"small (16, 32, 64)": (16, 32, 64), "default (32, 64, 96)": (32, 64, 96)}
