@@ -179,7 +179,7 @@ def test_show_me_leaves_its_target_in_view(page):
 
     for sec in theory.SECTIONS:
         _open_tab(page, "Theory")
-        btn = page.get_by_role("button", name=sec.button)
+        btn = page.get_by_role("button", name=sec.button, exact=True)
         btn.scroll_into_view_if_needed()
         btn.click()
         page.wait_for_function("() => document.querySelector('.dp-reveal') !== null", timeout=15_000)

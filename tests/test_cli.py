@@ -73,7 +73,8 @@ def test_every_config_field_is_a_documented_flag_and_only_typed_flags_override_t
     import dataclasses
 
     from playground.mnist.model import UNetConfig
-    from playground.mnist.train import PRESETS, TrainConfig, build_parser, config_from_args
+    from playground.mnist.train import PRESETS, TrainConfig
+    from playground.mnist.train_cli import build_parser, config_from_args
 
     ap = build_parser()
     flags = {a.dest: a for a in ap._actions}

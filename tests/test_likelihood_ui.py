@@ -74,7 +74,8 @@ def test_endpoint_through_the_client(live_app):
     from gradio_client import Client
 
     c = Client(live_app.url, verbose=False)
-    ckpt = str(live_app.ckpt_dir / "mnist_eps_cond.pt")
+    ckpt = "mnist_eps_cond.pt"  # the dropdown's choice: a name in the checkpoint folder, never a server path
+    assert (live_app.ckpt_dir / ckpt).exists()
     md, _fig, out = c.predict(ckpt, 2, "held-out", "full", api_name="/likelihood")
     assert "held-out" in md
     (r,) = out["reports"]

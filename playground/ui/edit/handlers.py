@@ -102,7 +102,8 @@ def _check_sampler(sampler, allowed=("ddpm", "ddim")) -> str:
     with user_errors():
         kind = normalize_sampler(sampler)
     if kind not in allowed:
-        raise gr.Error(f"this tool runs {' or '.join(a.upper() for a in allowed)} steps, not {sampler!r}")
+        raise gr.Error(f"the sampler {sampler!r} is not offered here: this tool runs "
+                       f"{' or '.join(a.upper() for a in allowed)} steps")
     return kind
 
 
