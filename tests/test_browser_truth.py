@@ -155,9 +155,9 @@ def test_presenter_forward_shows_x_t_and_t_without_scrolling(page, presenting):
     page.keyboard.press("p")
     page.wait_for_function("() => document.body.classList.contains('present')", timeout=10_000)
     page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "truth_present_forward.png"))
     for sel in ("#xt-image canvas", "#t-slider input[type=range]", "#play-btn"):
         assert page.evaluate(IN_VIEW, sel), f"{sel} is off-screen in presenter mode"
-    page.screenshot(path=str(SHOTS / "truth_present_forward.png"))
 
 
 def test_training_stop_says_stopped(page):
@@ -173,6 +173,20 @@ def test_training_stop_says_stopped(page):
     assert "Stopped at step" in text or "time budget" in text, text  # the click races the server's 8 s cap
     assert not re.search(r"\n\s*\.\s*$", text)  # no stray "." on its own line
 
+
+def test_presenter_edit_shows_status_row_labels_and_result_without_scrolling(page, presenting):
+    _open_tab(page, "Draw & edit")
+    page.get_by_role("tab", name="MNIST digit").click()
+    _body_click(page)
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.body.classList.contains('present')", timeout=10_000)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.locator("#edit-sdedit-btn").click()
+    page.wait_for_function("() => /Done/.test(document.querySelector('#edit-sd-status').innerText)", timeout=120_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "truth_present_edit.png"))
+    for sel in ("#edit-sd-status", "#edit-sd-out img", "#edit-sd-xt img", "#edit-noised label", "#edit-sd-out label"):
+        assert page.evaluate(IN_VIEW, sel), f"{sel} is off-screen in presenter mode"
 
 def test_show_me_leaves_its_target_in_view(page):
     from playground import theory

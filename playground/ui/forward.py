@@ -121,10 +121,13 @@ CSS = """
 .dp-hidden { display: none !important; }
 #forward-examples .caption-label { max-width: 100%; font-size: 0.78em; }
 .image-caption p { margin: 0 0 2px; font-size: 0.9em; color: var(--block-label-text-color); }
-/* presenter mode at 1280×720: x_t, the current t and the t slider in view without scrolling */
-body.present #forward-examples { height: 118px !important; }
-body.present #forward-examples .grid-wrap { max-height: 112px; overflow-y: auto; }
-body.present #xt-image canvas { height: min(430px, 46vh); }
+/* presenter mode at 1280×720: x_t, the current t, the t slider and Play in view without scrolling */
+body.present #forward-examples { height: 84px !important; }
+body.present #forward-examples .grid-wrap { max-height: 78px; overflow-y: auto; padding-top: 4px; }
+body.present #forward-examples .caption-label { display: none; }
+body.present #t-slider .info-text { display: none; }
+/* !important: Gradio also adds a copy of the rule above under a longer, stronger selector */
+body.present #xt-image canvas { height: min(430px, 46vh) !important; }
 body.present #xt-image .xt-label, body.present .image-caption p { font-size: 18px !important; }
 body.present #forward-ztsnr label span { font-size: 16px; }
 """

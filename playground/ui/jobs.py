@@ -12,7 +12,7 @@ How a tab uses it (one job kind per Stop button, e.g. ``"sample"``, ``"train"``,
             if stop.is_set():
                 yield (*last_images, jobs.stopped_status(i, n)); return
 
-    jobs.wire_stop(stop_button, "sample", status_markdown)  # the button sets the flag; no ``cancels=``
+    jobs.wire_stop(stop_button, "sample")  # the button sets the flag; no ``cancels=``
 
 Why a file and not a ``threading.Event``: on ZeroGPU the ``@spaces.GPU`` function runs in a forked worker
 that cannot see the main process's memory. A :class:`StopFlag` is a path under the output folder
@@ -112,23 +112,25 @@ STOPPING = "■ Stopping after the current step…"
 
 
 def stop_handler(kind: str):
-    """The Stop button's function: sets the flag; shows "Stopping…" only if a job of this session runs."""
+    """The Stop button's function: sets the flag; a toast says "Stopping…" only if a job of this session runs.
 
-    def stop(request: gr.Request = None):
-        return STOPPING if request_stop(kind, request) else gr.skip()
-
+    It writes no component: its reply comes over HTTP while the job's last update comes over the event stream,
+    so a "Stopping…" written to the status could land after "Stopped at step k/N" and stay there for good."""
+    def stop(request: gr.Request = None) -> bool:
+        asked = request_stop(kind, request)
+        if asked:
+            gr.Info(STOPPING)
+        return asked
     stop.__name__ = f"stop_{kind}"
     # Gradio finds the request parameter by its type hint; under `from __future__ import annotations` the hint is
     # the string "gr.Request", which it cannot resolve here (gr is imported locally), so no request was passed
     # and every Stop looked for the job of a session called "anonymous".
-    stop.__annotations__ = {"request": gr.Request}
+    stop.__annotations__ = {"request": gr.Request, "return": bool}
     return stop
 
 
-def wire_stop(button, kind: str, status=None):
-    """Wire a Stop button to the jobs of ``kind`` (no ``cancels=``: the job ends itself and says where).
-
-    ``status`` (optional) is the status component that shows "Stopping…" until the job's last update."""
+def wire_stop(button, kind: str):
+    """Wire a Stop button to the jobs of ``kind`` (no ``cancels=``: the job ends itself and says where)."""
     from playground.ui.page import FAST
 
-    return button.click(stop_handler(kind), None, status, **FAST)
+    return button.click(stop_handler(kind), None, None, **FAST)

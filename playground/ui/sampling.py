@@ -508,7 +508,7 @@ def build(page: Page) -> None:
     sample_event = c["sample_btn"].click(sample_compare, sample_inputs, [*p["imgs"], p["status"], p["files"]],
                                          api_name="sample", show_progress_on=[p["status"]], **heavy)
     sample_event.then(lambda: gr.File(visible=True), None, p["files"], **FAST)  # reveal the downloads
-    jobs.wire_stop(c["stop"], "sample", p["status"])  # ends the run with "Stopped at step k/N"
+    jobs.wire_stop(c["stop"], "sample")  # ends the run with "Stopped at step k/N"
     for comp in (ckpt, steps, spacing):
         comp.change(timesteps_md, [ckpt, steps, spacing, models], p["ts_md"], **FAST)
     page.on_load(lambda loaded: loaded.then(sampling_tab_load, [ckpt, steps, spacing, models],

@@ -52,7 +52,10 @@ CSS = """
   white-space: normal; min-height: 2.9em; align-items: flex-start; }
 .edit-result .image-container { height: auto !important; }
 body.present #edit-seen-md { display: none; }
-body.present .edit-result img { max-height: 170px; }
+/* presenter mode at 1280×720: the status, the row labels and the result in view without scrolling */
+body.present .edit-result { height: auto !important; }
+body.present .edit-result img { max-height: 128px !important; }
+body.present .edit-result label[data-testid="block-label"] { min-height: 0; }
 body.present #edit-sketch { max-height: 330px; }
 """
 HEAVY = dict(concurrency_id="sample", concurrency_limit=LIMITS.sample_concurrency)
@@ -92,18 +95,18 @@ def build(page: Page) -> None:
     sd.strip_btn.click(_show, None, sd.strip, **FAST).then(with_seen(sdedit_strip_run), strip_in,
                                                            [sd.strip, sd.strip_md, sd.files, *seen],
                                                            show_progress_on=[sd.strip_md], **run)
-    jobs.wire_stop(sd.stop, "sdedit", sd.status)
+    jobs.wire_stop(sd.stop, "sdedit")
     ip.btn.click(with_seen(inpaint_run), [*digit_in, ip.mask, ip.brush, ip.resample, ip.jump, ip.sampler, *common,
                                           inp.seed, inp.ckpt, models],
                  [ip.mask_img, ip.xt, ip.x0, ip.out, ip.numbers, ip.status, ip.files, *seen],
                  show_progress_on=[ip.status], **run)
-    jobs.wire_stop(ip.stop, "inpaint", ip.status)
+    jobs.wire_stop(ip.stop, "inpaint")
     inv.btn.click(with_seen(invert_run), [*digit_in, *common, inp.ckpt, models],
                   [inv.xt, inv.x0, inv.latent, inv.recon, inv.err, inv.numbers, inv.status, inv.files, *seen],
                   show_progress_on=[inv.status], **run)
     inv.drift_btn.click(lambda: gr.Row(visible=True), None, inv.drift_col, **FAST).then(
         with_seen(drift_run), [*digit_in, inp.label, inp.ckpt, models], [inv.drift_plot, inv.drift_md, *seen], **run)
-    jobs.wire_stop(inv.stop, "invert", inv.status)
+    jobs.wire_stop(inv.stop, "invert")
     it_in = [*digit_in, it.index_b, it.num, it.use_labels, inp.steps, inp.ckpt, models]
     it.btn.click(_show, None, it.img, **FAST).then(with_seen(interpolate_run), it_in, [it.img, it.md, it.files, *seen],
                                                    **run)
@@ -121,7 +124,7 @@ def _input_column() -> NS:
             with gr.Row():
                 c.index = gr.Slider(0, 1999, value=0, step=1, label="Held-out digit #", elem_id="edit-index",
                                     info="2,000 real digits the model never saw")
-                c.dice = gr.Button("🎲", scale=0, min_width=60)
+                c.dice = gr.Button("Random", scale=0, min_width=90)
         with gr.Tab("Upload", id="upload") as c.tab_upload:
             c.upload = gr.Image(type="filepath", sources=["upload", "clipboard"], label="A picture of a digit",
                                 height=260)

@@ -108,13 +108,13 @@ def build(page: Page) -> None:
     tr.btn.click(lab_train, [st.state, v.schedule, v.ztsnr, tr.seconds, tr.objective],
                  [tr.loss_plot, tr.status, st.model, tr.model_md], show_progress_on=[tr.status], **HEAVY,
                  **PRIVATE).then(**rerender).then(**describe)
-    jobs.wire_stop(tr.stop, "lab2d-train", tr.status)  # the job ends itself: "Stopped at step k/N", model kept
+    jobs.wire_stop(tr.stop, "lab2d-train")  # the job ends itself: "Stopped at step k/N", model kept
     sample_in = [st.state, st.model, v.schedule, v.ztsnr, sm.samplers, sm.steps, sm.eta, sm.ideal, sm.particles,
                  sm.seed]
     sm.btn.click(lab_sample_stream, sample_in, [sm.paths_plot, ex.anim_plot, sm.summary, st.run, st.model,
                                                 tr.loss_plot, tr.status, tr.model_md],
                  show_progress_on=[sm.summary], **HEAVY, **PRIVATE).then(**describe).then(**rerender)
-    jobs.wire_stop(sm.stop, "lab2d-sample", sm.summary)
+    jobs.wire_stop(sm.stop, "lab2d-sample")
     _wire_extras(ex, st, v, sm, describe, rerender, load)
     api_btn, api_in, api_out = _api_components()
     api_btn.click(lab2d_api, api_in, api_out, api_name="lab2d", **HEAVY)
