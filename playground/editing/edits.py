@@ -356,18 +356,7 @@ def inpaint_loop(
     for op in ops:
         if op[0] == "down":
             t, t_prev = pairs[op[1]]
-            z, z_known = _randn(x0.shape, generator, x0), _randn(x0.shape, generator, x0)
-            with torch.inference_mode():
-                out = model_fn(x, _t_batch(t, x)).to(x0.dtype)
-            # Eq. 8, unknown part: one reverse step from x_t
-            if kind == "ddpm":
-                step = ddpm_step(s, x, t, t_prev, out, z, prediction_type=pred)
-            else:
-                step = ddim_step(s, x, t, t_prev, out, z, prediction_type=pred, eta=eta)
-            # Eq. 8, known part: x0 forward-noised to t_prev (x0 itself at t_prev = −1)
-            x_known = q_sample(s, x0, torch.tensor(t_prev), z_known) if t_prev >= 0 else x0
-            x = torch.where(known, x_known, step.x_prev)  # Eq. 8: m ⊙ known + (1 − m) ⊙ unknown
-            x0_pred = step.x0_pred
+            x, x0_pred = _inpaint_down(model_fn, s, x, x0, known, t, t_prev, kind, pred, eta, generator)
             i_down += 1
             yield EditState("denoise", i_down, n_down, t_prev, x, x0_pred)
         else:  # Alg. 1 line 10, j steps at once: x_b ~ q(x_b | x_a)
@@ -375,6 +364,19 @@ def inpaint_loop(
             x = q_jump(s, x, levels[p_from], levels[p_to], _randn(x0.shape, generator, x0))
             i_up += 1
             yield EditState("resample", i_up, n_up, levels[p_to], x, x0_pred)
+
+
+def _inpaint_down(model_fn, s, x, x0, known, t, t_prev, kind, pred, eta, generator):
+    """One RePaint down-step (Eq. 8): a reverse step for the unknown part, x0 noised to t_prev for the known."""
+    z, z_known = _randn(x0.shape, generator, x0), _randn(x0.shape, generator, x0)
+    with torch.inference_mode():
+        out = model_fn(x, _t_batch(t, x)).to(x0.dtype)
+    if kind == "ddpm":
+        step = ddpm_step(s, x, t, t_prev, out, z, prediction_type=pred)
+    else:
+        step = ddim_step(s, x, t, t_prev, out, z, prediction_type=pred, eta=eta)
+    x_known = q_sample(s, x0, torch.tensor(t_prev), z_known) if t_prev >= 0 else x0  # x0 itself at t_prev = −1
+    return torch.where(known, x_known, step.x_prev), step.x0_pred  # m ⊙ known + (1 − m) ⊙ unknown
 
 
 def _known_pixels(keep: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
