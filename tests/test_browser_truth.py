@@ -116,6 +116,36 @@ def test_sampling_stop_says_stopped_and_keeps_the_images(page):
     page.screenshot(path=str(SHOTS / "truth_sampling_stopped.png"))
 
 
+
+def test_edit_stop_says_stopped(page):
+    _open_tab(page, "Draw & edit")
+    page.get_by_role("tab", name="MNIST digit").click()
+    page.get_by_role("tab", name="SDEdit").click()
+    _set_slider(page, "edit-strength", 1)
+    _set_slider(page, "edit-steps", 100)  # the test model's T: a run long enough to stop
+    page.locator("#edit-sdedit-btn").click()
+    page.wait_for_function("() => /Running/.test(document.querySelector('#edit-sd-status').innerText)",
+                           timeout=90_000)
+    page.locator("#edit-sd-stop").click()
+    page.wait_for_function("() => /Stopped|Done/.test(document.querySelector('#edit-sd-status').innerText)",
+                           timeout=30_000)
+    text = page.locator("#edit-sd-status").inner_text()
+    assert re.search(r"Stopped at step \d+/\d+", text), text
+    assert page.locator("#edit-sd-xt img").count() == 1  # the last x_t stays
+    _set_slider(page, "edit-strength", 0.5)
+
+
+def test_lab2d_train_stop_says_stopped_and_keeps_the_model(page):
+    _open_tab(page, "2-D lab")
+    _set_slider(page, "lab2d-train-seconds", 30)
+    page.locator("#lab2d-train").click()
+    page.wait_for_function("() => /step/.test(document.querySelector('#lab2d-train-status').innerText)",
+                           timeout=90_000)
+    page.locator("#lab2d-train-stop").click()
+    page.wait_for_function("() => /Stopped at step \\d+/.test(document.querySelector('#lab2d-train-status')"
+                           ".innerText)", timeout=30_000)
+    assert "the model is kept" in page.locator("#lab2d-train-status").inner_text()
+
 @pytest.fixture()
 def presenting(page):
     yield
