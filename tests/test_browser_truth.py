@@ -218,6 +218,7 @@ def test_presenter_edit_shows_status_row_labels_and_result_without_scrolling(pag
     for sel in ("#edit-sd-status", "#edit-sd-out img", "#edit-sd-xt img", "#edit-noised label", "#edit-sd-out label"):
         assert page.evaluate(IN_VIEW, sel), f"{sel} is off-screen in presenter mode"
 
+
 def test_show_me_leaves_its_target_in_view(page):
     from playground import theory
 
