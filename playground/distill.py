@@ -166,3 +166,22 @@ def student_sample(net: Net, s: NoiseSchedule, x_T: torch.Tensor, n: int, predic
         return sample(lambda x, t: net(x, t, *cond), s, tuple(x_T.shape), sampler="ddim", eta=0.0,
                       prediction_type=prediction_type, timesteps=student_timesteps(s.T, n), x_T=x_T,
                       noises=lambda i: torch.zeros_like(x_T))
+
+
+def distill_rounds(teacher: nn.Module, s: NoiseSchedule, draw: Draw, start_n: int, cfg: DistillConfig,
+                   prediction_type: str = "v", stop: Callable[[], bool] | None = None,
+                   log_every: int = 50) -> Iterator[tuple[int, DistillEvent]]:
+    """Rounds n = start_n, start_n/2, …, 1: each student becomes the next round's teacher. Yields (n, event)."""
+    n = int(start_n)
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"the first student's steps must be a power of two, got {start_n}")
+    while n >= 1:
+        last = None
+        for ev in distill_round(teacher, s, draw, DistillConfig(**{**cfg.__dict__, "n": n}), prediction_type,
+                                stop=stop, log_every=log_every):
+            last = ev
+            yield n, ev
+        teacher = last.student
+        if stop is not None and stop():
+            return
+        n //= 2

@@ -615,3 +615,24 @@ SECTIONS += [
     Section("solvers_failures", "Few-step failures", SOLVERS_FAILURES, "solvers", "Show me: DDPM with 5 steps",
             "solvers_failures"),
 ]
+
+DISTILL_PROGRESSIVE = r"""
+### Progressive distillation: one student step for two teacher steps
+
+Deterministic DDIM is a map: from $z_t$ it lands on $z_{t''}$ after two teacher steps $t\to t'\to t''$. A student
+initialised as the teacher learns to land there in **one** step (Salimans & Ho 2022, Alg. 2). One DDIM step with
+clean estimate $\tilde x$ gives $z_{t''}=\alpha_{t''}\tilde x+\tfrac{\sigma_{t''}}{\sigma_t}(z_t-\alpha_t\tilde x)$, so
+the target is
+$$\tilde x=\frac{z_{t''}-\frac{\sigma_{t''}}{\sigma_t}z_t}{\alpha_{t''}-\frac{\sigma_{t''}}{\sigma_t}\alpha_t},\qquad
+\mathcal L=\max\!\big(\mathrm{SNR}(t),1\big)\,\lVert\hat x_\theta(z_t)-\tilde x\rVert^2 .$$
+Each round halves the steps and the student becomes the next teacher: 16 → 8 → 4 → 2 → 1. The student is not
+asked to denoise better than the teacher; it is asked to take the teacher's *path* in bigger jumps, which is
+learnable because the teacher's ODE is deterministic. The student must predict $v$ or $x_0$, not $\varepsilon$: a
+one-step ε student divides its error by $\alpha_{T-1}\approx 0$. What it can lose: the teacher's few-step paths
+already average over modes, and each round copies the previous student's errors, so sharpness fades round by round.
+"""
+
+SECTIONS += [
+    Section("distill_progressive", "Progressive distillation", DISTILL_PROGRESSIVE, "solvers",
+            "Show me: distil a 2-D teacher down to one step", "distill_progressive"),
+]

@@ -65,7 +65,7 @@ def _sample(c, ckpt, seed, steps=8, n=2, digit="5", show_dpm=False):
 def test_public_api_is_exactly_the_documented_endpoints(client):
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == {"/forward", "/sample", "/train", "/sdedit", "/inpaint", "/invert", "/lab2d",
-                                           "/likelihood", "/solvers"}
+                                           "/likelihood", "/solvers", "/distill"}
     assert not api["unnamed_endpoints"]
     sample_params = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
     assert sample_params[:3] == ["path", "steps", "eta"] and "n_images" in sample_params

@@ -117,3 +117,20 @@ def test_an_eps_teacher_is_refused():
     with pytest.raises(ValueError, match="v or x0"):
         next(distill.distill_round(ScoreMLP(MLPConfig(T=100)), s, lambda b: (torch.zeros(b, 2), ()),
                                    distill.DistillConfig(steps=1), prediction_type="eps"))
+
+
+def test_rounds_halve_the_steps_and_hand_each_student_on():
+    import pytest
+
+    from playground.toy2d.mlp import ScoreMLP
+
+    s = make_schedule("cosine", 100)
+    teacher = ScoreMLP(MLPConfig(T=100, prediction_type="v"))
+    data = make_dataset("moons", 128, seed=0)
+    draw = lambda b: (data[:b], ())  # noqa: E731
+    done = [(n, ev.student) for n, ev in distill.distill_rounds(teacher, s, draw, 4, distill.DistillConfig(
+        steps=3, batch=32)) if ev.done]
+    assert [n for n, _ in done] == [4, 2, 1]
+    assert len({id(st) for _, st in done} | {id(teacher)}) == 4  # a fresh copy each round; the teacher untouched
+    with pytest.raises(ValueError, match="power of two"):
+        next(distill.distill_rounds(teacher, s, draw, 3, distill.DistillConfig(steps=1)))

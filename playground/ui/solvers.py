@@ -14,6 +14,7 @@ from playground import solver_lab as L
 from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT
 from playground.schedules import make_schedule
+from playground.ui import distill as distill_section
 from playground.ui.page import PRIVATE, Page, explain, user_errors
 
 TAB_ID = "solvers"
@@ -201,6 +202,7 @@ def build(page: Page) -> None:
     page.link("solvers_logsnr", [grid], lambda: "logsnr")
     page.link("solvers_karras", [grid, rho], lambda: ("karras", 7.0))
     page.link("solvers_failures", [preset], lambda: "ddpm5")
+    distill_section.build(page)  # part 2: fewer steps by distillation
 
 
 __all__ = ["build", "solvers_api", "preset_run", "parse_nfes", "error_figure", "grid_figure", "TAB_ID",
