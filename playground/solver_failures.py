@@ -49,6 +49,7 @@ class Run:
 
 
 GOOD = Run()
+REF_STEPS_MNIST = 200  # the MNIST reference's DPM-Solver++(3M) steps (bench/bench_solvers.py ref measures it)
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,15 @@ def run_preset_2d(dataset: str = "gaussians8", n_points: int = 2000, n_particles
     return out
 
 
-def digits_problem(path: str, n: int = 16, seed: int = 0, guidance: float = 1.5, ref_steps: int = 200) -> Problem:
+@functools.lru_cache(maxsize=4)
+def digits_problem(path: str, n: int = 16, seed: int = 0, guidance: float = 1.5, ref_steps: int = REF_STEPS_MNIST,
+                   bf16: bool = False) -> Problem:
     """The MNIST problem for the error curves: the checkpoint's model with CFG w, x_T(seed), and the fine reference
-    (DPM-Solver++(3M), ref_steps steps uniform in log-SNR, x̂_0 clipped as the app samples)."""
+    (DPM-Solver++(3M), ref_steps steps uniform in log-SNR, x̂_0 clipped as the app samples).
+    Cached: the reference does not depend on the grid, so changing the grid only runs the solvers.
+    bf16: the network under bf16 autocast (faster on CPUs with native bf16; its rounding sets a higher floor)."""
     model, meta = _model(str(path))
-    fn = make_model_fn(model, default_labels(n), guidance)
+    fn = make_model_fn(model, default_labels(n), guidance, bf16=bf16)
     s = make_schedule(meta.schedule, meta.T, meta.zero_terminal_snr)
     x_T = _x_T(n, seed)
     ref = fine_reference(fn, s, x_T, meta.prediction_type, steps=ref_steps, clip_x0=True)

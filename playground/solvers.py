@@ -326,7 +326,11 @@ def solve(solver: str, model_fn: ModelFn, grid: Grid, x_T: torch.Tensor, *, pred
 
     def idx_model(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        tt = torch.tensor([grid.model_t(int(v)) for v in k.tolist()], dtype=dtype, device=x.device)
+        k0 = int(k[0])
+        if bool((k == k0).all()):  # the loop passes one index for the whole batch: no per-row Python
+            tt = torch.full(k.shape, grid.model_t(k0), dtype=dtype, device=x.device)
+        else:
+            tt = torch.tensor([grid.model_t(int(v)) for v in k.tolist()], dtype=dtype, device=x.device)
         return model_fn(x.to(x_T.dtype), tt).to(x_T.dtype)
 
     for state in sample_loop(idx_model, sched, tuple(x_T.shape), sampler=kind, timesteps=pairs, x_T=x_T,
