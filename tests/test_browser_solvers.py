@@ -74,7 +74,7 @@ def test_changing_the_grid_changes_the_plots(page):
     _set_slider(page, "solvers-steps", 3)
     three = _wait_plot(page, "solvers-ticks", "p => p.meta && p.meta.steps === 3")
     assert three["meta"]["grid"] == "trailing" and len(three["traces"][-1]["x"]) == 3
-    page.screenshot(path=str(SHOTS / "solvers_trailing_3.png"))
+    page.screenshot(path=str(SHOTS / "solvers_trailing_3.png"), full_page=True)
 
 
 def test_no_page_or_console_errors(page):

@@ -158,3 +158,24 @@ def test_2d_reference_is_far_finer_than_the_finest_solve():
     finer = L.fine_reference(p.model_fn, p.schedule, p.x_T, "x0", steps=2 * L.REF_STEPS)
     best = min(c.err[-1] for c in L.error_curves(p, ["dpmpp_2m", "dpmpp_3m"], L.GridSpec("logsnr"), nfes=(64,)))
     assert L._rms(p.ref, finer, False) < best / 5
+
+
+def test_far_field_series_is_the_exact_denoiser():
+    """The ideal denoiser's Taylor series (low SNR) equals the softmax over all data points to float64 rounding,
+    takes over exactly where R ≤ FAR_R, and leaves the rest (and mixed t) to the softmax."""
+    from playground.toy2d import exact_denoiser, make_dataset, start_noise
+    s = make_schedule("linear", 1000)
+    data = make_dataset("gaussians8", 500, 1)
+    fast, exact = L.ideal_denoiser(data, s), exact_denoiser(data, s).fn
+    x = start_noise(300, 2).double() * 1.5
+    used = []
+    for t in (999, 900, 700, 500, 300, 150, 50, 0):
+        tt = torch.full((300,), float(t))
+        before = fast.far_calls[0]
+        torch.testing.assert_close(fast(x, tt), exact(x, tt), rtol=0, atol=1e-12)
+        used.append(fast.far_calls[0] > before)
+    assert used[:3] == [True, True, True] and used[-2:] == [False, False]  # series at high noise only
+    mixed = torch.tensor([999.0, 10.0] * 150)
+    before = fast.far_calls[0]
+    torch.testing.assert_close(fast(x, mixed), exact(x, mixed), rtol=0, atol=1e-12)
+    assert fast.far_calls[0] == before

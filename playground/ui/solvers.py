@@ -89,7 +89,8 @@ def grid_figure(s: NoiseSchedule, kind: str, n: int, rho: float, sigma_min, sigm
     fig.add_trace(go.Scatter(x=ls, y=list(g.t[:-1]), mode="markers", name="grid points on the curve",
                              marker=dict(size=7, color="crimson")))
     fig.add_trace(go.Scatter(x=ls, y=[-0.06 * s.T] * n, mode="markers", name=f"{S.GRID_LABELS[g.kind]}: {n} steps",
-                             marker=dict(symbol="line-ns-open", size=16, line=dict(width=2, color="crimson"))))
+                             marker=dict(symbol="line-ns-open", size=16, color="crimson",
+                                         line=dict(width=2, color="crimson"))))
     gaps = np.diff(ls)
     title = (f"{S.GRID_LABELS[g.kind]}, {n} step{'s' if n != 1 else ''}: log SNR {ls[0]:.1f} → {ls[-1]:.1f}"
              + (f", gaps {gaps.min():.2f} … {gaps.max():.2f}" if n > 1 else "") + ", then the clean end")
