@@ -26,38 +26,50 @@ from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT
 
 RESULTS = """
-2-core AMD EPYC (avx512_bf16), torch 2.14.1, 2026-12-03 12:55–13:08 UTC, 1 torch thread, nice 10. The host was
-SHARED with 4–5 other engineers' jobs: load average 3.1–4.2 during the 2-D runs and 3.9–6.3 during the MNIST run
-(`uptime`), so every figure below is slower than an idle machine would give. NOT final: re-measure idle.
+2-core AMD EPYC (avx512_bf16), torch 2.14.1, 2026-12-03 12:55–13:17 UTC, 1 torch thread, nice 10. The host was
+SHARED with 4–5 other engineers' jobs: load average 3.1–4.5 during the 2-D runs and 3.3–6.3 during the MNIST runs
+(`uptime`), so every figure below is slower than an idle machine would give, and noisy. NOT final: the lead must
+re-measure on an idle machine (also with --threads 2: on the busy host 2 threads were 6× slower than 1).
 
-2-D, moons, N = 2,000 data points, M = 1,000 particles, every solver × NFE 1…64, log-SNR grid
-(python bench/bench_solvers.py 2d --repeat 3):
-    before this branch (git archive 7ba8610, the same command):  6.1–6.2 s in all (reference 1.5 s)
-    now: reference 0.74–1.22 s (once; cached across grid changes); the curves, median of 3: 2.66 s (load 3.4),
-         3.38 s (load 4.2); first streamed point after < 0.01 s
-    2 torch threads on the busy host: reference 5.4 s, curves 17.5 s (OpenMP threads waiting for busy cores)
-  Where the time goes (cProfile): ~830 ideal-denoiser calls (631 for the curves, 200 for the reference), each
-  M × N = 2 M exponentials; exp is about half the time and the two small matmuls most of the rest. Fixed here:
-  a per-particle Python list of model times in solve() (~0.9 s of 12 s under cProfile), and the first call at x_T,
-  which every solver at every NFE shares (35 calls → 1). A leaner x̂_0-only softmax (row max, exp, one matmul) was
-  no faster than toy2d.exact_quantities (bench at the time: 6–10 ms against 6–9 ms per call).
+2-D, moons, N = 2,000 data points, M = 1,000 particles, every solver × NFE 1…64
+(python bench/bench_solvers.py 2d --repeat 5 [--grid trailing]):
+    before this branch (git archive 7ba8610, its own bench, same sizes): 6.1–6.2 s in all (reference 1.5 s)
+    now, log-SNR grid: curves median 2.81 s over 5 (load 3.9–4.5); trailing grid: 2.17 s; an A/B in one process
+         (3 runs each, interleaved): 1.93 s against 3.93 s with toy2d's softmax for every call
+    reference (200 steps of 3M): 0.86–1.09 s, once: cached across grid changes; first streamed point < 0.01 s
+  Where the time goes (cProfile before): ~830 ideal-denoiser calls (631 for the curves, 200 for the reference),
+  each M × N = 2 M exponentials, about half the time; the two small matmuls most of the rest. Fixed here:
+    - the calls at low SNR (R = α/σ²·max‖x‖·max‖x_i − μ‖ ≤ 4: 40 % of the curves' calls on the log-SNR grid, 56 % on
+      trailing) use a degree-29 Taylor series in the data's moments (solver_lab.ideal_denoiser; equal to the
+      softmax to 1e-12 in float64): 0.9 ms a call against 5.7 ms;
+    - the first call at x_T, shared by every solver at every NFE (35 calls → 1);
+    - a per-particle Python list of model times in solve() (~0.9 s of 12 s under cProfile).
+  Tried and dropped: a leaner x̂_0-only softmax (row max, exp, one matmul): no faster than toy2d.exact_quantities;
+  the series to R ≤ 8 (degree 50): 1.86 s against 1.93 s, not worth the larger cancellation.
 
 MNIST, the shipped ε model, 16 digits, CFG w = 1.5 (batch 32), every solver × NFE 1…64, log-SNR grid
-(python bench/bench_solvers.py mnist --digits 16 --repeat 1), load 3.9 → 6.3:
-    reference (200 DPM-Solver++(3M) steps): 72.8 s, once (cached per model, digits, seed); curves: 166 s;
-    first streamed point after 0.29 s (NFE 1, after the reference)
+(python bench/bench_solvers.py mnist --digits 16 --repeat 1 [--bf16]):
+    fp32 (the default), load 3.9 → 6.3: reference (200 3M steps) 72.8 s, once per model, digits and seed (cached);
+         curves 166 s; first streamed point 0.29 s after the reference
+    bf16 autocast, load 3.3 → 4.2: reference 29.6 s, curves 70.9 s. But bf16 bends the curves at high NFE:
+         DPM-Solver++(2M) at NFE 32 / 64: 1.35e-02 / 6.0e-03 against fp32's 9.3e-03 / 2.0e-03 (order 1.36 against
+         2.13), so fp32 stays the default and the bf16 order fit ignores errors below 1e-2 (FLOOR_MNIST_BF16)
   One UNet call at batch 32 (16 digits with CFG): 134 ms fp32, 84 ms bf16 (load ~3); per digit the cost does not
-  fall with the batch (8.4 ms at 16 digits, 10 ms at 64, 12 ms at 128, fp32), so batching solvers together would not
-  help on this CPU. The 20 s target needs ~830 calls × 24 ms: not reached here; w = 1 (one pass, no CFG) halves it,
-  bf16 saves ~1.6× (its rounding floor on the curves is not measured).
+  fall with the batch (8.4 ms at 16 digits, 10 ms at 64, 12 ms at 128, fp32), so batching solvers or NFE values
+  together would not help on this CPU. The 20 s target needs ~830 calls at ~24 ms: NOT reached here; w = 1 (one
+  pass, no CFG) would halve it.
+  fp32 orders at 16 digits: DDIM 1.02, Heun 1.55, DPM-Solver++(2M) 2.13, (3M) 1.01: the UNet's ODE is rough
+  (see the reference below), so only 2M shows its order on MNIST.
 
 The references (python bench/bench_solvers.py ref --dataset moons; ... ref --dataset mnist --digits 4):
     moons, 3M steps 100 → 200 → 400: RMS change 1.83e-03, then 1.94e-04 (order ~3); the smallest solver error at
          NFE 64 is 2.8e-03 (3M), so the 200-step reference is ~14× below it
-    MNIST (4 digits, x̂_0 clipped), 3M steps 50 → 100 → 200 → 400, pixel RMSE against 400: 3.1e-03, 1.2e-03,
-         5.2e-04 (unclipped: 2.4e-03, 1.1e-03, 4.6e-04); the UNet's ODE converges only ~first order in the steps,
-         and 3M at NFE 64 is 1.4e-03 from the 400-step solve. So on MNIST the order fit leaves out errors below
-         FLOOR_MNIST = 1e-3 (solver_lab.py): below that the error is the reference's own.
+         (tests/test_solvers.py::test_2d_reference_is_far_finer_than_the_finest_solve checks ≥ 5× at a small size)
+    MNIST (4 digits, x̂_0 clipped), 3M steps 50 / 100 / 200, pixel RMSE against 400 steps: 3.1e-03, 1.2e-03,
+         5.2e-04 (unclipped: 2.4e-03, 1.1e-03, 4.6e-04): the UNet's ODE converges only ~first order in the steps,
+         and 3M at NFE 64 is 1.4e-03 from the 400-step solve. So the MNIST order fit leaves out errors below
+         FLOOR_MNIST = 1e-3 (solver_lab.py): below that the error is the reference's own. A 1,000-step DDIM
+         reference was not measured.
 """
 
 
@@ -113,7 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", default="logsnr")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--bf16", action="store_true", help="MNIST: the UNet under bf16 autocast")
+    ap.add_argument("--bf16", action="store_true", help="MNIST: the UNet under bf16 autocast (default fp32)")
     args = ap.parse_args(argv)
     mnist = args.what == "mnist" or (args.what == "ref" and args.dataset == "mnist")
     args.ref_steps = args.ref_steps or (F.REF_STEPS_MNIST if mnist else L.REF_STEPS)

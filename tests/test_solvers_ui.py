@@ -98,3 +98,16 @@ def test_grid_plot_follows_the_grid_and_the_steps():
 def test_two_ddim_steps_land_between_the_modes():
     r = F.run_preset_2d("gaussians8", n_points=500, n_particles=300)
     assert r["bad_near"] < 0.1 < 0.8 < r["good_near"]
+
+
+def test_digits_problem_is_cached_and_its_floor_follows_the_precision():
+    """The MNIST reference is solved once per (model, digits, seed, precision): a grid change reuses it; bf16 runs
+    the reference and the solvers alike, with the higher floor for the order fit."""
+    from playground import solver_lab as L
+    F.digits_problem.cache_clear()
+    a = F.digits_problem(str(DEFAULT_CHECKPOINT), 2, 0, ref_steps=6, bf16=False)
+    assert F.digits_problem(str(DEFAULT_CHECKPOINT), 2, 0, ref_steps=6, bf16=False) is a
+    b = F.digits_problem(str(DEFAULT_CHECKPOINT), 2, 0, ref_steps=6, bf16=True)
+    assert (a.floor, b.floor) == (L.FLOOR_MNIST, L.FLOOR_MNIST_BF16) and "bf16" in b.name
+    assert a.ref.shape == (2, 1, 28, 28) and float((a.ref - b.ref).abs().max()) > 0
+    F.digits_problem.cache_clear()
