@@ -220,6 +220,15 @@ def build(page: Page) -> None:
     for comp in (model, grid_steps):  # the error plot is redrawn by Run (a model switch may mean MNIST)
         comp.change(ticks_fn, tick_in, ticks, **PRIVATE)
     page.on_load(lambda loaded: loaded.then(ticks_fn, tick_in, ticks, **PRIVATE))
+    _gallery(page, seed, heavy)
+    page.link("solvers_ode", [model, grid], lambda: ("2-D: one Gaussian (closed form)", "logsnr"))
+    page.link("solvers_order", [solvers], lambda: ["ddim", "heun", "dpmpp_2m"])
+    page.link("solvers_logsnr", [grid], lambda: "logsnr")
+    page.link("solvers_karras", [grid, rho], lambda: ("karras", 7.0))
+
+
+def _gallery(page: Page, seed, heavy: dict) -> None:
+    """What goes wrong, one click each: a failure beside the good run from the same x_T, with its verdict."""
     gr.Markdown("### What goes wrong, one click each")
     with gr.Row():
         preset = gr.Dropdown([(p.title, p.key) for p in F.PRESETS] + [("2-D: 2 DDIM steps land between the modes",
@@ -231,10 +240,6 @@ def build(page: Page) -> None:
         pfig = gr.Plot(show_label=False)
     pmd = gr.Markdown()
     go_btn.click(preset_run, [preset, seed], [pimg, pfig, pmd], **PRIVATE, **heavy)
-    page.link("solvers_ode", [model, grid], lambda: ("2-D: one Gaussian (closed form)", "logsnr"))
-    page.link("solvers_order", [solvers], lambda: ["ddim", "heun", "dpmpp_2m"])
-    page.link("solvers_logsnr", [grid], lambda: "logsnr")
-    page.link("solvers_karras", [grid, rho], lambda: ("karras", 7.0))
     page.link("solvers_failures", [preset], lambda: "one_step")
 
 
