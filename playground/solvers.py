@@ -55,8 +55,8 @@ X0Fn = Callable[[torch.Tensor, int], torch.Tensor]
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = ["GRIDS", "GRID_LABELS", "SOLVERS", "SOLVER_LABELS", "ORDER", "NFE_LIST", "Grid", "make_grid",
-           "steps_for_nfe", "solver_nfe", "x0_from_output", "make_x0_fn", "heun_loop", "dpmpp_3m_loop", "solve",
-           "normalize_solver", "normalize_grid"]
+           "steps_for_nfe", "solver_nfe", "log_snr_table", "x0_from_output", "make_x0_fn", "heun_loop",
+           "dpmpp_3m_loop", "solve", "normalize_solver", "normalize_grid"]
 
 
 def normalize_solver(name: str) -> str:
@@ -133,21 +133,22 @@ def _points(kind: str, s: NoiseSchedule, ts: Sequence[float]) -> Grid:
                 (*[math.sqrt(max(1.0 - a, 0.0)) for a in abs_], 0.0))
 
 
-def _log_snr_table(s: NoiseSchedule) -> np.ndarray:
+def log_snr_table(s: NoiseSchedule) -> np.ndarray:
+    """log SNR(t) for t = 0 … T−1 (float64, decreasing), ᾱ = 0 read as 2^-24 as samplers.py does."""
     ab = np.maximum(s.alpha_bar.numpy(), ALPHA_BAR_FLOOR)
     return np.log(ab) - np.log1p(-ab)  # decreasing in t
 
 
 def t_of_log_snr(s: NoiseSchedule, log_snr: Sequence[float]) -> list[float]:
     """The model times where the schedule's log-SNR (interpolated linearly in t) takes these values."""
-    table = _log_snr_table(s)
+    table = log_snr_table(s)
     t = np.interp(-np.asarray(log_snr, dtype=np.float64), -table, np.arange(s.T, dtype=np.float64))
     return [float(round(u, 9)) for u in t]
 
 
 def sigma_tilde_range(s: NoiseSchedule) -> tuple[float, float]:
     """(σ̃ at t = 0, σ̃ at t = T−1): the default σ_min and σ_max of Karras' grid (ᾱ = 0 read as 2^-24)."""
-    lo, hi = _log_snr_table(s)[[0, -1]]
+    lo, hi = log_snr_table(s)[[0, -1]]
     return math.exp(-0.5 * lo), math.exp(-0.5 * hi)
 
 
@@ -178,7 +179,7 @@ def make_grid(s: NoiseSchedule, n: int, kind: str = "trailing", *, rho: float = 
         frac = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
         sig = (smax ** (1 / rho) + frac * (smin ** (1 / rho) - smax ** (1 / rho))) ** rho
         return _points(kind, s, t_of_log_snr(s, -2 * np.log(sig)))
-    lam_hi, lam_lo = _log_snr_table(s)[[0, -1]]  # log-SNR at t = 0 (largest) and t = T−1
+    lam_hi, lam_lo = log_snr_table(s)[[0, -1]]  # log-SNR at t = 0 (largest) and t = T−1
     frac = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
     if kind == "logsnr":
         return _points(kind, s, t_of_log_snr(s, lam_lo + frac * (lam_hi - lam_lo)))
@@ -325,7 +326,11 @@ def solve(solver: str, model_fn: ModelFn, grid: Grid, x_T: torch.Tensor, *, pred
 
     def idx_model(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        tt = torch.tensor([grid.model_t(int(v)) for v in k.tolist()], dtype=dtype, device=x.device)
+        k0 = int(k[0])
+        if bool((k == k0).all()):  # the loop passes one index for the whole batch: no per-row Python
+            tt = torch.full(k.shape, grid.model_t(k0), dtype=dtype, device=x.device)
+        else:
+            tt = torch.tensor([grid.model_t(int(v)) for v in k.tolist()], dtype=dtype, device=x.device)
         return model_fn(x.to(x_T.dtype), tt).to(x_T.dtype)
 
     for state in sample_loop(idx_model, sched, tuple(x_T.shape), sampler=kind, timesteps=pairs, x_T=x_T,

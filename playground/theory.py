@@ -588,17 +588,22 @@ schedule's starts the solve late: pure noise is read as a partly clean image, an
 SOLVERS_FAILURES = r"""
 ### What goes wrong with few steps
 
-- **DDPM with 5 steps:** each ancestral step adds noise of variance $\tilde\beta$; with huge steps the last
-  denoisings cannot remove what the first ones added.
+- **One step:** from pure noise the best single guess is $\hat x_0=\mathbb E[x_0\mid x_T]$, the blurred average of
+  every digit the noise could become.
 - **Leading spacing at 1–3 steps:** 'leading' puts $n$ steps at $t=k\lfloor T/n\rfloor$, so 1 step runs at $t=0$
   and pure noise is treated as a clean digit ('trailing' starts at $T-1$).
+- **Karras' grid at 2 steps:** with $n=2$ the grid is $\tilde\sigma_{\max}$ then $\tilde\sigma_{\min}$: one jump
+  from pure noise to almost clean, no better than one step. $\rho$ only helps once there are points in between.
 - **Schedule mismatch:** the network's $t$ means the noise level of the schedule it was trained on; sampling with
   another schedule's $\bar\alpha_t$ at that $t$ gives wrong $\hat x_0$ at every step.
-- **Guidance $w=8$:** $\tilde\varepsilon=\varepsilon_u+w(\varepsilon_c-\varepsilon_u)$ extrapolates far outside
-  the training data: over-saturated strokes.
-- **No $\hat x_0$ clipping at few steps:** $\hat x_0=(x-\sigma\hat\varepsilon)/\alpha$ divides by $\alpha\approx0.006$
-  at $t=T-1$; unclipped, the model's error is magnified 160 times.
-- **ε-prediction at zero terminal SNR:** at $\bar\alpha_{T-1}=0$, $\hat x_0$ is $0/0$; v-prediction stays finite.
+- **Guidance too high:** $\tilde\varepsilon=\varepsilon_u+w(\varepsilon_c-\varepsilon_u)$ extrapolates outside
+  the training data. The shipped model still draws confident digits at $w=8$ (thicker strokes); at $w=200$ most
+  are no longer the digit asked for.
+- **ε-prediction at zero terminal SNR, no $\hat x_0$ clipping:** at $\bar\alpha_{T-1}=0$,
+  $\hat x_0=(x-\sigma\hat\varepsilon)/\sqrt{\bar\alpha}$ is $0/0$; read as $\div 2^{-12}$ it reaches hundreds, and
+  a 2-step solve cannot recover. Clipping $\hat x_0$ to $[-1,1]$ hides it; v-prediction stays finite.
+- **Not failures on this model:** DDPM with 5 steps (its last step returns $\hat x_0$ from $t\approx200$, a clean
+  digit) and $w=8$ both give digits the classifier calls confidently, so the gallery does not show them.
 - **First order, 2 steps, in 2-D:** from pure noise $\hat x_0=\mathbb E[x_0\mid x_T]$ is the mean of all modes,
   and an Euler step lands between them.
 """
@@ -612,7 +617,7 @@ SECTIONS += [
             "solvers_logsnr"),
     Section("solvers_karras", "Karras' ρ", SOLVERS_KARRAS, "solvers", "Show me: Karras' grid, ρ = 7",
             "solvers_karras"),
-    Section("solvers_failures", "Few-step failures", SOLVERS_FAILURES, "solvers", "Show me: DDPM with 5 steps",
+    Section("solvers_failures", "Few-step failures", SOLVERS_FAILURES, "solvers", "Show me: one step",
             "solvers_failures"),
 ]
 

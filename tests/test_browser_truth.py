@@ -120,19 +120,20 @@ def test_sampling_stop_says_stopped_and_keeps_the_images(page):
 def test_edit_stop_says_stopped(page):
     _open_tab(page, "Draw & edit")
     page.get_by_role("tab", name="MNIST digit").click()
-    page.get_by_role("tab", name="SDEdit").click()
-    _set_slider(page, "edit-strength", 1)
-    _set_slider(page, "edit-steps", 100)  # the test model's T: a run long enough to stop
-    page.locator("#edit-sdedit-btn").click()
-    page.wait_for_function("() => /Running/.test(document.querySelector('#edit-sd-status').innerText)",
+    page.get_by_role("tab", name="Inpaint").click()
+    _set_slider(page, "edit-steps", 100)  # the test model's T, resampled 10 times: ~1,000 calls, long enough
+    _set_slider(page, "edit-resample", 10)
+    page.locator("#edit-inpaint-btn").click()
+    page.wait_for_function("() => /Running/.test(document.querySelector('#edit-ip-status').innerText)",
                            timeout=90_000)
-    page.locator("#edit-sd-stop").click()
-    page.wait_for_function("() => /Stopped|Done/.test(document.querySelector('#edit-sd-status').innerText)",
+    page.locator("#edit-ip-stop").click()
+    page.wait_for_function("() => /Stopped|Done/.test(document.querySelector('#edit-ip-status').innerText)",
                            timeout=30_000)
-    text = page.locator("#edit-sd-status").inner_text()
+    text = page.locator("#edit-ip-status").inner_text()
     assert re.search(r"Stopped at step \d+/\d+", text), text
-    assert page.locator("#edit-sd-xt img").count() == 1  # the last x_t stays
-    _set_slider(page, "edit-strength", 0.5)
+    assert page.locator("#edit-ip-xt img").count() == 1  # the last x_t stays
+    _set_slider(page, "edit-resample", 1)
+    page.get_by_role("tab", name="SDEdit").click()
 
 
 def test_lab2d_train_stop_says_stopped_and_keeps_the_model(page):

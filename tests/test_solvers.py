@@ -1,5 +1,6 @@
 """The solver lab's core: Heun and DPM-Solver++(3M) step for step against diffusers, orders on the one Gaussian
 (exact endpoint in closed form), the grids, the NFE count, and DDIM = Heun's Euler step."""
+import dataclasses
 import math
 
 import numpy as np
@@ -125,3 +126,56 @@ def test_gaussian_endpoint_is_exact():
     p = L.toy_problem("gaussian", n_particles=50)
     fine = L.fine_reference(p.model_fn, p.schedule, p.x_T, "x0", steps=1000)
     assert float((fine - p.ref).norm(dim=1).max()) < 1e-3
+
+
+def test_curves_stream_every_point_and_share_the_first_call():
+    """error_curves yields after every NFE point (done only at the last), and the network call at x_T is made once
+    for all solvers and NFE values: the shared x_T gives the same endpoints as fresh runs."""
+    p = L.toy_problem("moons", n_points=200, n_particles=50)
+    calls = []
+
+    def counted(x, t):
+        calls.append(x is p.x_T)
+        return p.model_fn(x, t)
+
+    q = dataclasses.replace(p, model_fn=counted)
+    states = [(c.solver, len(c.nfe), c.done) for c in L.error_curves(q, ["ddim", "heun"], L.GridSpec("logsnr"),
+                                                                      nfes=(1, 2, 4))]
+    assert states == [("ddim", 1, False), ("ddim", 2, False), ("ddim", 3, True), ("heun", 1, False),
+                      ("heun", 2, True)]  # Heun: budgets 1 and 2 buy the same 1 step
+    assert sum(calls) == 1 and len(calls) == (1 + 2 + 4) + (1 + 3) - 4
+    for n in (1, 4):
+        *_, fresh = S.solve("ddim", p.model_fn, S.make_grid(p.schedule, n, "logsnr"), p.x_T.clone(),
+                            prediction_type="x0")
+        got = [c for c in L.error_curves(p, ["ddim"], L.GridSpec("logsnr"), nfes=(n,))][-1].err[0]
+        assert got == pytest.approx(L._rms(fresh, p.ref, False), rel=1e-6)
+
+
+def test_2d_reference_is_far_finer_than_the_finest_solve():
+    """The 2-D reference (REF_STEPS of 3M) moves far less when its steps double than the best solver's error at
+    NFE 64, so the curves measure the solvers, not the reference."""
+    p = L.toy_problem("moons", n_points=300, n_particles=100)
+    finer = L.fine_reference(p.model_fn, p.schedule, p.x_T, "x0", steps=2 * L.REF_STEPS)
+    best = min(c.err[-1] for c in L.error_curves(p, ["dpmpp_2m", "dpmpp_3m"], L.GridSpec("logsnr"), nfes=(64,)))
+    assert L._rms(p.ref, finer, False) < best / 5
+
+
+def test_far_field_series_is_the_exact_denoiser():
+    """The ideal denoiser's Taylor series (low SNR) equals the softmax over all data points to float64 rounding,
+    takes over exactly where R ≤ FAR_R, and leaves the rest (and mixed t) to the softmax."""
+    from playground.toy2d import exact_denoiser, make_dataset, start_noise
+    s = make_schedule("linear", 1000)
+    data = make_dataset("gaussians8", 500, 1)
+    fast, exact = L.ideal_denoiser(data, s), exact_denoiser(data, s).fn
+    x = start_noise(300, 2).double() * 1.5
+    used = []
+    for t in (999, 900, 700, 500, 300, 150, 50, 0):
+        tt = torch.full((300,), float(t))
+        before = fast.far_calls[0]
+        torch.testing.assert_close(fast(x, tt), exact(x, tt), rtol=0, atol=1e-12)
+        used.append(fast.far_calls[0] > before)
+    assert used[:3] == [True, True, True] and used[-2:] == [False, False]  # series at high noise only
+    mixed = torch.tensor([999.0, 10.0] * 150)
+    before = fast.far_calls[0]
+    torch.testing.assert_close(fast(x, mixed), exact(x, mixed), rtol=0, atol=1e-12)
+    assert fast.far_calls[0] == before

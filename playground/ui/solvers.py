@@ -4,6 +4,8 @@ Public endpoint: ``/solvers`` (:func:`solvers_api`).
 """
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
@@ -13,7 +15,7 @@ from playground import solver_failures as F
 from playground import solver_lab as L
 from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT
-from playground.schedules import make_schedule
+from playground.schedules import NoiseSchedule, make_schedule
 from playground.ui import distill as distill_section
 from playground.ui.page import PRIVATE, Page, explain, user_errors
 
@@ -24,6 +26,7 @@ MODELS = {"2-D: one Gaussian (closed form)": ("2d", "gaussian"), "2-D: two moons
           "2-D: 8 Gaussians (ideal denoiser)": ("2d", "gaussians8"), "MNIST ε (shipped)": ("mnist", "eps"),
           "MNIST v (shipped)": ("mnist", "v")}
 MAX_NFE = 128
+STREAM_EVERY_S = 0.5  # a finished NFE point is shown if the last update is this old; a finished solver always
 
 
 def parse_nfes(text: str) -> list[int]:
@@ -65,17 +68,36 @@ def error_figure(curves: list[L.Curve], units: str) -> go.Figure:
     return fig
 
 
-def grid_figure(schedule: str, kind: str, n: int, rho: float, sigma_min, sigma_max, shift: float) -> go.Figure:
-    """The schedule's log-SNR against t, and the grid's n steps as ticks on the log-SNR axis."""
-    s = make_schedule(schedule, 1000)
+def model_schedule(model: str) -> NoiseSchedule:
+    """The noise schedule a MODELS entry samples on: the 2-D lab's linear T = 1000, or the checkpoint's own."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    kind, name = MODELS[model]
+    if kind == "2d":
+        return make_schedule("linear", 1000)
+    return F.model_schedule(str(DEFAULT_CHECKPOINT if name == "eps" else V_CHECKPOINT))
+
+
+def grid_figure(s: NoiseSchedule, kind: str, n: int, rho: float, sigma_min, sigma_max, shift: float) -> go.Figure:
+    """Where an n-step grid puts its steps: ticks on the log-SNR axis (x), over the schedule's curve t(log SNR).
+
+    The clean end (log SNR = +∞) is left out; a point at zero terminal SNR (−∞) is drawn at the table's floor."""
     g = S.make_grid(s, n, kind, rho=rho, sigma_min=sigma_min, sigma_max=sigma_max, shift=shift)
-    ls = s.log_snr.numpy()
-    fig = go.Figure(go.Scatter(x=np.arange(s.T), y=ls, mode="lines", name=f"log SNR(t), {schedule}"))
-    fig.add_trace(go.Scatter(x=list(g.t[:-1]), y=g.log_snr, mode="markers", name=f"{S.GRID_LABELS[g.kind]}, {n} steps",
-                             marker=dict(symbol="line-ew-open", size=14, line=dict(width=2))))
-    fig.add_trace(go.Scatter(x=[0] * n, y=g.log_snr, mode="markers", name="ticks on the log-SNR axis",
-                             marker=dict(symbol="line-ew", size=18, line=dict(width=2, color="crimson"))))
-    fig.update_layout(xaxis_title="t", yaxis_title="log SNR", height=300, margin=dict(l=60, r=10, t=30, b=40))
+    table = S.log_snr_table(s)
+    ls = [max(v, float(table[-1])) for v in g.log_snr]
+    fig = go.Figure(go.Scatter(x=table, y=np.arange(s.T), mode="lines", name="the schedule: t against log SNR",
+                               line=dict(color="steelblue")))
+    fig.add_trace(go.Scatter(x=ls, y=list(g.t[:-1]), mode="markers", name="grid points on the curve",
+                             marker=dict(size=7, color="crimson")))
+    fig.add_trace(go.Scatter(x=ls, y=[-0.06 * s.T] * n, mode="markers", name=f"{S.GRID_LABELS[g.kind]}: {n} steps",
+                             marker=dict(symbol="line-ns-open", size=16, color="crimson",
+                                         line=dict(width=2, color="crimson"))))
+    gaps = np.diff(ls)
+    title = (f"{S.GRID_LABELS[g.kind]}, {n} step{'s' if n != 1 else ''}: log SNR {ls[0]:.1f} → {ls[-1]:.1f}"
+             + (f", gaps {gaps.min():.2f} … {gaps.max():.2f}" if n > 1 else "") + ", then the clean end")
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), xaxis_title="log SNR (noisy ← → clean)",
+                      yaxis_title="model time t", height=320, margin=dict(l=60, r=10, t=40, b=40),
+                      legend=dict(font=dict(size=11)), meta=dict(grid=g.kind, steps=n, log_snr=ls))
     return fig
 
 
@@ -87,7 +109,7 @@ def _table(curves: list[L.Curve]) -> dict:
 def _orders_md(curves: list[L.Curve]) -> str:
     rows = ["| solver | measured order | theory |", "|---|---|---|"]
     for c in curves:
-        got = "—" if c.order is None else f"{c.order:.2f}"
+        got = f"… (NFE {c.nfe[-1]} done)" if not c.done else "—" if c.order is None else f"{c.order:.2f}"
         rows.append(f"| {S.SOLVER_LABELS[c.solver]} | {got} | {S.ORDER[c.solver] or 'none (SDE)'} |")
     return "\n".join(rows)
 
@@ -107,15 +129,23 @@ def solvers_api(model: str, solvers: list[str], grid: str, rho: float, sigma_min
         names = [S.normalize_solver(v) for v in solvers]
         spec = L.GridSpec(S.normalize_grid(grid), float(rho), float(sigma_min) or None, float(sigma_max) or None,
                           float(shift))
+        if MODELS.get(model, ("",))[0] == "mnist":  # the fine reference comes first (cached afterwards): say so
+            wait = go.Figure().update_layout(title=f"Solving the reference ({F.REF_STEPS_MNIST} DPM-Solver++(3M) "
+                                             "steps, once per model, digits and seed) …", height=420)
+            yield wait, {}, "*Reference first: the errors follow, one NFE point at a time.*"
         p = _problem(model, int(n_digits), int(seed))
         spec.make(p.schedule, 1)  # bad grid parameters fail here, before any solving
         images = p.x_T.ndim == 4
         on_sample = (lambda _s, _n, x: F.verdict(x, F.default_labels(x.shape[0]))) if images else None
-        units = "pixel RMSE, pixels in [0, 1]" if images else "RMS distance, data units"
-        curves = []
+        units = ("pixel RMSE, pixels in [0, 1]" + (", UNet in bf16" if "bf16" in p.name else "") if images
+                 else "RMS distance, data units")
+        curves, shown = [], 0.0
         for c in L.error_curves(p, names, spec, nfes, seed=int(seed), on_sample=on_sample):
-            curves.append(c)
-            yield error_figure(curves, units), _table(curves), _orders_md(curves)
+            if not curves or curves[-1] is not c:
+                curves.append(c)
+            if c.done or time.monotonic() - shown >= STREAM_EVERY_S:  # every point on MNIST, every solver in 2-D
+                shown = time.monotonic()
+                yield error_figure(curves, units), _table(curves), _orders_md(curves)
 
 
 def preset_run(key: str, seed: int):
@@ -172,20 +202,34 @@ def build(page: Page) -> None:
         with gr.Column():
             orders = gr.Markdown()
             table = gr.JSON(label="Error table")
+    with gr.Row():
+        grid_steps = gr.Slider(1, 64, value=8, step=1, label="Steps shown on the grid plot", elem_id="solvers-steps")
     ticks = gr.Plot(show_label=False, elem_id="solvers-ticks")
     inputs = [model, solvers, grid, rho, sigma_min, sigma_max, shift, nfe_list, seed, n_digits]
     heavy = dict(concurrency_id="solvers", concurrency_limit=2)
-    ev = run.click(solvers_api, inputs, [plot, table, orders], api_name="solvers", **heavy)
+    run.click(solvers_api, inputs, [plot, table, orders], api_name="solvers", **heavy)
 
-    def ticks_fn(grid_kind, r, smin, smax, sh):
+    def ticks_fn(model_name, grid_kind, n, r, smin, smax, sh):
         with user_errors():
-            return grid_figure("linear", grid_kind, 8, float(r), float(smin) or None, float(smax) or None, float(sh))
+            return grid_figure(model_schedule(model_name), grid_kind, int(n), float(r), float(smin) or None,
+                               float(smax) or None, float(sh))
 
-    tick_in = [grid, rho, sigma_min, sigma_max, shift]
-    for comp in tick_in:
+    tick_in = [model, grid, grid_steps, rho, sigma_min, sigma_max, shift]
+    for comp in (grid, rho, sigma_min, sigma_max, shift):
         comp.change(ticks_fn, tick_in, ticks, **PRIVATE).then(solvers_api, inputs, [plot, table, orders],
                                                               **PRIVATE, **heavy)
-    ev.then(ticks_fn, tick_in, ticks, **PRIVATE)
+    for comp in (model, grid_steps):  # the error plot is redrawn by Run (a model switch may mean MNIST)
+        comp.change(ticks_fn, tick_in, ticks, **PRIVATE)
+    page.on_load(lambda loaded: loaded.then(ticks_fn, tick_in, ticks, **PRIVATE))
+    _gallery(page, seed, heavy)
+    page.link("solvers_ode", [model, grid], lambda: ("2-D: one Gaussian (closed form)", "logsnr"))
+    page.link("solvers_order", [solvers], lambda: ["ddim", "heun", "dpmpp_2m"])
+    page.link("solvers_logsnr", [grid], lambda: "logsnr")
+    page.link("solvers_karras", [grid, rho], lambda: ("karras", 7.0))
+
+
+def _gallery(page: Page, seed, heavy: dict) -> None:
+    """What goes wrong, one click each: a failure beside the good run from the same x_T, with its verdict."""
     gr.Markdown("### What goes wrong, one click each")
     with gr.Row():
         preset = gr.Dropdown([(p.title, p.key) for p in F.PRESETS] + [("2-D: 2 DDIM steps land between the modes",
@@ -197,13 +241,9 @@ def build(page: Page) -> None:
         pfig = gr.Plot(show_label=False)
     pmd = gr.Markdown()
     go_btn.click(preset_run, [preset, seed], [pimg, pfig, pmd], **PRIVATE, **heavy)
-    page.link("solvers_ode", [model, grid], lambda: ("2-D: one Gaussian (closed form)", "logsnr"))
-    page.link("solvers_order", [solvers], lambda: ["ddim", "heun", "dpmpp_2m"])
-    page.link("solvers_logsnr", [grid], lambda: "logsnr")
-    page.link("solvers_karras", [grid, rho], lambda: ("karras", 7.0))
-    page.link("solvers_failures", [preset], lambda: "ddpm5")
+    page.link("solvers_failures", [preset], lambda: "one_step")
     distill_section.build(page)  # part 2: fewer steps by distillation
 
 
-__all__ = ["build", "solvers_api", "preset_run", "parse_nfes", "error_figure", "grid_figure", "TAB_ID",
-           "TAB_TITLE"]
+__all__ = ["build", "solvers_api", "preset_run", "parse_nfes", "error_figure", "grid_figure", "model_schedule",
+           "TAB_ID", "TAB_TITLE"]

@@ -179,7 +179,7 @@ def _inpaint_tab() -> NS:
         c.mask = gr.Dropdown(MASK_CHOICES, value="top half", label="Region to regenerate", scale=3)
         c.sampler = gr.Radio(SAMPLER_CHOICES, value="ddpm", label="Sampler", scale=2)
     with gr.Row():
-        c.resample = gr.Slider(1, 10, value=1, step=1, label="RePaint resamplings r",
+        c.resample = gr.Slider(1, 10, value=1, step=1, label="RePaint resamplings r", elem_id="edit-resample",
                                info="1 = plain replacement; r > 1 re-noises and redoes stretches")
         c.jump = gr.Slider(1, 25, value=10, step=1, label="Jump length j (steps)")
     with gr.Accordion("Brush: paint the region to regenerate", open=False):
