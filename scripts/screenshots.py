@@ -168,7 +168,27 @@ def main(argv: list[str] | None = None) -> int:
             shot("5_lab2d", full=False)
             shot("5_lab2d_full")
 
-            # 6. theory
+            # 6. Fewer steps: error against NFE on the single Gaussian, then a 2-D distillation run
+            tab("6 · Fewer steps")
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.wait_for_function("() => /slope|order/i.test(document.body.innerText)", timeout=120_000)
+            page.wait_for_timeout(2000)
+            shot("7_fewer_steps", full=False)
+            page.locator("#distill-btn").click()
+            page.wait_for_function("() => /Done/.test(document.querySelector('#distill-status').innerText)",
+                                   timeout=300_000)
+            page.locator("#distill-plot").scroll_into_view_if_needed()
+            page.wait_for_timeout(1500)
+            shot("7_distill", full=False)
+
+            # 7. Likelihood: the fast estimate on 20 digits, train against held-out
+            tab("7 · Likelihood")
+            page.get_by_role("button", name="Compute bits/dim").click()
+            page.wait_for_function("() => /bits\\/dim/.test(document.body.innerText)", timeout=300_000)
+            page.wait_for_timeout(2000)
+            shot("8_likelihood", full=False)
+
+            # 8. theory
             tab("8 · Theory")
             page.wait_for_timeout(1500)
             shot("4_theory", full=False)
