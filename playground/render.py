@@ -232,14 +232,18 @@ def loss_figure(steps: Sequence[int], loss: Sequence[float], mean: Sequence[floa
     return fig
 
 
-def bucket_figure(bucket_loss: Sequence[float], T: int) -> go.Figure:
-    """Running loss per tenth of [0, T): which noise levels the network finds hard (an empty, titled chart
-    with a note before the first step)."""
+def bucket_figure(bucket_loss: Sequence[float], T: int, flow: bool = False) -> go.Figure:
+    """Running loss per tenth of [0, T) (flow matching: of t ∈ [0, 1)): which noise levels the network finds hard
+    (an empty, titled chart with a note before the first step)."""
     n = len(bucket_loss)
-    labels = [f"{int(i * T / n)}–{int((i + 1) * T / n) - 1}" for i in range(n)]
+    if flow:
+        labels = [f"{i / n:.1f}–{(i + 1) / n:.1f}" for i in range(n)]
+    else:
+        labels = [f"{int(i * T / n)}–{int((i + 1) * T / n) - 1}" for i in range(n)]
     fig = go.Figure(go.Bar(x=labels, y=_r(bucket_loss), marker_color="#6a51a3"))
     fig.update_layout(template="plotly_white", height=340, font=_FONT, title="loss by t bucket (running mean)",
-                      xaxis_title="t", margin=dict(l=60, r=20, t=50, b=40), uirevision="bucket")
+                      xaxis_title="t ∈ [0, 1] (0 = data, 1 = noise)" if flow else "t",
+                      margin=dict(l=60, r=20, t=50, b=40), uirevision="bucket")
     if not n:
         _empty_note(fig, "the loss per tenth of [0, T) appears here")
     return fig

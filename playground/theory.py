@@ -426,10 +426,14 @@ training point, and errors of the first flow are inherited (the endpoints are th
 """
 
 SECTIONS += [
-    Section("flow_objective", "Flow matching", FLOW_OBJECTIVE, "train", "Show me: the Train tab"),
-    Section("flow_params", "ε, x₀, v, u", FLOW_PARAMS, "sample", "Show me: the Sampling tab"),
-    Section("flow_ddim_euler", "DDIM = Euler", FLOW_DDIM_EULER, "sample", "Show me: the Sampling tab"),
-    Section("flow_straight", "Straight paths and reflow", FLOW_STRAIGHT, "lab2d", "Show me: the 2-D lab"),
+    Section("flow_objective", "Flow matching", FLOW_OBJECTIVE, "train", "Show me: the flow-matching objective",
+            "train_flow"),
+    Section("flow_params", "ε, x₀, v, u", FLOW_PARAMS, "sample", "Show me: an ε and a v model side by side",
+            "epsv_open"),
+    Section("flow_ddim_euler", "DDIM = Euler", FLOW_DDIM_EULER, "sample",
+            "Show me: deterministic DDIM, η = 0 (Euler on the ODE)", "flow_ddim"),
+    Section("flow_straight", "Straight paths and reflow", FLOW_STRAIGHT, "lab2d",
+            "Show me: flow matching in the 2-D lab", "lab2d_flow"),
 ]
 
 LIK_BPD = r"""

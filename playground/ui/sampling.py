@@ -535,6 +535,7 @@ def _register(page: Page, c: dict, epsv_acc) -> None:
     page.param("clip", c["clip"], as_bool)
     page.param("dpm", c["show_dpm"], as_bool)
     page.link("eta_one", [c["eta"]], lambda: 1.0)
+    page.link("flow_ddim", [c["eta"]], lambda: 0.0)  # deterministic DDIM: Euler's method on the flow ODE
     page.link("guidance_four", [c["guidance"]], lambda: 4.0)
     page.link("epsv_open", [epsv_acc], lambda: gr.Accordion(open=True))
     page.link("ddpm_panels", [], None, target="sample-panels")

@@ -152,7 +152,11 @@ def _train_config(preset, objective, schedule, T, zero_terminal_snr, batch_size,
                    f"(PLAYGROUND_MAX_TRAIN_STEPS).")
     budget = float(min(max(float(time_budget_s or 0), 1.0), LIMITS.max_train_seconds))
     steps = int(min(max(int(steps or 1), 1), LIMITS.max_train_steps))
-    base = TrainConfig.from_preset(preset if preset else preset_choices(device().type)[1])
+    base = TrainConfig.from_preset(preset if preset else preset_choices(device().type)[1],
+                                   **({"prediction_type": "flow"} if objective == "flow" else {}))  # no min-SNR-γ
+    if objective == "flow" and zero_terminal_snr:
+        raise gr.Error("Zero terminal SNR is a VP-schedule option; the flow path x_t = (1 − t)·x₀ + t·ε already "
+                       "ends in pure noise at t = 1. Untick it for flow matching.")
     return dataclasses.replace(
         base, prediction_type=objective, schedule=schedule, T=int(T), zero_terminal_snr=bool(zero_terminal_snr),
         batch_size=int(batch_size), lr=float(lr), steps=steps,
@@ -202,14 +206,14 @@ def _train_gpu(cfg, stop: jobs.StopFlag, data=None):
             if time.perf_counter() - last_yield > 1.0 or ev.kind == "preview":
                 last_yield = time.perf_counter()
                 yield (_train_md(ev, cfg, source, trainer, None, paused), _loss_fig(*log),
-                       render.bucket_figure(ev.bucket_loss, cfg.T), preview, skip, skip, skip)
+                       _buckets(ev, cfg), preview, skip, skip, skip)
     finally:
         gen.close()
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = trainer.save(out_path(f"trained-{cfg.prediction_type}-{cfg.schedule}-{trainer.step}steps-{stamp}", ".pt"))
     head = "stopped" if "(stopped)" in ev.message else "finished"
     md = _train_md(ev, cfg, source, trainer, head, paused) + f"  \n✓ {ev.message}: pick it in the Sampling tab."
-    yield ("saved", md, (_loss_fig(*log), render.bucket_figure(ev.bucket_loss, cfg.T), preview), str(path),
+    yield ("saved", md, (_loss_fig(*log), _buckets(ev, cfg), preview), str(path),
            dataclasses.asdict(trainer.meta()))
 
 
@@ -223,10 +227,20 @@ def _finish(md: str, figs, path: str, meta: dict, session_models: dict | None):
             checkpoint_dropdown(models, path))
 
 
+OBJECTIVES = ("eps", "v", "x0", "flow")
+
+
+def _buckets(ev, cfg):
+    """The loss-by-t chart of a training event: tenths of [0, T), or of t ∈ [0, 1) for flow matching."""
+    from playground.mnist.train import is_flow
+
+    return render.bucket_figure(ev.bucket_loss, cfg.T, flow=is_flow(cfg.prediction_type))
+
+
 def _check_train_settings(objective, schedule, T, batch_size, lr) -> None:
     """Clear messages for settings the widgets never send (API callers): raises gr.Error."""
-    if objective not in ("eps", "v", "x0"):
-        raise gr.Error(f"Unknown objective {objective!r}: choose 'eps', 'v' or 'x0'.")
+    if objective not in OBJECTIVES:
+        raise gr.Error(f"Unknown objective {objective!r}: choose one of {', '.join(map(repr, OBJECTIVES))}.")
     if schedule not in SCHEDULES:
         raise gr.Error(f"Unknown noise schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}.")
     if not 2 <= int(T or 0) <= LIMITS.max_T:
@@ -287,9 +301,10 @@ def _train_md(ev, cfg, source: str, trainer, end: str | None, paused: float) -> 
 def _advanced(init) -> dict:
     """The "Advanced settings" accordion: objective, schedule, T, batch, lr, steps, budget, conditioning, widths."""
     c = {}
-    with gr.Accordion("Advanced settings", open=False):
-        c["objective"] = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0")],
-                                  value="eps", label="Objective: what the network predicts")
+    with gr.Accordion("Advanced settings", open=False) as c["advanced"]:
+        c["objective"] = gr.Radio([("ε (noise)", "eps"), ("v (velocity)", "v"), ("x₀ (clean image)", "x0"),
+                                   ("flow matching: u = ε − x₀, t ∈ [0, 1]", "flow")],
+                                  value="eps", label="Objective: what the network predicts", elem_id="train-objective")
         with gr.Row():
             c["schedule"] = gr.Dropdown(SCHEDULE_CHOICES, value="linear", label="Noise schedule", min_width=170)
             c["T"] = gr.Number(1000, label="T", precision=0, minimum=10, maximum=LIMITS.max_T, elem_id="train-T",
@@ -352,4 +367,6 @@ def build(page: Page) -> None:
     train_stop.click(stop_training, None, train_md, **FAST)  # the job ends itself: "Stopped at step k/N"
     page.param("preset", preset, one_of([name for _, name in choices]))
     page.link("loss_buckets", [], None, target="train-bucket-plot")
+    page.link("train_flow", [a["objective"], a["advanced"]], lambda: ("flow", gr.Accordion(open=True)),
+              target="train-objective")
     page.demo.unload(on_unload)

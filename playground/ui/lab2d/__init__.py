@@ -121,6 +121,8 @@ def build(page: Page) -> None:
     page.on_load(lambda loaded: loaded.then(lab_init, load_in, [st.state, *view], **PRIVATE).then(
         None, None, None, js=ready_js(["lab2d-sketch"]), **FAST))
     _params_and_links(page, v, sm, ex)
+    page.link("lab2d_flow", [tr.objective, sm.samplers], lambda: ("flow", ["pf_ode", "ddim"]),
+              target="lab2d-objective")
 
 
 def _draw_section() -> NS:
@@ -171,7 +173,8 @@ def _train_section() -> NS:
             c.seconds = gr.Slider(1, MAX_TRAIN_SECONDS, value=min(15, MAX_TRAIN_SECONDS), step=1,
                                   label=f"Training time (s), at most {TRAIN_STEPS:,} steps",
                                   elem_id="lab2d-train-seconds")
-            c.objective = gr.Dropdown(OBJECTIVE_CHOICES, value="v", label="Objective (network output)")
+            c.objective = gr.Dropdown(OBJECTIVE_CHOICES, value="v", label="Objective (network output)",
+                                      elem_id="lab2d-objective")
             with gr.Row():
                 c.btn = gr.Button("Train", variant="primary", elem_id="lab2d-train")
                 c.stop = gr.Button("■ Stop", variant="stop", elem_id="lab2d-train-stop")

@@ -33,7 +33,7 @@ STUDY_STEPS = (10, 25, 50, 100)
 DRAWING = "drawing"
 DATASET_CHOICES = [(toy2d.DATASET_LABELS[k], k) for k in toy2d.DATASETS] + [("draw your own", DRAWING)]
 SAMPLER_CHOICES = [(toy2d.SAMPLER_LABELS[k], k) for k in toy2d.SAMPLERS_2D]
-OBJECTIVE_CHOICES = [("v (recommended)", "v"), ("ε", "eps"), ("x₀", "x0")]
+OBJECTIVE_CHOICES = [("v (recommended)", "v"), ("ε", "eps"), ("x₀", "x0"), ("flow matching (velocity u)", "flow")]
 ARROW_CHOICES = [("exact", "exact"), ("learned", "learned"), ("both", "both")]
 GIF_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "pf_ode": "probability-flow ODE",
               "sde": "reverse SDE", "langevin": "annealed Langevin"}  # the GIF's bitmap font has no η or en dash
