@@ -101,18 +101,20 @@ def vb_terms(s: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, x0_hat: torch.
     x0 = x0.detach().to("cpu", torch.float64).flatten(1)
     x0_hat = x0_hat.detach().to("cpu", torch.float64).flatten(1)
     t = t.reshape(-1).long().cpu()
+    D = x0.shape[1]
     ab, ab_prev, beta = s.alpha_bar[t], s.alpha_bar_prev[t], s.betas[t]
-    c = (ab_prev.sqrt() * beta / (1 - ab))[:, None]  # μ̃ − μ_θ = c·(x_0 − x̂_0)
-    post_logvar = torch.log(s.posterior_variance[t].clamp(min=1e-300))[:, None]
-    sq = (c * (x0 - x0_hat)) ** 2
+    c2 = (ab_prev.sqrt() * beta / (1 - ab)) ** 2  # μ̃ − μ_θ = c·(x_0 − x̂_0)
+    post_logvar = torch.log(s.posterior_variance[t].clamp(min=1e-300))
+    sq = (x0 - x0_hat).pow(2).sum(1)  # ‖x_0 − x̂_0‖², (B,): the only per-pixel work of a KL term
     first = t == 0
+    zero = torch.zeros(())
     out = {}
     for name, var in reverse_variances(s).items():
-        logvar = torch.log(var[t])[:, None]
-        kl = normal_kl(torch.zeros(()), post_logvar, torch.zeros(()), logvar) + 0.5 * sq * torch.exp(-logvar)
-        kl = kl.sum(1)
+        logvar = torch.log(var[t])
+        # Σ_d KL(N(μ̃_d, β̃_t) ‖ N(μ_θ,d, σ_t²)) = D·KL(N(0, β̃_t) ‖ N(0, σ_t²)) + ½·c²·‖x_0 − x̂_0‖²/σ_t²
+        kl = D * normal_kl(zero, post_logvar, zero, logvar) + 0.5 * c2 * sq * torch.exp(-logvar)
         if bool(first.any()):
-            m, ls = x0_hat[first], 0.5 * logvar[first]
+            m, ls = x0_hat[first], 0.5 * logvar[first, None]
             if discrete:
                 nll = -discretized_gaussian_log_likelihood(x0[first], m, ls).sum(1)
             else:

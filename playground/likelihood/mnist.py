@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..diffusion import model_output_to_x0_eps
-from ..runtime.device import pick_device
+from ..diffusion import model_output_to_x0_eps, normalize_prediction_type
+from ..paths import FLOW_CLOCK
+from ..runtime.device import bf16_autocast_ok, pick_device
 from ..schedules import NoiseSchedule, make_schedule
 from .bound import BIN_HALF_WIDTH, Progress, bound_every_t, bound_fast, mean_se, nats_to_bpd
-from .ode import VP_PATH, ode_log_likelihood
+from .ode import FM_PATH, VP_PATH, ode_log_likelihood
 
 ESTIMATORS = ("full", "fast", "ode")
 LOG2_BINS = math.log2(1.0 / (2 * BIN_HALF_WIDTH))  # −log2(bin width 2/255) = log2(127.5) bits per dimension
@@ -43,9 +44,20 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
+def use_bf16(model, bf16: bool | None) -> bool:
+    """bf16 autocast for the network: the argument, or (None) where the sampler uses it, a CPU with native bf16
+    (bench/bench_likelihood.py measures that it moves the bound by less than its standard error)."""
+    dev = next(model.parameters()).device
+    on = (dev.type == "cpu" and bf16_autocast_ok(dev)) if bf16 is None else bool(bf16)
+    if on and dev.type == "cpu":  # oneDNN's bf16 convolutions want NHWC weights (as in mnist.sample)
+        model.to(memory_format=torch.channels_last)  # the same values; only the layout changes
+    return on
+
+
 def unet_denoiser(model, s: NoiseSchedule, prediction_type: str, *, clip: bool = True, bf16: bool = False):
     """den(x_t, t) → (x̂_0, ε̂) in float64 for the bound; x̂_0 clipped to [−1, 1] when ``clip`` (as
-    improved-diffusion's calc_bpd_loop: still a valid model, and a better one for pixels)."""
+    improved-diffusion's calc_bpd_loop: still a valid model, and a better one for pixels). One conditional-only
+    call with the null label per batch (no guidance: a likelihood is of one model), under inference_mode."""
     dev = next(model.parameters()).device
 
     def den(x_t: torch.Tensor, t: torch.Tensor):
@@ -59,18 +71,24 @@ def unet_denoiser(model, s: NoiseSchedule, prediction_type: str, *, clip: bool =
 
 
 def unet_path_denoiser(model, s: NoiseSchedule, prediction_type: str, *, bf16: bool = False):
-    """den(x, λ) → (x̂_0, ε̂) for the ODE: the network at the real-valued t where the schedule's λ_t = λ
-    (linear in t between the table's steps), with a = √sigmoid(λ), σ = √sigmoid(−λ); differentiable in x."""
+    """den(x, λ) → (x̂_0, ε̂) for the ODE, differentiable in x. A VP model runs at the real-valued t where the
+    schedule's λ_t = λ (linear in t between the table's steps), with a = √sigmoid(λ), σ = √sigmoid(−λ); a flow
+    model (u = ε − x_0) at t = sigmoid(−λ/2) of x = (1−t)·x_0 + t·ε, told FLOW_CLOCK·t."""
     dev = next(model.parameters()).device
     lam_t = s.log_snr.numpy()
     steps = np.arange(s.T, dtype=np.float64)
-    kind = prediction_type
+    kind = normalize_prediction_type(prediction_type)
 
     def den(x: torch.Tensor, lam: float):
-        t_real = float(np.interp(-lam, -lam_t, steps))  # λ_t falls with t
-        t = torch.full((x.shape[0],), t_real, device=dev)
+        if kind == "u":
+            t_flow = 1.0 / (1.0 + math.exp(lam / 2))  # a = 1 − t = sigmoid(λ/2)
+            t = torch.full((x.shape[0],), FLOW_CLOCK * t_flow, device=dev)
+        else:
+            t = torch.full((x.shape[0],), float(np.interp(-lam, -lam_t, steps)), device=dev)  # λ_t falls with t
         with _autocast(dev, bf16):
             out = model(x, t, _labels(model, x.shape[0], dev)).to(x.dtype)
+        if kind == "u":
+            return x - t_flow * out, x + (1 - t_flow) * out
         a, sd = math.sqrt(1 / (1 + math.exp(-lam))), math.sqrt(1 / (1 + math.exp(lam)))
         if kind == "eps":
             return (x - sd * out) / a, out
@@ -115,26 +133,32 @@ class Report:
 
 def evaluate(model, meta, *, n: int = 100, held_out: bool = False, estimator: str = "full", k: int = 16,
              variance: str = "beta_tilde", ode_steps: int = 50, probe: str = "rademacher", seed: int = 0,
-             batch: int = 500, bf16: bool = False, x0: torch.Tensor | None = None,
+             batch: int = 250, bf16: bool | None = None, x0: torch.Tensor | None = None,
              progress: Progress | None = None) -> Report:
-    """Bits/dim of (model, meta) on n digits of one split with one estimator ('full', 'fast' or 'ode')."""
+    """Bits/dim of (model, meta) on n digits of one split with one estimator ('full', 'fast' or 'ode').
+
+    bf16: autocast for the network; None = where it is fast (use_bf16). A flow-matching model has the ODE only.
+    """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     if variance not in ("beta", "beta_tilde"):
         raise ValueError(f"unknown reverse variance {variance!r}; choose 'beta' or 'beta_tilde'")
+    if estimator != "ode" and normalize_prediction_type(meta.prediction_type) == "u":
+        raise ValueError("a flow-matching model has no DDPM chain, so no variational bound here: "
+                         "use the ODE likelihood (estimator 'ode')")
     s = schedule_of(meta)
     dev = next(model.parameters()).device
     x0 = (digits(n, held_out) if x0 is None else x0).to(dev)
+    bf16 = use_bf16(model, bf16)
     split, start = ("held-out" if held_out else "train"), time.perf_counter()
     if estimator == "ode":
         return _ode_report(model, meta, s, x0, split, ode_steps, probe, seed, bf16, progress, start)
     den = unet_denoiser(model, s, meta.prediction_type, bf16=bf16)
-    other = {}
     if estimator == "fast":
         res = bound_fast(s, den, x0, k=k, seed=seed, batch=batch, progress=progress)
         bpd, se = res.bpd(variance)
         alt = "beta" if variance == "beta_tilde" else "beta_tilde"
-        other = {f"bpd_{alt}": res.bpd(alt)[0], f"se_{alt}": res.bpd(alt)[1], "k": k}
+        other = {f"bpd_{alt}": res.bpd(alt)[0], f"se_{alt}": res.bpd(alt)[1], "k": k, "bf16": bf16}
         return Report("fast", split, x0.shape[0], bpd, se, variance, time.perf_counter() - start, other=other)
     res = bound_every_t(s, den, x0, seed=seed, batch=batch, progress=progress)
     bpd, se = res.bpd(variance)
@@ -142,25 +166,30 @@ def evaluate(model, meta, *, n: int = 100, held_out: bool = False, estimator: st
     D = res.D
     other = {f"bpd_{alt}": res.bpd(alt)[0], f"se_{alt}": res.bpd(alt)[1],
              "prior_bpd": float(nats_to_bpd(res.prior.mean(), D)), "decoder_bpd": float(res.per_t_bpd(variance)[0]),
-             "log_snr": s.log_snr.tolist()}
+             "log_snr": s.log_snr.tolist(), "bf16": bf16}
     return Report("full", split, x0.shape[0], bpd, se, variance, time.perf_counter() - start,
                   per_t=res.per_t_bpd(variance).tolist(), per_t_simple=res.eps_mse.mean(0).tolist(), other=other)
 
 
 def _ode_report(model, meta, s, x0, split, steps, probe, seed, bf16, progress, start) -> Report:
-    if not math.isfinite(float(s.log_snr[-1])):
+    flow = normalize_prediction_type(meta.prediction_type) == "u"
+    # the noise end: t = T−1 (a VP model there meets N(0, I) up to ᾱ_{T−1}); a flow model's λ is −∞ at t = 1,
+    # so it stops one step short (t = 0.999: x = 0.001·x_0 + 0.999·ε, N(0, I) off by < 1e-5 bits/dim)
+    lam_min = float(s.log_snr[-2] if flow else s.log_snr[-1])
+    if not math.isfinite(lam_min):
         raise ValueError("the ODE likelihood needs a finite log-SNR at t = T−1 (not a zero-terminal-SNR schedule)")
     gen = torch.Generator().manual_seed(seed + 1)
     u = (torch.rand(x0.shape, generator=gen) * 2 - 1) * BIN_HALF_WIDTH
     x = x0 + u.to(x0.device)
     den = unet_path_denoiser(model, s, meta.prediction_type, bf16=bf16)
-    res = ode_log_likelihood(den, x, float(s.log_snr[0]), float(s.log_snr[-1]), path=VP_PATH, steps=steps,
+    res = ode_log_likelihood(den, x, float(s.log_snr[0]), lam_min, path=FM_PATH if flow else VP_PATH, steps=steps,
                              probe=probe, seed=seed, progress=progress)
     D = x0[0].numel()
     bpd = nats_to_bpd(-res.log_p.cpu(), D).numpy() + LOG2_BINS
     mean, se = mean_se(bpd)
     return Report("ode", split, x0.shape[0], mean, se, "", time.perf_counter() - start,
                   other={"nfe": res.nfe, "steps": steps, "probe": probe, "dequantization": "uniform, U(−1/255, 1/255)",
+                         "path": "flow matching" if flow else "vp", "bf16": bf16,
                          "prior_bpd": float(nats_to_bpd(-res.prior_logp.mean().cpu(), D))})
 
 
