@@ -155,6 +155,25 @@ def test_fast_estimate_is_unbiased():
     assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(d.size)
 
 
+def test_fast_per_stratum_curve_adds_up_to_the_estimate_and_follows_the_full_curve():
+    x0 = gaussian_data(3000, seed=6)
+    s = make_schedule("linear", 200)
+    full = bound_every_t(s, gaussian_den(s), x0, discrete=False, batch=40_000)
+    res = bound_fast(s, gaussian_den(s), x0, discrete=False, k=6, seed=2)
+    sizes = np.diff(res.edges)
+    per = res.stratum_terms["beta"].numpy()
+    # the mean estimate = prior + L_0 + Σ_j n_j · (stratum j's mean term): the curve is the estimate, spread over t
+    want = float(res.total["beta"].mean())
+    assert float(prior_kl(s, x0).mean()) + per[0] + float((sizes * per[1:]).sum()) == pytest.approx(want, rel=1e-12)
+    full_mean = full.terms["beta"].mean(0).numpy()
+    for j in range(len(sizes)):  # each stratum's mean term against the full bound's mean over that stratum
+        lo, hi = res.edges[j], res.edges[j + 1]
+        assert per[j + 1] == pytest.approx(full_mean[lo:hi].mean(), rel=0.15), j
+    assert per[0] == pytest.approx(full_mean[0], rel=0.05)
+    t_mid = res.stratum_t()
+    assert t_mid[0] == 0 and np.all(np.diff(t_mid) > 0) and t_mid[-1] < s.T
+
+
 def test_bound_rejects_bad_input():
     s = make_schedule("linear", 20)
     with pytest.raises(ValueError, match="NaN"):

@@ -123,9 +123,11 @@ class Report:
     se: float
     variance: str  # reverse variance of the bound ("beta_tilde" | "beta"), or "" for the ODE
     seconds: float
-    per_t: list = field(default_factory=list)  # full bound: bits/dim of each t (index 0 is L_0)
+    per_t: list = field(default_factory=list)  # the mean term at each t of per_t_t, bits/dim (index 0 is L_0)
     per_t_simple: list = field(default_factory=list)  # L_simple's per-t term ‖ε−ε̂‖²/D, same x_t
+    per_t_t: list = field(default_factory=list)  # full: every t; fast: 0, then each stratum's middle
     other: dict = field(default_factory=dict)  # the other variance, the prior term, NFE …
+    per_digit: list = field(default_factory=list)  # bits/dim of each digit (what bpd and se summarize)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,7 +161,10 @@ def evaluate(model, meta, *, n: int = 100, held_out: bool = False, estimator: st
         bpd, se = res.bpd(variance)
         alt = "beta" if variance == "beta_tilde" else "beta_tilde"
         other = {f"bpd_{alt}": res.bpd(alt)[0], f"se_{alt}": res.bpd(alt)[1], "k": k, "bf16": bf16}
-        return Report("fast", split, x0.shape[0], bpd, se, variance, time.perf_counter() - start, other=other)
+        return Report("fast", split, x0.shape[0], bpd, se, variance, time.perf_counter() - start, other=other,
+                      per_digit=nats_to_bpd(res.total[variance], res.D).tolist(),
+                      per_t=nats_to_bpd(res.stratum_terms[variance], res.D).tolist(),
+                      per_t_simple=res.stratum_mse.tolist(), per_t_t=res.stratum_t().tolist())
     res = bound_every_t(s, den, x0, seed=seed, batch=batch, progress=progress)
     bpd, se = res.bpd(variance)
     alt = "beta" if variance == "beta_tilde" else "beta_tilde"
@@ -168,7 +173,8 @@ def evaluate(model, meta, *, n: int = 100, held_out: bool = False, estimator: st
              "prior_bpd": float(nats_to_bpd(res.prior.mean(), D)), "decoder_bpd": float(res.per_t_bpd(variance)[0]),
              "log_snr": s.log_snr.tolist(), "bf16": bf16}
     return Report("full", split, x0.shape[0], bpd, se, variance, time.perf_counter() - start,
-                  per_t=res.per_t_bpd(variance).tolist(), per_t_simple=res.eps_mse.mean(0).tolist(), other=other)
+                  per_t=res.per_t_bpd(variance).tolist(), per_t_simple=res.eps_mse.mean(0).tolist(), other=other,
+                  per_digit=nats_to_bpd(res.total(variance), D).tolist(), per_t_t=list(range(s.T)))
 
 
 def _ode_report(model, meta, s, x0, split, steps, probe, seed, bf16, progress, start) -> Report:
@@ -190,7 +196,7 @@ def _ode_report(model, meta, s, x0, split, steps, probe, seed, bf16, progress, s
     return Report("ode", split, x0.shape[0], mean, se, "", time.perf_counter() - start,
                   other={"nfe": res.nfe, "steps": steps, "probe": probe, "dequantization": "uniform, U(−1/255, 1/255)",
                          "path": "flow matching" if flow else "vp", "bf16": bf16,
-                         "prior_bpd": float(nats_to_bpd(-res.prior_logp.mean().cpu(), D))})
+                         "prior_bpd": float(nats_to_bpd(-res.prior_logp.mean().cpu(), D))}, per_digit=bpd.tolist())
 
 
 def load(checkpoint: str | Path, device: str | None = None):
