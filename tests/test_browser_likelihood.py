@@ -21,8 +21,9 @@ CUT_OFF = """() => { const out = [];
     const cs = getComputedStyle(el);
     if (el.scrollWidth > el.clientWidth + 1 && cs.overflow !== 'visible') out.push(el.textContent.trim()); }
   return out; }"""
+# points plotly drew per trace (calcdata: after it decoded the figure's typed arrays)
 PLOT_POINTS = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
-  return g && g.data ? g.data.map(d => (d.y || []).length) : null; }"""
+  return g && g.calcdata ? g.calcdata.map(c => c.filter(p => Number.isFinite(p.y)).length) : null; }"""
 
 
 @pytest.fixture(scope="module")

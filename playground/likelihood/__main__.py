@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     if len(reports) == 2:
         gap = reports[1].bpd - reports[0].bpd
         se = (reports[0].se ** 2 + reports[1].se ** 2) ** 0.5
-        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim (> 0 beyond its error: memorized)")
+        verdict = "beyond twice its error: memorized" if gap > 2 * se else "within twice its error: no sign of it"
+        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim ({verdict})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump([r.to_dict() for r in reports], f)

@@ -66,9 +66,10 @@ def per_t_figure(report) -> go.Figure:
                              line=dict(width=2, dash="dash"), mode=mode))
     fig.add_trace(go.Scatter(x=[0], y=[per_t[0]], mode="markers", marker=dict(size=11), name="L_0 (decoder)"))
     how = "one t per stratum per digit" if fast else "every t"
-    fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=1.12),
+    fig.update_layout(height=400, margin=dict(l=50, r=20, t=80, b=40),
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),  # between the title and the plot
                       xaxis_title="t", yaxis_title="bits/dim per t", yaxis_type="log",
-                      title=f"Where the bound lives ({report.split}, {report.n} digits, {how})")
+                      title=dict(text=f"Where the bound lives ({report.split}, {report.n} digits, {how})", y=0.97))
     return fig
 
 
@@ -81,8 +82,9 @@ def _summary(reports) -> str:
     if len(reports) == 2:
         gap = reports[1].bpd - reports[0].bpd
         se = (reports[0].se ** 2 + reports[1].se ** 2) ** 0.5
-        lines.append(f"- **gap** held-out − train: {gap:+.4f} ± {se:.4f} bits/dim (above 0 by more than its "
-                     "error: the model scores its training digits better, it has memorized some of them)")
+        verdict = ("beyond its error: the model scores its training digits better, it has memorized some of them"
+                   if gap > 2 * se else "within twice its error: no sign of memorization at this number of digits")
+        lines.append(f"- **gap** held-out − train: {gap:+.4f} ± {se:.4f} bits/dim ({verdict})")
     return "\n".join(lines)
 
 
