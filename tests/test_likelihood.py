@@ -426,3 +426,45 @@ def test_cli_bad_checkpoint_is_a_message(tmp_path, capsys):
 
     assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--num", "2", "--device", "cpu"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_bf16_denoiser_keeps_fp32_where_the_noise_is_small(tmp_path):
+    """With bf16 on, pairs with σ_t < FP32_BELOW_SIGMA give the fp32 output (bf16 would round x_t by about the
+    noise there); the others really run in bf16. Same rule on the ODE's path."""
+    from conftest import make_tiny_checkpoint
+
+    from playground.likelihood.mnist import FP32_BELOW_SIGMA, load, schedule_of, unet_denoiser
+
+    model, meta = load(make_tiny_checkpoint(tmp_path / "tiny.pt", T=1000), "cpu")
+    s = schedule_of(meta)
+    sigma = (1 - s.alpha_bar).sqrt()
+    t = torch.tensor([0, 1, 5, 400, 700, 999, 2, 600])
+    low = sigma[t] < FP32_BELOW_SIGMA
+    assert low.tolist() == [True, True, True, False, False, False, True, False]
+    x_t = torch.randn(len(t), 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    ref = unet_denoiser(model, s, meta.prediction_type, clip=False, bf16=False)(x_t, t)[1]
+    mixed = unet_denoiser(model, s, meta.prediction_type, clip=False, bf16=True)(x_t, t)[1]
+    torch.testing.assert_close(mixed[low], ref[low], rtol=1e-5, atol=1e-6)
+    assert float((mixed[~low] - ref[~low]).abs().max()) > 1e-4  # bf16 did run there
+    path = unet_path_denoiser(model, s, meta.prediction_type, bf16=True)
+    path32 = unet_path_denoiser(model, s, meta.prediction_type, bf16=False)
+    lam_small_noise = float(s.log_snr[3])  # σ ≈ 0.02
+    torch.testing.assert_close(path(x_t, lam_small_noise)[1], path32(x_t, lam_small_noise)[1], rtol=1e-5, atol=1e-6)
+    assert float((path(x_t, 0.0)[1] - path32(x_t, 0.0)[1]).abs().max()) > 1e-4
+
+
+def test_ode_runs_on_a_model_whose_weights_were_made_under_inference_mode(tmp_path):
+    """The Sampling tab converts the shared model to channels_last inside inference_mode; the ODE still runs."""
+    from conftest import make_tiny_checkpoint
+
+    from playground.likelihood.mnist import evaluate, load
+
+    model, meta = load(make_tiny_checkpoint(tmp_path / "tiny.pt", T=20), "cpu")
+    with torch.inference_mode():
+        model.to(memory_format=torch.channels_last)
+    assert any(p.is_inference() for p in model.parameters())
+    x0 = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    before = evaluate(model, meta, x0=x0, estimator="fast", bf16=False).bpd
+    r = evaluate(model, meta, x0=x0, estimator="ode", ode_steps=2, bf16=False)
+    assert math.isfinite(r.bpd) and not any(p.is_inference() for p in model.parameters())
+    assert evaluate(model, meta, x0=x0, estimator="fast", bf16=False).bpd == before  # the same weights

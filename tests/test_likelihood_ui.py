@@ -51,7 +51,7 @@ def test_flow_model_gets_the_ode_and_a_clear_message_for_the_bound(tiny_models):
         L.likelihood_run("mnist_flow_cond.pt", 2, "train", "fast")
     md, _fig, out = L.likelihood_run("mnist_flow_cond.pt", 2, "train", "ode")
     (r,) = out["reports"]
-    assert r["other"]["path"] == "flow matching" and math.isfinite(r["bpd"]) and len(r["per_digit"]) == 2
+    assert r["other"]["gaussian_path"] == "flow matching" and math.isfinite(r["bpd"]) and len(r["per_digit"]) == 2
     assert "ode" in md
 
 

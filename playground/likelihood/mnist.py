@@ -31,7 +31,7 @@ FP32_BELOW_SIGMA = 0.1
 LOG2_BINS = math.log2(1.0 / (2 * BIN_HALF_WIDTH))  # −log2(bin width 2/255) = log2(127.5) bits per dimension
 
 __all__ = ["ESTIMATORS", "FP32_BELOW_SIGMA", "Report", "unet_denoiser", "unet_path_denoiser", "digits", "evaluate",
-           "schedule_of", "use_bf16"]
+           "schedule_of", "use_bf16", "autograd_ready"]
 
 
 def schedule_of(meta) -> NoiseSchedule:
@@ -54,8 +54,22 @@ def use_bf16(model, bf16: bool | None) -> bool:
     dev = next(model.parameters()).device
     on = (dev.type == "cpu" and bf16_autocast_ok(dev)) if bf16 is None else bool(bf16)
     if on and dev.type == "cpu":  # oneDNN's bf16 convolutions want NHWC weights (as in mnist.sample)
-        model.to(memory_format=torch.channels_last)  # the same values; only the layout changes
+        with torch.inference_mode(False):  # new weights made under inference_mode could not enter the ODE's autograd
+            model.to(memory_format=torch.channels_last)  # the same values; only the layout changes
     return on
+
+
+def autograd_ready(model) -> None:
+    """Give back normal tensors for any parameter or buffer made under inference_mode (the sampler converts the
+    shared model to channels_last inside one): the ODE's vector–Jacobian products need them."""
+    with torch.inference_mode(False):
+        for mod in model.modules():
+            for name, p in list(mod._parameters.items()):
+                if p is not None and p.is_inference():
+                    mod._parameters[name] = torch.nn.Parameter(p.clone(), requires_grad=p.requires_grad)
+            for name, b in list(mod._buffers.items()):
+                if b is not None and b.is_inference():
+                    mod._buffers[name] = b.clone()
 
 
 def _net(model, x_t: torch.Tensor, t: torch.Tensor, bf16: bool) -> torch.Tensor:
@@ -206,6 +220,7 @@ def _ode_report(model, meta, s, x0, split, steps, probe, seed, bf16, progress, s
     gen = torch.Generator().manual_seed(seed + 1)
     u = (torch.rand(x0.shape, generator=gen) * 2 - 1) * BIN_HALF_WIDTH
     x = x0 + u.to(x0.device)
+    autograd_ready(model)
     den = unet_path_denoiser(model, s, meta.prediction_type, bf16=bf16)
     res = ode_log_likelihood(den, x, float(s.log_snr[0]), lam_min, path=FM_PATH if flow else VP_PATH, steps=steps,
                              probe=probe, seed=seed, progress=progress)
@@ -214,7 +229,7 @@ def _ode_report(model, meta, s, x0, split, steps, probe, seed, bf16, progress, s
     mean, se = mean_se(bpd)
     return Report("ode", split, x0.shape[0], mean, se, "", time.perf_counter() - start,
                   other={"nfe": res.nfe, "steps": steps, "probe": probe, "dequantization": "uniform, U(−1/255, 1/255)",
-                         "path": "flow matching" if flow else "vp", "bf16": bf16,
+                         "gaussian_path": "flow matching" if flow else "vp", "bf16": bf16,  # "path" = a file to gradio
                          "prior_bpd": float(nats_to_bpd(-res.prior_logp.mean().cpu(), D))}, per_digit=bpd.tolist())
 
 
