@@ -11,6 +11,7 @@ import torch
 
 from playground.diffusion import predict_x0_from_eps, training_loss, training_target
 from playground.likelihood import (
+    FM_PATH,
     VP_PATH,
     bound_every_t,
     bound_fast,
@@ -24,6 +25,8 @@ from playground.likelihood import (
     vb_terms,
 )
 from playground.likelihood import weighting as W
+from playground.likelihood.mnist import unet_path_denoiser
+from playground.paths import FLOW_CLOCK
 from playground.schedules import make_schedule
 
 MU, S2 = 0.5, 0.25  # 1-D Gaussian data N(μ, s²)
@@ -124,6 +127,25 @@ def test_bound_kl_term_is_half_delta_snr_times_x0_error():
     torch.testing.assert_close(kl, 0.5 * d_snr * (err ** 2).sum(1), rtol=1e-9, atol=1e-12)
 
 
+def test_vb_terms_closed_sum_equals_the_per_pixel_kl():
+    """vb_terms sums the KL over pixels in closed form: the same as normal_kl per pixel, summed, at every t ≥ 1."""
+    s = make_schedule("linear", 100)
+    g = torch.Generator().manual_seed(7)
+    x0 = torch.randn(99, 5, generator=g, dtype=torch.float64)
+    x0_hat = x0 + 0.2 * torch.randn(99, 5, generator=g, dtype=torch.float64)
+    t = torch.arange(1, 100)
+    ab, ab_prev = s.alpha_bar[t, None], s.alpha_bar_prev[t, None]
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(99, 5, generator=g, dtype=torch.float64)
+    beta = s.betas[t, None]
+    coef_x0, coef_xt = ab_prev.sqrt() * beta / (1 - ab), (1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)  # Ho Eq. 7
+    mu, mu_hat = coef_x0 * x0 + coef_xt * x_t, coef_x0 * x0_hat + coef_xt * x_t  # μ̃_t(x_0, x_t), μ̃_t(x̂_0, x_t)
+    post = torch.log(s.posterior_variance[t, None]).expand_as(x0)
+    got = vb_terms(s, x0, t, x0_hat, discrete=False)
+    for name, var in {"beta": s.betas[t], "beta_tilde": s.posterior_variance[t]}.items():
+        want = normal_kl(mu, post, mu_hat, torch.log(var)[:, None].expand_as(x0)).sum(1)
+        torch.testing.assert_close(got[name], want, rtol=1e-9, atol=1e-12)
+
+
 def test_fast_estimate_is_unbiased():
     x0 = gaussian_data(4000, seed=5)
     s = make_schedule("linear", 200)
@@ -131,6 +153,25 @@ def test_fast_estimate_is_unbiased():
     fast = bound_fast(s, gaussian_den(s), x0, discrete=False, k=6, seed=1).total["beta"]
     d = (fast - full).numpy()  # paired: the same digits, only the choice of t and ε differ
     assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(d.size)
+
+
+def test_fast_per_stratum_curve_adds_up_to_the_estimate_and_follows_the_full_curve():
+    x0 = gaussian_data(3000, seed=6)
+    s = make_schedule("linear", 200)
+    full = bound_every_t(s, gaussian_den(s), x0, discrete=False, batch=40_000)
+    res = bound_fast(s, gaussian_den(s), x0, discrete=False, k=6, seed=2)
+    sizes = np.diff(res.edges)
+    per = res.stratum_terms["beta"].numpy()
+    # the mean estimate = prior + L_0 + Σ_j n_j · (stratum j's mean term): the curve is the estimate, spread over t
+    want = float(res.total["beta"].mean())
+    assert float(prior_kl(s, x0).mean()) + per[0] + float((sizes * per[1:]).sum()) == pytest.approx(want, rel=1e-12)
+    full_mean = full.terms["beta"].mean(0).numpy()
+    for j in range(len(sizes)):  # each stratum's mean term against the full bound's mean over that stratum
+        lo, hi = res.edges[j], res.edges[j + 1]
+        assert per[j + 1] == pytest.approx(full_mean[lo:hi].mean(), rel=0.15), j
+    assert per[0] == pytest.approx(full_mean[0], rel=0.05)
+    t_mid = res.stratum_t()
+    assert t_mid[0] == 0 and np.all(np.diff(t_mid) > 0) and t_mid[-1] < s.T
 
 
 def test_bound_rejects_bad_input():
@@ -147,12 +188,12 @@ def test_bound_rejects_bad_input():
 # --- the ODE likelihood and the trace ---------------------------------------------------------------
 
 
-def path_gaussian_den(mu, cov):
-    """The exact (x̂_0, ε̂) of N(μ, Σ) data on the VP path at log-SNR λ, differentiable in x."""
+def path_gaussian_den(mu, cov, path=VP_PATH):
+    """The exact (x̂_0, ε̂) of N(μ, Σ) data on a Gaussian path at log-SNR λ, differentiable in x."""
     mu, cov = torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(cov, dtype=torch.float64)
 
     def den(x, lam):
-        a, sd, _, _ = VP_PATH.coefs(lam)
+        a, sd, _, _ = path.coefs(lam)
         C = a * a * cov + sd * sd * torch.eye(len(mu), dtype=torch.float64)
         K = a * cov @ torch.linalg.inv(C)
         x0 = mu + (x - a * mu) @ K.T
@@ -160,8 +201,8 @@ def path_gaussian_den(mu, cov):
     return den
 
 
-def marginal_logp(x, mu, cov, lam):
-    a, sd, _, _ = VP_PATH.coefs(lam)
+def marginal_logp(x, mu, cov, lam, path=VP_PATH):
+    a, sd, _, _ = path.coefs(lam)
     C = a * a * torch.as_tensor(cov, dtype=torch.float64) + sd * sd * torch.eye(2, dtype=torch.float64)
     dist = torch.distributions.MultivariateNormal(a * torch.as_tensor(mu, dtype=torch.float64), C)
     return dist.log_prob(x)
@@ -186,6 +227,38 @@ def test_ode_likelihood_of_gaussian_data_is_exact():
         d = (est - exact).numpy()
         assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(d.size) + 5e-3, probe
         assert d.std() > 0  # the estimator really is random
+
+
+class _ExactFlowNet(torch.nn.Module):
+    """A stand-in flow network: the exact u = E[ε − x_0 | x_t] of N(μ, Σ) data at t = t_net / FLOW_CLOCK."""
+
+    config = type("Cfg", (), {"null_label": None})()
+
+    def __init__(self, mu, cov):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+        self.mu, self.cov = torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(cov, dtype=torch.float64)
+
+    def forward(self, x, t_net, labels=None):
+        t = float(t_net[0]) / FLOW_CLOCK
+        a, sd = 1 - t, t
+        C = a * a * self.cov + sd * sd * torch.eye(len(self.mu), dtype=torch.float64)
+        x0 = self.mu + (x - a * self.mu) @ (a * self.cov @ torch.linalg.inv(C)).T
+        return (x - a * x0) / sd - x0
+
+
+def test_flow_model_ode_likelihood_on_its_own_path_is_exact():
+    """A u-model through unet_path_denoiser on the flow-matching path: the exact log-density of Gaussian data."""
+    lam_max, lam_min = 6.0, -6.0
+    g = torch.Generator().manual_seed(3)
+    x = torch.as_tensor(MU2, dtype=torch.float64) + torch.randn(100, 2, generator=g, dtype=torch.float64) @ \
+        torch.linalg.cholesky(torch.as_tensor(COV2, dtype=torch.float64)).T
+    s = make_schedule("flow", 1000, True)
+    den = unet_path_denoiser(_ExactFlowNet(MU2, COV2), s, "flow", bf16=False)
+    prior = lambda y: marginal_logp(y, MU2, COV2, lam_min, FM_PATH)  # noqa: E731
+    res = ode_log_likelihood(den, x, lam_max, lam_min, path=FM_PATH, steps=60, probe="exact", prior=prior)
+    exact = marginal_logp(x, MU2, COV2, lam_max, FM_PATH)
+    assert float((res.log_p - exact).abs().max()) < 5e-3
 
 
 @pytest.mark.parametrize("probe", ["exact", "rademacher", "gaussian"])
@@ -353,3 +426,45 @@ def test_cli_bad_checkpoint_is_a_message(tmp_path, capsys):
 
     assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--num", "2", "--device", "cpu"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_bf16_denoiser_keeps_fp32_where_the_noise_is_small(tmp_path):
+    """With bf16 on, pairs with σ_t < FP32_BELOW_SIGMA give the fp32 output (bf16 would round x_t by about the
+    noise there); the others really run in bf16. Same rule on the ODE's path."""
+    from conftest import make_tiny_checkpoint
+
+    from playground.likelihood.mnist import FP32_BELOW_SIGMA, load, schedule_of, unet_denoiser
+
+    model, meta = load(make_tiny_checkpoint(tmp_path / "tiny.pt", T=1000), "cpu")
+    s = schedule_of(meta)
+    sigma = (1 - s.alpha_bar).sqrt()
+    t = torch.tensor([0, 1, 5, 400, 700, 999, 2, 600])
+    low = sigma[t] < FP32_BELOW_SIGMA
+    assert low.tolist() == [True, True, True, False, False, False, True, False]
+    x_t = torch.randn(len(t), 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    ref = unet_denoiser(model, s, meta.prediction_type, clip=False, bf16=False)(x_t, t)[1]
+    mixed = unet_denoiser(model, s, meta.prediction_type, clip=False, bf16=True)(x_t, t)[1]
+    torch.testing.assert_close(mixed[low], ref[low], rtol=1e-5, atol=1e-6)
+    assert float((mixed[~low] - ref[~low]).abs().max()) > 1e-4  # bf16 did run there
+    path = unet_path_denoiser(model, s, meta.prediction_type, bf16=True)
+    path32 = unet_path_denoiser(model, s, meta.prediction_type, bf16=False)
+    lam_small_noise = float(s.log_snr[3])  # σ ≈ 0.02
+    torch.testing.assert_close(path(x_t, lam_small_noise)[1], path32(x_t, lam_small_noise)[1], rtol=1e-5, atol=1e-6)
+    assert float((path(x_t, 0.0)[1] - path32(x_t, 0.0)[1]).abs().max()) > 1e-4
+
+
+def test_ode_runs_on_a_model_whose_weights_were_made_under_inference_mode(tmp_path):
+    """The Sampling tab converts the shared model to channels_last inside inference_mode; the ODE still runs."""
+    from conftest import make_tiny_checkpoint
+
+    from playground.likelihood.mnist import evaluate, load
+
+    model, meta = load(make_tiny_checkpoint(tmp_path / "tiny.pt", T=20), "cpu")
+    with torch.inference_mode():
+        model.to(memory_format=torch.channels_last)
+    assert any(p.is_inference() for p in model.parameters())
+    x0 = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    before = evaluate(model, meta, x0=x0, estimator="fast", bf16=False).bpd
+    r = evaluate(model, meta, x0=x0, estimator="ode", ode_steps=2, bf16=False)
+    assert math.isfinite(r.bpd) and not any(p.is_inference() for p in model.parameters())
+    assert evaluate(model, meta, x0=x0, estimator="fast", bf16=False).bpd == before  # the same weights

@@ -18,6 +18,7 @@ def tiny_models(tmp_path, monkeypatch):
 
     make_tiny_checkpoint(tmp_path / "mnist_eps_cond.pt", T=20)
     make_tiny_checkpoint(tmp_path / "mnist_ztsnr.pt", T=20)
+    make_tiny_checkpoint(tmp_path / "mnist_flow_cond.pt", T=20, prediction_type="u", schedule="flow")
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(tmp_path))
     return tmp_path
 
@@ -43,6 +44,29 @@ def test_full_bound_gives_bits_per_dim_and_the_per_t_curve(tiny_models):
     assert len(reports[0]["per_t"]) == 20 and all(math.isfinite(v) for v in reports[0]["per_t"])
     assert out["gap"] == pytest.approx(reports[1]["bpd"] - reports[0]["bpd"])
     assert fig.layout.yaxis.type == "log" and len(fig.data) == 3
+
+
+def test_flow_model_gets_the_ode_and_a_clear_message_for_the_bound(tiny_models):
+    with pytest.raises(gr.Error, match="flow-matching model"):
+        L.likelihood_run("mnist_flow_cond.pt", 2, "train", "fast")
+    md, _fig, out = L.likelihood_run("mnist_flow_cond.pt", 2, "train", "ode")
+    (r,) = out["reports"]
+    assert r["other"]["gaussian_path"] == "flow matching" and math.isfinite(r["bpd"]) and len(r["per_digit"]) == 2
+    assert "ode" in md
+
+
+def test_the_digit_limit_is_in_both_limits_tables():
+    import re
+    from pathlib import Path
+
+    from playground.ui import limits
+
+    root = Path(__file__).resolve().parents[1]
+    env_vars = set(re.findall(r"PLAYGROUND_[A-Z_]+", (root / "playground/ui/likelihood.py").read_text()))
+    assert env_vars == {"PLAYGROUND_LIKELIHOOD_MAX_DIGITS"}
+    readme = (root / "README.md").read_text()
+    for var in env_vars:
+        assert var in limits.__doc__ and f"| `{var}`" in readme, var
 
 
 def test_weighting_figure_redraws_with_the_schedule():

@@ -14,7 +14,7 @@ import torch
 from .mnist import ESTIMATORS, evaluate, load
 
 DEFAULTS = dict(checkpoint="checkpoints/mnist_eps_cond.pt", num=100, estimator="full", variance="beta_tilde", k=16,
-                ode_steps=50, probe="rademacher", seed=0, batch=500, device=None, threads=None)
+                ode_steps=50, probe="rademacher", seed=0, batch=250, bf16="auto", device=None, threads=None)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,7 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="Hutchinson probe of the ODE's trace")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="network inputs per call")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the network (CPUs with native bf16)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default=DEFAULTS["bf16"],
+                   help="bf16 autocast for the network; auto: on a CPU with native bf16 (as the sampler)")
     p.add_argument("--device", default=DEFAULTS["device"], help="cpu, cuda, mps (default: pick the best)")
     p.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="torch CPU threads")
     p.add_argument("--json", default=None, help="also write the reports (with the per-t curve) to this file")
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         try:
             r = evaluate(model, meta, n=args.num, held_out=held, estimator=args.estimator, k=args.k,
                          variance=args.variance, ode_steps=args.ode_steps, probe=args.probe, seed=args.seed,
-                         batch=args.batch, bf16=args.bf16)
+                         batch=args.batch, bf16={"auto": None, "on": True, "off": False}[args.bf16])
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
     if len(reports) == 2:
         gap = reports[1].bpd - reports[0].bpd
         se = (reports[0].se ** 2 + reports[1].se ** 2) ** 0.5
-        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim (> 0 beyond its error: memorized)")
+        verdict = "beyond twice its error: memorized" if gap > 2 * se else "within twice its error: no sign of it"
+        print(f"     gap: held-out − train = {gap:+.4f} ± {se:.4f} bits/dim ({verdict})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump([r.to_dict() for r in reports], f)

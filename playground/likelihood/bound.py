@@ -101,18 +101,20 @@ def vb_terms(s: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, x0_hat: torch.
     x0 = x0.detach().to("cpu", torch.float64).flatten(1)
     x0_hat = x0_hat.detach().to("cpu", torch.float64).flatten(1)
     t = t.reshape(-1).long().cpu()
+    D = x0.shape[1]
     ab, ab_prev, beta = s.alpha_bar[t], s.alpha_bar_prev[t], s.betas[t]
-    c = (ab_prev.sqrt() * beta / (1 - ab))[:, None]  # μ̃ − μ_θ = c·(x_0 − x̂_0)
-    post_logvar = torch.log(s.posterior_variance[t].clamp(min=1e-300))[:, None]
-    sq = (c * (x0 - x0_hat)) ** 2
+    c2 = (ab_prev.sqrt() * beta / (1 - ab)) ** 2  # μ̃ − μ_θ = c·(x_0 − x̂_0)
+    post_logvar = torch.log(s.posterior_variance[t].clamp(min=1e-300))
+    sq = (x0 - x0_hat).pow(2).sum(1)  # ‖x_0 − x̂_0‖², (B,): the only per-pixel work of a KL term
     first = t == 0
+    zero = torch.zeros(())
     out = {}
     for name, var in reverse_variances(s).items():
-        logvar = torch.log(var[t])[:, None]
-        kl = normal_kl(torch.zeros(()), post_logvar, torch.zeros(()), logvar) + 0.5 * sq * torch.exp(-logvar)
-        kl = kl.sum(1)
+        logvar = torch.log(var[t])
+        # Σ_d KL(N(μ̃_d, β̃_t) ‖ N(μ_θ,d, σ_t²)) = D·KL(N(0, β̃_t) ‖ N(0, σ_t²)) + ½·c²·‖x_0 − x̂_0‖²/σ_t²
+        kl = D * normal_kl(zero, post_logvar, zero, logvar) + 0.5 * c2 * sq * torch.exp(-logvar)
         if bool(first.any()):
-            m, ls = x0_hat[first], 0.5 * logvar[first]
+            m, ls = x0_hat[first], 0.5 * logvar[first, None]
             if discrete:
                 nll = -discretized_gaussian_log_likelihood(x0[first], m, ls).sum(1)
             else:
@@ -150,14 +152,27 @@ class BoundResult:
 
 @dataclass(frozen=True)
 class FastResult:
-    """The stratified estimate per example (N,) nats, for each variance, and how many t it evaluated."""
+    """The stratified estimate per example (N,) nats, for each variance, and how many t it evaluated.
+
+    ``stratum_terms[v]`` (k + 1,): the mean term over the examples' draws in each stratum, entry 0 being L_0 (an
+    unbiased estimate of the stratum's mean L_t: the per-t curve at ``edges``' resolution); ``stratum_mse`` the
+    same for ‖ε − ε̂‖²/D. ``edges`` (k + 1,): stratum j holds t = edges[j] … edges[j + 1] − 1.
+    """
 
     total: dict[str, torch.Tensor]
     D: int
     k: int  # strata (t's per example besides t = 0)
+    edges: np.ndarray | None = None
+    stratum_terms: dict[str, torch.Tensor] | None = None
+    stratum_mse: torch.Tensor | None = None
 
     def bpd(self, variance: str = "beta_tilde") -> tuple[float, float]:
         return mean_se(nats_to_bpd(self.total[variance], self.D).numpy())
+
+    def stratum_t(self) -> np.ndarray:
+        """Where each entry of the per-stratum curve sits: 0 for L_0, then each stratum's geometric middle."""
+        lo, hi = self.edges[:-1], self.edges[1:] - 1
+        return np.concatenate([[0.0], np.sqrt(lo * hi)])
 
 
 def _check(s: NoiseSchedule, x0: torch.Tensor) -> None:
@@ -232,12 +247,17 @@ def bound_fast(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, k: int = 16
     t = torch.cat([torch.zeros(N, dtype=torch.long), (lo + (u * sizes.repeat(N)).long()).long()])
     n = torch.cat([torch.arange(N), torch.arange(N).repeat_interleave(k)])
     w = torch.cat([torch.ones(N, dtype=torch.float64), sizes.repeat(N)])
+    j = torch.cat([torch.zeros(N, dtype=torch.long), torch.arange(1, k + 1).repeat(N)])  # stratum, 0 = L_0
     total = {v: prior_kl(s, x0.cpu()) for v in VARIANCES}
+    per = {v: torch.zeros(k + 1, dtype=torch.float64) for v in VARIANCES}
+    per_mse = torch.zeros(k + 1, dtype=torch.float64)
     for i in range(0, n.numel(), batch):
-        nb, tb = n[i:i + batch], t[i:i + batch]
-        out, _ = _terms_at(s, den, x0[nb.to(x0.device)], tb.to(x0.device), gen, discrete)
+        nb, tb, jb = n[i:i + batch], t[i:i + batch], j[i:i + batch]
+        out, mse = _terms_at(s, den, x0[nb.to(x0.device)], tb.to(x0.device), gen, discrete)
         for v in VARIANCES:
             total[v].index_add_(0, nb, out[v] * w[i:i + batch])
+            per[v].index_add_(0, jb, out[v] / N)
+        per_mse.index_add_(0, jb, mse.to(torch.float64) / N)
         if progress is not None:
             progress(min(i + batch, n.numel()), n.numel())
-    return FastResult(total, D, k)
+    return FastResult(total, D, k, edges, per, per_mse)

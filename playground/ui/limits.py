@@ -22,6 +22,9 @@ PLAYGROUND_MAX_TRAIN_STEPS      20000      5000       optimiser steps of one tra
 PLAYGROUND_SAMPLE_CONCURRENCY   2          2          sampling jobs that run at once (others queue)
 PLAYGROUND_QUEUE_SIZE           256        256        requests waiting in Gradio's queue (then "queue is full")
 PLAYGROUND_MAX_CHECKPOINT_BYTES 50000000   20000000   bytes of an uploaded checkpoint (Sampling tab)
+PLAYGROUND_LIKELIHOOD_MAX_DIGITS
+                                200        50         digits per likelihood run (Likelihood tab, /likelihood;
+                                                      read in playground/ui/likelihood.py)
 ==============================  =========  =========  ==============================================
 
 Other settings: ``PLAYGROUND_CHECKPOINT_DIR`` (where shipped checkpoints are listed; default
