@@ -195,6 +195,32 @@ def langevin_dynamics(score_fn: Callable[[torch.Tensor], torch.Tensor], x: torch
     return x
 
 
+def _langevin(den: Denoiser, s: NoiseSchedule, x, pairs, draw, states: list, langevin_steps, langevin_scale) -> int:
+    """sample_2d's annealed Langevin: appends the state after each level to ``states``; returns the model calls."""
+    L = as_count(langevin_steps, "Langevin steps per level", 1, 1000)
+    c = as_finite(langevin_scale, "Langevin step scale")
+    if not 0 < c <= 2:
+        raise ValueError(f"the Langevin step scale must be in (0, 2], got {c}")
+    used = 0
+    xbar = x / math.sqrt(alpha_bar_at(s, pairs[0][0]))
+    for i, (t, t_prev) in enumerate(pairs):
+        # the level t_i, plus extra levels where σ̃ falls more than 2x before t_{i+1} (see _refine)
+        for u in _refine(s, t, t_prev)[:-1]:
+            ab = alpha_bar_at(s, u)
+            sig = _sigma_tilde(s, u)
+            alpha = c * sig**2  # step size ∝ σ², Song & Ermon Alg. 1 (α_i = ε·σ_i²/σ_L²)
+            for _ in range(L):
+                eps = denoise(den, s, math.sqrt(ab) * xbar, u)[1]
+                used += 1
+                xbar = xbar + (alpha / 2) * (-eps / sig) + math.sqrt(alpha) * draw()  # ∇_x̄ log p = −ε̂/σ̃
+            x = math.sqrt(ab) * xbar
+        if i == len(pairs) - 1:  # one denoising step at the end: x ← E[x_0 | x] (Tweedie)
+            x = denoise(den, s, x, t)[0]
+            used += 1
+        states.append(x.detach().cpu())
+    return used
+
+
 def sample_2d(den: Denoiser, s: NoiseSchedule, x_T, *, sampler: str = "ddim", num_steps: int = 100,
               eta: float = 0.0, spacing: str = "trailing", seed: int = 0, solver: str = "heun",
               langevin_steps: int = 2, langevin_scale: float = 1.0) -> Trajectory:
@@ -238,27 +264,7 @@ def sample_2d(den: Denoiser, s: NoiseSchedule, x_T, *, sampler: str = "ddim", nu
             used += k
             states.append(x.detach().cpu())
     else:  # annealed Langevin (NCSN): at each level σ̃_t, L steps on x̄ = x/√ᾱ_t, whose law is data ⊛ N(0, σ̃²)
-        L = as_count(langevin_steps, "Langevin steps per level", 1, 1000)
-        c = as_finite(langevin_scale, "Langevin step scale")
-        if not 0 < c <= 2:
-            raise ValueError(f"the Langevin step scale must be in (0, 2], got {c}")
-        used = 0
-        xbar = x / math.sqrt(alpha_bar_at(s, pairs[0][0]))
-        for i, (t, t_prev) in enumerate(pairs):
-            # the level t_i, plus extra levels where σ̃ falls more than 2x before t_{i+1} (see _refine)
-            for u in _refine(s, t, t_prev)[:-1]:
-                ab = alpha_bar_at(s, u)
-                sig = _sigma_tilde(s, u)
-                alpha = c * sig**2  # step size ∝ σ², Song & Ermon Alg. 1 (α_i = ε·σ_i²/σ_L²)
-                for _ in range(L):
-                    eps = denoise(den, s, math.sqrt(ab) * xbar, u)[1]
-                    used += 1
-                    xbar = xbar + (alpha / 2) * (-eps / sig) + math.sqrt(alpha) * draw()  # ∇_x̄ log p = −ε̂/σ̃
-                x = math.sqrt(ab) * xbar
-            if i == len(pairs) - 1:  # one denoising step at the end: x ← E[x_0 | x] (Tweedie)
-                x = denoise(den, s, x, t)[0]
-                used += 1
-            states.append(x.detach().cpu())
+        used = _langevin(den, s, x, pairs, draw, states, langevin_steps, langevin_scale)
     if kind == "langevin":  # the state after level i sampled q_{t_i}; the last one is denoised (t = −1)
         ts = tuple([pairs[0][0]] + [t for t, _ in pairs[:-1]] + [-1])
     else:
