@@ -222,19 +222,24 @@ def test_presenter_edit_shows_status_row_labels_and_result_without_scrolling(pag
 
 def test_show_me_leaves_its_target_in_view(page):
     from playground import theory
+    from playground.ui.launch import build_page
 
+    targets = {k: link.target for k, link in build_page().links.items()}
     for sec in theory.SECTIONS:
         _open_tab(page, "Theory")
         btn = page.get_by_role("button", name=sec.button, exact=True)
         btn.scroll_into_view_if_needed()
         btn.click()
-        page.wait_for_function("() => document.querySelector('.dp-reveal') !== null", timeout=15_000)
-        shown = page.evaluate("() => { const el = document.querySelector('.dp-reveal'); if (!el) return null;"
-                              " const r = el.getBoundingClientRect(); return [el.id, r.top, r.bottom, innerHeight]; }")
+        # this section's own target flashing (not the last one's flash, still fading)
+        page.wait_for_function("(id) => { const el = document.getElementById(id);"
+                               " return el !== null && el.classList.contains('dp-reveal'); }",
+                               arg=targets[sec.control], timeout=15_000)
+        shown = page.evaluate("(id) => { const el = document.getElementById(id);"
+                              " const r = el.getBoundingClientRect(); return [el.id, r.top, r.bottom, innerHeight]; }",
+                              targets[sec.control])
         el_id, top, bottom, h = shown
         # wholly in view; a target taller than the screen starts at its top
         assert -2 <= top < h and (bottom <= h + 2 or bottom - top > h - 20), f"{sec.key}: #{el_id}: {shown}"
-        page.wait_for_function("() => document.querySelector('.dp-reveal') === null", timeout=10_000)
 
 
 def test_theory_table_of_contents_jumps_to_its_section(page):

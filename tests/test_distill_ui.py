@@ -41,7 +41,8 @@ def test_stop_ends_with_stopped_and_keeps_the_students(monkeypatch):
     req = types.SimpleNamespace(session_hash="distill-stop")
     gen = D.distill_2d_run("moons", 8, 50, 0, request=req)
     outs = [next(gen), next(gen)]  # the teacher's training, then the teacher's samples
-    assert jobs.stop_handler("distill2d")(req) is True
+    jobs.stop_handler("distill2d")(req)
+    assert jobs.stop_flag("distill2d", req).is_set()
     outs += list(gen)
     assert re.search(r"Stopped\*\* at step \*\*\d+/5\*\*", outs[-1][0]), outs[-1][0]
     assert not jobs.is_running("distill2d", req)

@@ -110,14 +110,16 @@ def test_sampling_stop_ends_with_stopped_and_keeps_the_images(tiny_model, monkey
     gen = sampling.sample_compare(tiny_model, 100, 0.0, "trailing", True, "3", 1.0, 2, 0, True, {}, _req("s1"))
     first = next(gen)
     assert "Running" in first[6] and jobs.is_running("sample", "s1")
-    assert jobs.stop_handler("sample")(_req("s1")) is True  # the Stop button
+    jobs.stop_handler("sample")(_req("s1"))  # the Stop button
+    assert jobs.stop_flag("sample", "s1").is_set()
     outs = list(gen)
     assert len(outs) == 1, "the run went on after Stop"
     last = outs[0]
     assert last[6].startswith("■ **Stopped** at step **2/100**"), last[6]
     assert all(img is not None for img in last[:6])  # the last x_t and x̂₀ of every panel stay on screen
     assert not jobs.is_running("sample", "s1")
-    assert jobs.stop_handler("sample")(_req("s1")) is False  # nothing runs: no "Stopping…"
+    jobs.stop_handler("sample")(_req("s1"))  # nothing runs: no flag left to stop the next job
+    assert not jobs.stop_flag("sample", "s1").is_set()
 
 
 def _sample_in_child(name: str, ckpt_dir: str, flag, q) -> None:

@@ -116,16 +116,14 @@ def stop_handler(kind: str):
 
     It writes no component: its reply comes over HTTP while the job's last update comes over the event stream,
     so a "Stopping…" written to the status could land after "Stopped at step k/N" and stay there for good."""
-    def stop(request: gr.Request = None) -> bool:
-        asked = request_stop(kind, request)
-        if asked:
+    def stop(request: gr.Request = None) -> None:
+        if request_stop(kind, request):
             gr.Info(STOPPING)
-        return asked
     stop.__name__ = f"stop_{kind}"
     # Gradio finds the request parameter by its type hint; under `from __future__ import annotations` the hint is
     # the string "gr.Request", which it cannot resolve here (gr is imported locally), so no request was passed
     # and every Stop looked for the job of a session called "anonymous".
-    stop.__annotations__ = {"request": gr.Request, "return": bool}
+    stop.__annotations__ = {"request": gr.Request}
     return stop
 
 
