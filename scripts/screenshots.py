@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             # 7. Likelihood: the fast estimate on 20 digits, train against held-out
             tab("7 · Likelihood")
             page.get_by_role("button", name="Compute bits/dim").click()
-            page.wait_for_function("() => /bits\\/dim/.test(document.body.innerText)", timeout=300_000)
+            page.wait_for_function("() => /±/.test(document.body.innerText)", timeout=300_000)  # mean ± its SE
             page.wait_for_timeout(2000)
             shot("8_likelihood", full=False)
 
