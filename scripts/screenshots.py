@@ -44,6 +44,21 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise TimeoutError(f"app did not answer at {url}")
 
 
+def lab2d_flow(page, shot) -> None:
+    """The 2-D lab's flow section: both ODEs from one x_T, then one reflow round (the 2-D lab tab must be open)."""
+    page.locator("#lab2d-flow").get_by_text("Flow matching next to diffusion").click()
+    page.locator("#lab2d-flow-compare").click()
+    page.wait_for_function("() => /length ÷ chord/.test(document.querySelector('#lab2d-flow-numbers').innerText)",
+                           timeout=120_000)
+    page.locator("#lab2d-reflow").click()
+    page.wait_for_function("() => /Done/.test(document.querySelector('#lab2d-reflow-status').innerText)",
+                           timeout=180_000)
+    page.wait_for_timeout(2000)
+    page.locator("#lab2d-flow").scroll_into_view_if_needed()
+    page.locator("#lab2d-flow").screenshot(path=str(OUT / "5_lab2d_flow.png"))
+    print("wrote docs/screenshots/5_lab2d_flow.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=1600)
@@ -167,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_timeout(2500)  # plotly draws the paths after the summary
             shot("5_lab2d", full=False)
             shot("5_lab2d_full")
+            lab2d_flow(page, shot)
 
             # 6. Fewer steps: error against NFE on the single Gaussian, then a 2-D distillation run
             tab("6 · Fewer steps")

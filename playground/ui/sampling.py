@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from playground import render, samplers
+from playground.diffusion import normalize_prediction_type
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
 from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
 from playground.schedules import SCHEDULES
@@ -91,6 +92,23 @@ def _model_fn(model, meta, digit: str, guidance: float, n: int):
 
 
 PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
+# A flow-matching model (output û): its own ODE solvers in the first two panels; DPM-Solver++ through the conversion
+FLOW_PANELS = (("euler", "Euler (flow ODE)"), ("heun", "Heun (flow ODE)"), ("dpmpp_2m", "DPM-Solver++(2M)"))
+
+
+def panels_for(meta) -> tuple[tuple[str, str], ...]:
+    """The three panels' (sampler, title) for a model: DDPM/DDIM/DPM++, or Euler/Heun/DPM++ for a flow model."""
+    return FLOW_PANELS if normalize_prediction_type(meta.prediction_type) == "u" else PANELS
+
+
+def panel_titles(path: str | None, session_models: dict | None = None) -> list:
+    """The panel headings for the selected checkpoint (the default layout when none is readable)."""
+    try:
+        path = path or default_checkpoint(session_models)
+        panels = panels_for(get_model(path, session_models)[1]) if path else PANELS
+    except (CheckpointError, gr.Error, OSError):
+        panels = PANELS
+    return [gr.Markdown(f"### {name}") for _, name in panels]
 STREAM_EVERY_S = 0.25  # a streamed frame at most this often (the last step always streams)
 
 
@@ -140,7 +158,8 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
 def _sample_gpu_seconds(path, steps, eta, spacing, clip_x0, digit, guidance, n, seed, show_dpm, *rest) -> int:
     """ZeroGPU duration of one Sampling run: steps × samplers (× CFG's doubled batch); see ui/zerogpu.py."""
     cfg = float(guidance) != 1.0 and not str(digit).startswith("unconditional")
-    return zerogpu.sampling_seconds(int(steps), 3 if show_dpm else 2, cfg)
+    heun = panels_for(get_model(path, rest[0] if rest else None)[1]) is FLOW_PANELS  # Heun: two calls a step
+    return zerogpu.sampling_seconds(int(steps), (3 if show_dpm else 2) + int(heun), cfg)
 
 
 @zerogpu.gpu(_sample_gpu_seconds)
@@ -151,7 +170,8 @@ def _sample_stream(path: str, steps: int, eta: float, spacing: str, clip_x0: boo
     s = render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
     fn, labels = _model_fn(model, meta, digit, guidance, n)
     pairs = samplers.make_timesteps(s.T, steps, spacing)
-    kinds = [k for k, _ in PANELS if k != "dpmpp_2m" or show_dpm]
+    panels = panels_for(meta)
+    kinds = [k for k, _ in panels if k != "dpmpp_2m" or show_dpm]
     loops = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the zero-terminal-SNR warning is shown in the timestep list instead
@@ -171,13 +191,17 @@ def _sample_stream(path: str, steps: int, eta: float, spacing: str, clip_x0: boo
 
     def outputs(i: int, head: str, files=None):
         vals = []
-        for k, _ in PANELS:
+        for k, _ in panels:
             vals += [digit_grid(latest[k].x_t), digit_grid(latest[k].x0_pred)] if k in latest else [None, None]
         st = next(iter(latest.values()))
-        times = " · ".join(f"{name} {elapsed[k]:.1f} s" for k, name in PANELS if k in elapsed)
+        times = " · ".join(f"{name.split(' (')[0]} {elapsed[k]:.1f} s" for k, name in panels if k in elapsed)
+        nfe = " · ".join(f"{name.split(' (')[0]} {latest[k].nfe}" for k, name in panels if k in latest)
+        sampler_note = ("flow model: Euler and Heun on its ODE, DPM-Solver++ through û → x̂₀" if panels is FLOW_PANELS
+                        else f"η = {eta:g} (DDIM)")
         status = (f"{head} step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'}"
                   f" · elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s  \n"
-                  f"{n} images, {what}, guidance {guidance:g}, η = {eta:g} (DDIM) · seed {seed}")
+                  f"network evaluations: {nfe} · {n} images, {what}, guidance {guidance:g}, {sampler_note} "
+                  f"· seed {seed}")
         return (*vals, status, files if files else gr.skip())
 
     adapt_threads()
@@ -438,11 +462,11 @@ def _panels() -> dict:
     """The right column: the status line (step counter, elapsed time) first, then x_t and x̂₀ of each sampler."""
     c = {"status": gr.Markdown(elem_classes="status", elem_id="sample-status")}
     c["ts_md"] = gr.Markdown(elem_classes="explain")
-    imgs = []
+    imgs, c["titles"] = [], []
     with gr.Row(elem_id="sample-panels"):
         for key, name in PANELS:
             with gr.Column(min_width=200):
-                gr.Markdown(f"### {name}", elem_classes="panel-title")
+                c["titles"].append(gr.Markdown(f"### {name}", elem_classes="panel-title", elem_id=f"{key}-title"))
                 gr.Markdown("x_t, being denoised", elem_classes="row-label")
                 imgs.append(gr.Image(elem_id=f"{key}-xt", label=f"{name}: x_t", show_label=False, height=250,
                                      interactive=False, elem_classes="pixelated sample-img", buttons=["download"],
@@ -511,6 +535,7 @@ def build(page: Page) -> None:
     jobs.wire_stop(c["stop"], "sample")  # ends the run with "Stopped at step k/N"
     for comp in (ckpt, steps, spacing):
         comp.change(timesteps_md, [ckpt, steps, spacing, models], p["ts_md"], **FAST)
+    ckpt.change(panel_titles, [ckpt, models], p["titles"], **FAST)  # a flow model's panels: Euler, Heun, DPM++
     page.on_load(lambda loaded: loaded.then(sampling_tab_load, [ckpt, steps, spacing, models],
                                             [ckpt, p["ts_md"], no_model], **PRIVATE))
     study["btn"].click(sample_study, [ckpt, c["digit"], c["guidance"], c["seed"], c["n_images"], spacing, models],

@@ -47,6 +47,7 @@ from playground.ui.lab2d.config import (
     TRAIN_STEPS,
 )
 from playground.ui.lab2d.figures import ANIM_JS
+from playground.ui.lab2d.flowlab import MAX_REFLOW_ROUNDS, SOURCE_CHOICES, lab_flow_compare, lab_reflow, lab_velocity
 from playground.ui.lab2d.runs import (
     describe_model,
     empty_loss_plot,
@@ -89,6 +90,7 @@ def build(page: Page) -> None:
     tr = _train_section()
     sm = _sample_section()
     ex = _extras_section()
+    fl = _flow_section()
     view = [v.q_plot, v.score_plot, v.numbers]
     render_in = [st.state, st.model, v.schedule, v.ztsnr, v.t, v.arrows]
     load_in = [v.dataset, v.n_points, v.data_seed, st.drawing, st.model, v.schedule, v.ztsnr, v.t, v.arrows]
@@ -116,13 +118,15 @@ def build(page: Page) -> None:
                  show_progress_on=[sm.summary], **HEAVY, **PRIVATE).then(**describe).then(**rerender)
     jobs.wire_stop(sm.stop, "lab2d-sample")
     _wire_extras(ex, st, v, sm, describe, rerender, load)
+    _wire_flow(fl, st, v, sm)
     api_btn, api_in, api_out = _api_components()
     api_btn.click(lab2d_api, api_in, api_out, api_name="lab2d", **HEAVY)
     page.on_load(lambda loaded: loaded.then(lab_init, load_in, [st.state, *view], **PRIVATE).then(
         None, None, None, js=ready_js(["lab2d-sketch"]), **FAST))
     _params_and_links(page, v, sm, ex)
-    page.link("lab2d_flow", [tr.objective, sm.samplers], lambda: ("flow", ["pf_ode", "ddim"]),
-              target="lab2d-objective")
+    page.link("lab2d_flow", [tr.objective, sm.samplers, fl.acc], lambda: ("flow", ["pf_ode", "ddim"],
+                                                                         gr.Accordion(open=True)),
+              target="lab2d-flow-compare")
 
 
 def _draw_section() -> NS:
@@ -240,6 +244,48 @@ def _extras_section() -> NS:
     return c
 
 
+def _flow_section() -> NS:
+    c = NS(cache=gr.State(None))
+    with gr.Accordion("Flow matching next to diffusion: velocity, straight paths, reflow", open=False,
+                      elem_id="lab2d-flow") as c.acc:
+        explain("Flow matching moves each point along the straight line x_t = (1 − t)·x₀ + t·ε (t = 1 noise, "
+                "t = 0 data) and learns its velocity u = ε − x₀; the exact marginal velocity of the N points is "
+                "u*(x, t) = (x − E[x₀|x_t = x])/t. Below: that velocity field, then diffusion's probability-flow ODE "
+                "and the flow ODE from the same x_T (the particles and seed set above).")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=290):
+                c.source = gr.Radio(SOURCE_CHOICES, value="exact", label="Fields",
+                                    info="trained: a v-diffusion and a flow-matching MLP, 5 s each")
+                c.t = gr.Slider(0.02, 1.0, value=0.5, step=0.02, label="Flow time t of the velocity arrows",
+                                elem_id="lab2d-flow-t")
+                c.btn = gr.Button("Compare the two ODEs", variant="primary", elem_id="lab2d-flow-compare")
+            with gr.Column(scale=4):
+                c.vel_plot = gr.Plot(show_label=False, elem_id="lab2d-velocity")
+        c.paths_plot = gr.Plot(show_label=False, elem_id="lab2d-flow-paths")
+        c.md = gr.Markdown(elem_id="lab2d-flow-numbers")
+        gr.Markdown("#### Reflow (rectified flow)")
+        explain("Pair each noise point with the sample the trained flow gives it, train again on the straight lines "
+                "between the pairs, repeat. Each round straightens the paths, so fewer Euler steps reach the data. "
+                "Every round's 1-, 2- and 4-step samples start from the same test noise.")
+        with gr.Row():
+            c.rounds = gr.Slider(0, MAX_REFLOW_ROUNDS, value=1, step=1, label="Reflow rounds", elem_id="lab2d-rounds")
+            c.seconds = gr.Slider(1, 15, value=5, step=1, label="Training per round (s)")
+            c.reflow_btn = gr.Button("Run reflow", variant="primary", elem_id="lab2d-reflow")
+            c.reflow_stop = gr.Button("■ Stop", variant="stop", elem_id="lab2d-reflow-stop")
+        c.reflow_md = gr.Markdown(elem_classes="status", elem_id="lab2d-reflow-status")
+        c.reflow_plot = gr.Plot(show_label=False, elem_id="lab2d-reflow-plot")
+    return c
+
+
+def _wire_flow(fl: NS, st: NS, v: NS, sm: NS) -> None:
+    fl.btn.click(lab_flow_compare, [st.state, v.schedule, v.ztsnr, fl.source, fl.t, sm.particles, sm.seed, fl.cache],
+                 [fl.paths_plot, fl.vel_plot, fl.md, fl.cache], show_progress_on=[fl.md], **HEAVY, **PRIVATE)
+    fl.t.release(lab_velocity, [st.state, fl.t, fl.cache], fl.vel_plot, trigger_mode="always_last", **FAST)
+    fl.reflow_btn.click(lab_reflow, [st.state, fl.rounds, fl.seconds, sm.seed], [fl.reflow_plot, fl.reflow_md],
+                        show_progress_on=[fl.reflow_md], **HEAVY, **PRIVATE)
+    jobs.wire_stop(fl.reflow_stop, "lab2d-reflow")  # ends after the round in progress: "Stopped after round k"
+
+
 def _wire_extras(ex: NS, st: NS, v: NS, sm: NS, describe: dict, rerender: dict, load: dict) -> None:
     ex.anim_plot.change(None, None, None, js=ANIM_JS, **FAST)
     ex.gif_btn.click(lambda: gr.update(visible=True), None, ex.gif_img, **FAST).then(lab_gif, st.run, ex.gif_img,
@@ -257,7 +303,8 @@ def _api_components():
     with gr.Group(visible=False):
         btn = gr.Button()
         api_in = [gr.Textbox("moons"), gr.Number(toy2d.DEFAULT_N), gr.Textbox("ddim"), gr.Number(100),
-                  gr.Number(0.0), gr.Textbox("learned"), gr.Number(0), gr.Textbox("cosine"), gr.Number(1000)]
+                  gr.Number(0.0), gr.Textbox("learned"), gr.Number(0), gr.Textbox("cosine"), gr.Number(1000),
+                  gr.Textbox("v"), gr.Number(0)]
         api_out = [gr.JSON(), gr.JSON(), gr.JSON()]
     return btn, api_in, api_out
 

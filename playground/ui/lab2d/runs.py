@@ -90,7 +90,8 @@ def _train(state: dict, schedule: str, ztsnr: bool, seconds: float, objective: s
 
 def _model_state(trainer: toy2d.Toy2DTrainer, state: dict, schedule: str, ztsnr: bool, objective: str) -> dict:
     return {"key": model_key(state, schedule, ztsnr), "den": trainer.denoiser(), "objective": objective,
-            "steps": trainer.step, "seconds": trainer.elapsed_s, "label": state["label"], "n": len(state["x0"])}
+            "steps": trainer.step, "seconds": trainer.elapsed_s, "label": state["label"], "n": len(state["x0"]),
+            "net": trainer.ema if objective == "flow" else None}  # a flow model's velocity net (its own ODE)
 
 
 def describe_model(model: dict | None, state: dict | None, schedule: str, ztsnr: bool) -> str:
@@ -456,10 +457,11 @@ _API_LOCK = threading.Lock()
 _API_KEY_LOCKS: dict[tuple, threading.Lock] = {}
 
 
-def _api_model(state: dict, schedule: str, ztsnr: bool):
-    """A trained MLP for these settings: from the small server-side cache, or trained once (AUTO_TRAIN_SECONDS).
-    Concurrent calls with the same settings wait for one training instead of each running their own."""
-    key = model_key(state, schedule, ztsnr)
+def _api_model(state: dict, schedule: str, ztsnr: bool, objective: str = "v", rounds: int = 0):
+    """A trained MLP for these settings: from the small server-side cache, or trained once (AUTO_TRAIN_SECONDS;
+    a flow model with reflow rounds trains that long per round). Concurrent calls with the same settings wait for
+    one training instead of each running their own."""
+    key = (model_key(state, schedule, ztsnr), objective, rounds)
     with _API_LOCK:
         lock = _API_KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:
@@ -467,7 +469,13 @@ def _api_model(state: dict, schedule: str, ztsnr: bool):
             if key in _API_MODELS:
                 _API_MODELS.move_to_end(key)
                 return _API_MODELS[key]
-        mdl = _ensure_model(state, None, schedule, ztsnr)
+        if objective == "flow" and rounds:
+            cfg = toy2d.TrainConfig2D(time_budget_s=AUTO_TRAIN_SECONDS, seed=0)
+            last = list(toy2d.reflow(state["x0"], rounds=rounds, cfg=cfg, n_test=2))[-1]
+            mdl = {"key": key[0], "den": toy2d.flow_denoiser(last.model, lab_schedule(schedule, ztsnr)),
+                   "net": last.model, "objective": objective, "steps": None}
+        else:
+            mdl = _ensure_model(state, {"objective": objective}, schedule, ztsnr)
         with _API_LOCK:
             _API_MODELS[key] = mdl
             while len(_API_MODELS) > 4:
@@ -477,7 +485,8 @@ def _api_model(state: dict, schedule: str, ztsnr: bool):
 
 
 def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
-              score_source: str = "learned", seed: int = 0, schedule: str = "cosine", particles: int = 1000):
+              score_source: str = "learned", seed: int = 0, schedule: str = "cosine", particles: int = 1000,
+              objective: str = "v", reflow_rounds: int = 0):
     """Public endpoint `lab2d`: sample a 2-D toy distribution with one sampler.
 
     Args:
@@ -491,6 +500,9 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         seed: seeds the data, x_T and the sampler's noise.
         schedule: "linear" | "cosine" | "scaled_linear" | "sigmoid" (T = 1000).
         particles: number of samples (1 … PLAYGROUND_LAB2D_MAX_PARTICLES).
+        objective: the learned model's training target: "v" | "eps" | "x0" | "flow" (flow matching).
+        reflow_rounds: 0 … 3 reflows of the flow model (objective "flow" only; each trains as long as the first).
+            With a flow model, sampler may also be "euler" or "heun" on its own ODE (uniform t from 1 to 0).
     Returns:
         (samples as a list of [x, y], the dataset's points as a list of [x, y],
          {"energy_distance", "data_vs_data", "ratio", "nfe", "sampler", "score_source", "trained_steps"}).
@@ -504,7 +516,12 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         raise gr.Error(f"unknown schedule {schedule!r}; choose one of linear, cosine, scaled_linear, sigmoid")
     if str(dataset) == DRAWING:
         raise gr.Error("The API takes a named dataset; drawings live in the browser tab.")
-    ks = _check_samplers([str(sampler).strip().lower()])
+    objective, rounds = _check_api_flow(objective, reflow_rounds, source)
+    name = str(sampler).strip().lower()
+    if name in FLOW_ODE_SOLVERS and objective != "flow" and source == "learned":
+        raise gr.Error(f"sampler {name!r} integrates a flow model's ODE: pass objective='flow' (or use ddim, "
+                       f"whose η = 0 steps are Euler's on that ODE)")
+    ks = [name] if name in FLOW_ODE_SOLVERS else _check_samplers([name])
     state = lab_data(dataset, n_points, seed)
     steps = whole_number(steps, "Number of steps", 1, MAX_STEPS, "PLAYGROUND_MAX_STEPS")
     particles = whole_number(particles, "Number of particles", 1, MAX_PARTICLES, "PLAYGROUND_LAB2D_MAX_PARTICLES")
@@ -514,23 +531,49 @@ def lab2d_api(dataset: str = "moons", n_points: int = 2000, sampler: str = "ddim
         raise gr.Error(f"η must be between 0 and 1, got {eta}")
     adapt_threads()
     with interactive_work():
-        return run_to_end(_api_job(state, source, schedule, ks[0], steps, eta, particles, seed))
+        return run_to_end(_api_job(state, source, schedule, ks[0], steps, eta, particles, seed, objective, rounds))
 
 
-def _api_job(state: dict, source: str, schedule: str, sampler: str, steps: int, eta: float, particles: int, seed: int):
+FLOW_ODE_SOLVERS = ("euler", "heun")
+API_OBJECTIVES = ("v", "eps", "x0", "flow")
+
+
+def _check_api_flow(objective, reflow_rounds, source: str) -> tuple[str, int]:
+    objective = str(objective).strip().lower()
+    objective = {"u": "flow", "flow_matching": "flow", "epsilon": "eps"}.get(objective, objective)
+    if objective not in API_OBJECTIVES:
+        raise gr.Error(f"objective must be one of {', '.join(API_OBJECTIVES)}; got {objective!r}")
+    rounds = whole_number(reflow_rounds, "reflow_rounds", 0, 3)
+    if rounds and objective != "flow":
+        raise gr.Error("reflow_rounds needs objective='flow': reflow retrains a flow model on its own pairs")
+    if rounds and source != "learned":
+        raise gr.Error("reflow_rounds needs score_source='learned': the exact field is not retrained")
+    return objective, rounds
+
+
+def _api_job(state: dict, source: str, schedule: str, sampler: str, steps: int, eta: float, particles: int, seed: int,
+             objective: str = "v", rounds: int = 0):
     """/lab2d as a job: the score (exact, or the server's trained MLP), one sampler; Done's result is the answer."""
     s = lab_schedule(schedule, False)
     if source == "exact":
         den, trained = toy2d.exact_denoiser(state["x0"], s), None
+        u = toy2d.exact_velocity_fn(state["x0"])
     else:
         yield Step(0, 1, "training the server's model for these settings (once)")
-        mdl = _api_model(state, schedule, False)
+        mdl = _api_model(state, schedule, False, objective, rounds)
         den, trained = mdl["den"], mdl["steps"]
-    yield Step(0, 1, f"sampling with {toy2d.SAMPLER_LABELS[sampler]}")
-    tr = _run_samplers(state, den, s, [sampler], steps, eta, particles, seed)[sampler][0]
+        u = toy2d.model_velocity_fn(mdl["net"]) if mdl.get("net") is not None else None
+    if sampler in FLOW_ODE_SOLVERS:
+        yield Step(0, 1, f"integrating the flow ODE with {sampler}")
+        with torch.no_grad():
+            tr = toy2d.flow_ode(u, toy2d.start_noise(particles, seed), steps, sampler)
+    else:
+        yield Step(0, 1, f"sampling with {toy2d.SAMPLER_LABELS[sampler]}")
+        tr = _run_samplers(state, den, s, [sampler], steps, eta, particles, seed)[sampler][0]
     d, ref = _distance_row(state, tr.samples)
     info = {"energy_distance": d, "data_vs_data": ref, "ratio": d / ref, "nfe": tr.nfe, "sampler": sampler,
-            "score_source": source, "trained_steps": trained, "n_points": len(state["x0"]), "particles": particles}
+            "score_source": source, "trained_steps": trained, "n_points": len(state["x0"]), "particles": particles,
+            "objective": objective if source == "learned" else None, "reflow_rounds": rounds}
     r = lambda a: np.round(a.numpy().astype(np.float64), 5).tolist()  # noqa: E731
     yield Done("done", result=(r(tr.samples), r(state["x0"]), info))
 
