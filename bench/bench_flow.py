@@ -33,7 +33,39 @@ from playground import toy2d  # noqa: E402
 from playground.toy2d.mlp import TrainConfig2D  # noqa: E402
 
 RESULTS = """
-(not measured yet on an idle machine: run the three sections and paste their tables here)
+Idle machine (2026-12-03 17:41-17:44 UTC, AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1, 1 thread, load 1.1):
+
+python bench/bench_flow.py 2d                      (n = 2,000, 5 s of training, Heun 25 steps; target ≤ 1.5×: met)
+| dataset | steps trained | train s | energy (Heun-25) | data-vs-data | ratio |
+|---|---|---|---|---|---|
+| moons | 2114 | 6.0 | 0.0269 | 0.0459 | 0.59 |
+| swiss_roll | 2295 | 5.0 | 0.0256 | 0.0389 | 0.66 |
+| gaussians8 | 2006 | 5.0 | 0.0199 | 0.0673 | 0.30 |
+| checkerboard | 1448 | 5.0 | 0.0262 | 0.0576 | 0.45 |
+| circles | 1387 | 5.0 | 0.0291 | 0.0310 | 0.94 |
+| gaussian | 1543 | 5.0 | 0.0261 | 0.0348 | 0.75 |
+
+python bench/bench_flow.py reflow --rounds 2       (5 s per round; moonshot: 1 Euler step ≤ 2× after reflow: met)
+| dataset | round | 1 step ÷ ref | 2 steps ÷ ref | 4 steps ÷ ref | straightness | length ÷ chord | cost s |
+|---|---|---|---|---|---|---|---|
+| moons | 0 | 26.05 | 12.13 | 5.46 | 0.4365 | 2.343 | 6.2 |
+| moons | 1 | 0.78 | 0.78 | 0.77 | 0.0002 | 1.000 | 5.3 |
+| moons | 2 | 0.81 | 0.80 | 0.79 | 0.0001 | 1.000 | 5.4 |
+| swiss_roll | 0 | 19.20 | 8.21 | 3.85 | 0.5120 | 4.637 | 5.0 |
+| swiss_roll | 1 | 0.65 | 0.64 | 0.65 | 0.0002 | 1.004 | 5.3 |
+| swiss_roll | 2 | 0.64 | 0.64 | 0.64 | 0.0001 | 1.001 | 5.3 |
+| gaussians8 | 0 | 12.81 | 5.79 | 1.41 | 0.5821 | 2.651 | 5.0 |
+| gaussians8 | 1 | 0.48 | 0.44 | 0.43 | 0.0003 | 1.001 | 5.3 |
+| gaussians8 | 2 | 0.45 | 0.43 | 0.43 | 0.0002 | 1.000 | 5.3 |
+| checkerboard | 0 | 17.46 | 8.28 | 4.12 | 0.4436 | 4.162 | 5.0 |
+| checkerboard | 1 | 0.80 | 0.78 | 0.78 | 0.0001 | 1.004 | 5.3 |
+| checkerboard | 2 | 0.78 | 0.78 | 0.78 | 0.0000 | 1.001 | 5.4 |
+| circles | 0 | 23.32 | 9.84 | 4.70 | 0.4699 | 7.206 | 5.0 |
+| circles | 1 | 0.87 | 0.88 | 0.87 | 0.0001 | 1.013 | 5.4 |
+| circles | 2 | 0.87 | 0.87 | 0.87 | 0.0000 | 1.007 | 5.4 |
+| gaussian | 0 | 15.61 | 7.56 | 4.10 | 0.3622 | 2.328 | 5.0 |
+| gaussian | 1 | 0.65 | 0.65 | 0.65 | 0.0000 | 1.000 | 5.3 |
+| gaussian | 2 | 0.65 | 0.65 | 0.65 | 0.0000 | 1.000 | 5.3 |
 """
 
 NFES = (1, 2, 4, 8, 16, 50)
