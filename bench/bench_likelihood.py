@@ -32,19 +32,20 @@ RESULTS = """
 IDLE (2026-12-03 17:29-17:34 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1),
 `python bench/bench_likelihood.py --only full,fast,ode,2d --threads 2`, checkpoints/mnist_eps_cond.pt, 100 digits:
 
-| what | result | time (load 1/5/15 min) | target |
-|---|---|---|---|
-| full bound, every t, bf16 (fp32 below σ_t = 0.1) | 2.7823 ± 0.0327 bits/dim (σ² = β: 2.7864) | 131.6 s wall, 260 CPU-s (0.2 → 1.8) | ≤ 120 s: missed by 10% |
-| fast, 16 strata, seeds 0/1/2 | 2.7766 / 2.7727 / 2.7938 ± 0.032; fast − full = −0.0057 (0.18 SE) | median 3.62 s (1.9) | ≤ 10 s, within SE: met |
-| ε ODE, 50 Heun steps (100 NFE), Hutchinson, bf16 | 3.6048 ± 0.0199 bits/dim | 44.3 s (2.3) | ≤ 300 s: met |
-| 2-D moons, 2,000 points, exact trace, 80 NFE | ODE 1.244 ± 0.015 nats (exact 3.157 of the noised data; bound 1.352 ± 0.044) | median 0.34 s (2.2) | ≤ 5 s: met |
+full bound, every t, bf16 (fp32 below σ_t = 0.1): 2.7823 ± 0.0327 bits/dim (σ² = β: 2.7864);
+    131.6 s wall, 260 CPU-s, load 0.2 → 1.8. Target ≤ 120 s: missed by 10%.
+fast, 16 strata, seeds 0/1/2: 2.7766 / 2.7727 / 2.7938 ± 0.032; fast − full = −0.0057 (0.18 SE);
+    median 3.62 s, load 1.9. Target ≤ 10 s within its SE: met.
+ε ODE, 50 Heun steps (100 NFE), Hutchinson, bf16: 3.6048 ± 0.0199 bits/dim in 44.3 s, load 2.3. Target ≤ 300 s: met.
+2-D moons, 2,000 points, exact trace, 80 NFE: ODE 1.244 ± 0.015 nats (exact 3.157 of the noised data; bound
+    1.352 ± 0.044), median 0.34 s, load 2.2. Target ≤ 5 s: met.
 
 The full bound is the network's throughput: 100,000 calls at ~800 pairs/s (bf16 + channels_last, 2 threads)
 plus 3,000 in fp32 (σ_t < 0.1) at ~310/s. (A 13-second pytest ran during the ODE section.)
 
-Earlier, on the shared dev box, 2 CPU cores (AMD EPYC, AVX512-BF16, no AMX), torch 2.14.1, checkpoints/mnist_eps_cond.pt, 100
-training digits, batch 250. NOT idle: other engineers' jobs kept the load average at 2-6 throughout, so the wall
-times are upper bounds; the lead re-measures on the idle machine (python bench/bench_likelihood.py).
+Earlier, on the shared dev box, 2 CPU cores (AMD EPYC, AVX512-BF16, no AMX), torch 2.14.1,
+checkpoints/mnist_eps_cond.pt, 100 training digits, batch 250. NOT idle: other engineers' jobs kept the load
+average at 2-6 throughout, so the wall times are upper bounds (the idle figures are above).
 
 Profile (before): 100 × 1000 = 100,000 network calls; the KL's per-pixel float64 work cost ~0.17 s per 250 pairs
 (~60% of a bf16 network call), now one ‖x_0 − x̂_0‖² per pair (~0.1 s for the whole 5,000-pair run). What is left
