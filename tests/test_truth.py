@@ -183,11 +183,13 @@ def test_gpu_durations_grow_with_the_work_and_undercut_the_old_fixed_ones():
     from playground.mnist.train import TrainConfig
     from playground.ui import sampling, training, zerogpu
 
-    def sample_s(steps, show_dpm=True, guidance=1.5):
-        return sampling._sample_gpu_seconds("m.pt", steps, 0.0, "trailing", True, "mixed 0–9", guidance, 10, 0,
+    def sample_s(steps, show_dpm=True, guidance=1.5, ckpt="mnist_eps_cond.pt"):
+        return sampling._sample_gpu_seconds(ckpt, steps, 0.0, "trailing", True, "mixed 0–9", guidance, 10, 0,
                                             show_dpm, {}, None)
 
     default = sample_s(50)
+    assert sample_s(50, ckpt="no-such.pt") == default  # unknown: the run reports it, not the estimate
+    assert sample_s(50, ckpt="mnist_flow_cond.pt") > default  # the flow model's Heun panel: two calls a step
     assert zerogpu.FLOOR_S <= default <= zerogpu.SAMPLE_S / 2  # the tab's defaults: well under the old 60 s
     assert sample_s(10) <= sample_s(50) < sample_s(250) and sample_s(50, show_dpm=False) < default
     assert sample_s(50, guidance=1.0) < default  # no CFG: one batch

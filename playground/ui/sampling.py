@@ -158,7 +158,10 @@ def sample_compare(path: str | None, steps: int, eta: float, spacing: str, clip_
 def _sample_gpu_seconds(path, steps, eta, spacing, clip_x0, digit, guidance, n, seed, show_dpm, *rest) -> int:
     """ZeroGPU duration of one Sampling run: steps × samplers (× CFG's doubled batch); see ui/zerogpu.py."""
     cfg = float(guidance) != 1.0 and not str(digit).startswith("unconditional")
-    heun = panels_for(get_model(path, rest[0] if rest else None)[1]) is FLOW_PANELS  # Heun: two calls a step
+    try:  # a flow model's Heun panel makes two calls a step; an unknown path fails later, in the run, with its message
+        heun = panels_for(get_model(path, rest[0] if rest else None)[1]) is FLOW_PANELS
+    except gr.Error:
+        heun = False
     return zerogpu.sampling_seconds(int(steps), (3 if show_dpm else 2) + int(heun), cfg)
 
 

@@ -47,6 +47,26 @@ def on_axes(suf: str, trace: dict) -> dict:
     return {**trace, "xaxis": f"x{suf}", "yaxis": f"y{suf}", "hoverinfo": "skip"}
 
 
+def path_traces(suf: str, xs: np.ndarray, data: np.ndarray, color: str) -> list[dict]:
+    """One panel's traces: the data (grey), the samples xs[-1] (colour), and the paths of the first PATHS particles
+    (one colour per particle, the same in every panel: follow it across panels), ○ at their start, ● at their end."""
+    fin = xs[-1][:800]
+    out = [on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
+                         "marker": {"size": 3, "color": "#bbbbbb"}}),
+           on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
+                         "marker": {"size": 3, "color": color, "opacity": 0.45}})]
+    p = xs[:, :PATHS, :]  # (n+1, P, 2)
+    for j in range(p.shape[1]):
+        out.append(on_axes(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
+                                 "opacity": 0.75, "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
+    out.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
+                             "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
+    out.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
+                             "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
+                                        "line": {"color": "#222", "width": 1}}}))
+    return out
+
+
 def paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
     """One panel per sampler: data, samples, the paths of PATHS particles. SVG traces, not WebGL: every WebGL
     subplot holds a GL context, and Chromium drops the oldest beyond ~16 (the tab's density plot went blank)."""
@@ -55,24 +75,7 @@ def paths_figure(runs: dict, state: dict, steps: int, rows: dict) -> dict:
               for k in ks]
     layout, sufs = panels(titles, 340)
     data = state["dist"][:600].numpy()
-    traces = []
-    for k, suf in zip(ks, sufs):
-        xs = runs[k][0].xs.numpy()
-        fin = xs[-1][:800]
-        traces.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
-                                "marker": {"size": 3, "color": "#bbbbbb"}}))
-        traces.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
-                                "marker": {"size": 3, "color": COLORS[k], "opacity": 0.45}}))
-        p = xs[:, :PATHS, :]  # (n+1, P, 2)
-        for j in range(p.shape[1]):  # one colour per particle, the same in every panel: follow it across samplers
-            traces.append(on_axes(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
-                                    "opacity": 0.75,
-                                    "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.1}}))
-        traces.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
-                                "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
-        traces.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
-                                "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
-                                           "line": {"color": "#222", "width": 1}}}))
+    traces = [tr for k, suf in zip(ks, sufs) for tr in path_traces(suf, runs[k][0].xs.numpy(), data, COLORS[k])]
     return {"data": traces, "layout": layout}
 
 

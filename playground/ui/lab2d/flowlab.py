@@ -15,9 +15,9 @@ import torch
 from playground import toy2d
 from playground.flow import length_ratio
 from playground.ui import jobs
-from playground.ui.lab2d.config import COLORS, EXACT_COLOR, GRID, LEARNED_COLOR, MAX_PARTICLES, PATH_COLORS, PATHS
-from playground.ui.lab2d.figures import on_axes, panels
-from playground.ui.lab2d.runs import _distance_row
+from playground.ui.lab2d.config import COLORS, EXACT_COLOR, GRID, LEARNED_COLOR, MAX_PARTICLES
+from playground.ui.lab2d.figures import on_axes, panels, path_traces
+from playground.ui.lab2d.runs import _distance_row, _yardstick
 from playground.ui.lab2d.session import lab_schedule, model_key, whole_number
 from playground.ui.lab2d.view import _square_layout, arrow_segments, f4, plot_data
 from playground.ui.limits import adapt_threads, interactive_work
@@ -46,24 +46,6 @@ def _trained(state: dict, schedule: str, ztsnr: bool, cache: dict | None, progre
     flow = toy2d.train_flow(state["x0"], cfg)
     return {"key": key, "data": state["key"], "den": diff.denoiser(), "u": toy2d.model_velocity_fn(flow.ema),
             "steps": (diff.step, flow.step)}
-
-
-def _paths_panel(suf: str, xs: np.ndarray, data: np.ndarray, color: str) -> list[dict]:
-    fin = xs[-1][:800]
-    out = [on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]), "y": f4(data[:, 1]),
-                         "marker": {"size": 3, "color": "#bbbbbb"}}),
-           on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(fin[:, 0]), "y": f4(fin[:, 1]),
-                         "marker": {"size": 3, "color": color, "opacity": 0.45}})]
-    p = xs[:, :PATHS, :]
-    for j in range(p.shape[1]):
-        out.append(on_axes(suf, {"type": "scatter", "mode": "lines", "x": f4(p[:, j, 0]), "y": f4(p[:, j, 1]),
-                                 "line": {"color": PATH_COLORS[j % len(PATH_COLORS)], "width": 1.3}}))
-    out.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[0, :, 0]), "y": f4(p[0, :, 1]),
-                             "marker": {"size": 7, "color": "white", "line": {"color": "#222", "width": 1.5}}}))
-    out.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(p[-1, :, 0]), "y": f4(p[-1, :, 1]),
-                             "marker": {"size": 8, "color": PATH_COLORS[:p.shape[1]],
-                                        "line": {"color": "#222", "width": 1}}}))
-    return out
 
 
 def _velocity_figure(state: dict, t_flow: float, u_learned) -> dict:
@@ -134,8 +116,8 @@ def lab_flow_compare(state: dict | None, schedule: str, ztsnr: bool, source: str
               f"<b>flow matching: flow ODE</b> (straight path)<br>length ÷ chord = {ratio_fl:.3f}"]
     layout, sufs = panels(titles, 380)
     data = state["dist"][:600].numpy()
-    fig = {"data": _paths_panel(sufs[0], vp.xs.numpy(), data, COLORS["pf_ode"])
-           + _paths_panel(sufs[1], fl.xs.numpy(), data, FLOW_COLOR), "layout": layout}
+    fig = {"data": path_traces(sufs[0], vp.xs.numpy(), data, COLORS["pf_ode"])
+           + path_traces(sufs[1], fl.xs.numpy(), data, FLOW_COLOR), "layout": layout}
     what = ("the exact fields of the N points" if source == "exact" else
             f"networks trained {TRAIN_SECONDS:g} s each ({cache['steps'][0]:,} and {cache['steps'][1]:,} steps)")
     md = (f"Both from the same {particles:,} x_T, {ODE_STEPS} Heun steps each, with {what}.  \n"
@@ -161,33 +143,25 @@ def lab_velocity(state: dict | None, t_flow, cache: dict | None = None):
     return plot_data(_velocity_figure(state, _check_t_flow(t_flow), learned))
 
 
-def _reflow_figure(rounds: list, state: dict, ref: float) -> dict:
-    titles, traces = [], []
-    data = state["dist"][:500].numpy()
-    for r in rounds:
-        for k in REFLOW_STEPS:
-            d, _ = _distance_row(state, r.samples[k])
-            titles.append(f"round {r.round}, <b>{k} step{'s' if k > 1 else ''}</b><br>{d / ref:.2f}× data-vs-data")
+def _reflow_figure(done: list) -> dict:
+    """done: [(ReflowRound, {steps: energy ÷ data-vs-data}), …], one row of panels per round."""
+    titles = [f"round {r.round}, <b>{k} step{'s' if k > 1 else ''}</b><br>{e[k]:.2f}× data-vs-data"
+              for r, e in done for k in REFLOW_STEPS]
     layout, sufs = panels(titles, 240, top=50)
-    i = 0
-    for r in rounds:
-        for k in REFLOW_STEPS:
-            x = r.samples[k][:800].numpy()
-            traces.append(on_axes(sufs[i], {"type": "scatter", "mode": "markers", "x": f4(data[:, 0]),
-                                            "y": f4(data[:, 1]), "marker": {"size": 3, "color": "#cccccc"}}))
-            traces.append(on_axes(sufs[i], {"type": "scatter", "mode": "markers", "x": f4(x[:, 0]), "y": f4(x[:, 1]),
-                                            "marker": {"size": 3, "color": FLOW_COLOR, "opacity": 0.5}}))
-            i += 1
+    traces = []
+    for suf, (r, k) in zip(sufs, [(r, k) for r, _ in done for k in REFLOW_STEPS]):
+        x = r.samples[k][:800].numpy()
+        traces.append(on_axes(suf, {"type": "scatter", "mode": "markers", "x": f4(x[:, 0]), "y": f4(x[:, 1]),
+                                    "marker": {"size": 3, "color": FLOW_COLOR, "opacity": 0.5}}))
     return {"data": traces, "layout": layout}
 
 
-def _reflow_table(rounds: list, state: dict, ref: float) -> str:
+def _reflow_table(done: list) -> str:
     rows = ["| round | 1 step | 2 steps | 4 steps | Liu straightness | length ÷ chord | cost |",
             "|---|---|---|---|---|---|---|"]
-    for r in rounds:
-        e = [_distance_row(state, r.samples[k])[0] / ref for k in REFLOW_STEPS]
-        rows.append(f"| {r.round} | {e[0]:.2f}× | {e[1]:.2f}× | {e[2]:.2f}× | {r.straightness:.4f} | "
-                    f"{r.length_ratio:.3f} | {r.train_s:.1f} s |")
+    for r, e in done:
+        rows.append(f"| {r.round} | " + " | ".join(f"{e[k]:.2f}×" for k in REFLOW_STEPS)
+                    + f" | {r.straightness:.4f} | {r.length_ratio:.3f} | {r.train_s:.1f} s |")
     return "\n".join(rows)
 
 
@@ -202,22 +176,21 @@ def lab_reflow(state: dict | None, rounds, seconds, seed, request: gr.Request = 
         seconds = min(max(toy2d.as_finite(seconds, "Training time"), 1.0), 15.0)
     cfg = toy2d.TrainConfig2D(time_budget_s=seconds, seed=seed)
     n_test = 1000
-    ref = None
+    ref = _yardstick(state, n_test)[0]  # fresh data points' energy distance: the ÷ in every ratio
     done: list = []
     t0 = time.perf_counter()
     adapt_threads()
     with interactive_work(), jobs.running("lab2d-reflow", request) as stop:
         gen = toy2d.reflow(state["x0"], rounds=rounds, cfg=cfg, n_test=n_test, seed=seed, steps=REFLOW_STEPS)
         for r in gen:
-            done.append(r)
-            ref = ref if ref is not None else _distance_row(state, r.samples[1])[1]
+            done.append((r, {k: toy2d.energy_distance(r.samples[k], state["dist"]) / ref for k in REFLOW_STEPS}))
             left = rounds - r.round
             head = (f"✓ **Done**: {rounds} reflow round(s) in {time.perf_counter() - t0:.0f} s." if left == 0 else
                     f"… **Running**: round {r.round} of {rounds} done, {time.perf_counter() - t0:.0f} s; the next "
                     f"pairs each noise point with where this flow takes it, then trains on the straight lines.")
-            fig = plot_data(_reflow_figure(done, state, ref))
-            yield fig, head + "\n\n" + _reflow_table(done, state, ref)
+            fig = plot_data(_reflow_figure(done))
+            yield fig, head + "\n\n" + _reflow_table(done)
             if stop.is_set() and left:  # Stop: the rounds so far stay on screen
                 yield fig, (f"■ **Stopped** after round {r.round} of {rounds}: the rounds so far are kept.\n\n"
-                            + _reflow_table(done, state, ref))
+                            + _reflow_table(done))
                 return
