@@ -565,6 +565,7 @@ def _student(run: _Run, i: int, image: tuple[str, bytes, str], samples_at: float
 def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample_share: float = 1 / 6,
                   max_requests: int | None = None, period: float = 1.0, image: str | os.PathLike = DEFAULT_IMAGE,
                   sample_steps: int | None = None, sample_images: int | None = None, show_dpm: bool | None = None,
+                  sample_model: str | None = None, sample_spacing: str | None = None,
                   forward_timeout: float = 30.0, drain: float = 60.0, hard_timeout: float | None = None,
                   fetch_images: bool = True, seed: int = 0, server_pid: int | None = None,
                   api_students: int | None = None) -> dict:
@@ -594,6 +595,10 @@ def run_classroom(url: str, students: int = 10, seconds: float = 30.0, *, sample
         sample_args["n_images"] = int(sample_images)
     if show_dpm is not None:
         sample_args["show_dpm"] = bool(show_dpm)
+    if sample_model is not None:  # a listed checkpoint's file name, e.g. mnist_v_student.pt
+        sample_args["path"] = sample_model
+    if sample_spacing is not None:
+        sample_args["spacing"] = sample_spacing
     n_sampling = 0 if sample_share <= 0 else min(students, max(1, round(students * sample_share)))
     samplers_idx = {round(k * students / n_sampling) for k in range(n_sampling)} if n_sampling else set()
     rng = random.Random(seed)
@@ -860,6 +865,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--forward-timeout", type=float, default=30.0)
     ap.add_argument("--sample-steps", type=int, default=None, help="default: the app's default (the config)")
     ap.add_argument("--sample-images", type=int, default=None, help="default: the app's default (the config)")
+    ap.add_argument("--sample-model", default=None, help="checkpoint file name for /sample, e.g. mnist_v_student.pt")
+    ap.add_argument("--sample-spacing", default=None, help="timestep spacing for /sample (default: the app's)")
     ap.add_argument("--image", default=str(DEFAULT_IMAGE))
     ap.add_argument("--no-fetch", action="store_true", help="do not download the x_t image of each move")
     ap.add_argument("--seed", type=int, default=0)
@@ -886,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
                           api_students=args.api_students,
                           max_requests=args.max_requests, period=args.period, image=args.image,
                           sample_steps=args.sample_steps, sample_images=args.sample_images,
+                          sample_model=args.sample_model, sample_spacing=args.sample_spacing,
                           forward_timeout=args.forward_timeout, drain=args.drain, hard_timeout=args.hard_timeout,
                           fetch_images=not args.no_fetch, seed=args.seed, server_pid=pid)
     finally:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from playground.theory_steps import FEWER_STEPS
+
 __all__ = ["Section", "SECTIONS", "LATEX_DELIMITERS", "INTRO"]
 
 LATEX_DELIMITERS = [
@@ -541,107 +543,6 @@ SECTIONS += [
             "Show me: the weightings on the cosine schedule", "lik_weighting"),
 ]
 
-# --- Fewer steps (playground/solvers.py, solver_lab.py, tab "solvers"): solvers, orders, grids, failures -------------
+# --- Fewer steps (tab "solvers"): in playground/theory_steps.py ----------------------------------------------------
 
-SOLVERS_ODE = r"""
-### Sampling is solving an ODE
-
-DDIM with $\eta=0$ follows the probability-flow ODE. In $\bar x = x/\alpha_t$ and $\tilde\sigma_t=\sigma_t/\alpha_t$
-(with $\alpha_t=\sqrt{\bar\alpha_t}$, $\sigma_t=\sqrt{1-\bar\alpha_t}$) it reads
-$$\frac{d\bar x}{d\tilde\sigma} = \frac{\bar x - \hat x_0(x,t)}{\tilde\sigma} = \hat\varepsilon(x,t),$$
-so a sampler is a numerical method for it: DDIM is Euler's method, EDM's sampler (Karras et al. 2022, Alg. 1) is
-Heun's, DPM-Solver++ integrates it exactly in $\lambda=\log(\alpha/\sigma)$ except for $\hat x_0$, which it
-extrapolates from earlier steps. DDPM adds fresh noise: it solves the reverse SDE, not this ODE, so its endpoint
-never converges to the ODE's. **NFE** counts network evaluations, not steps: a Heun step costs two, its last one
-(onto $\tilde\sigma=0$) one, so $n$ steps cost $2n-1$.
-"""
-
-SOLVERS_ORDER = r"""
-### Local and global error; a solver's order
-
-One step of size $h$ makes a **local** error $O(h^{p+1})$; over the $1/h$ steps to the end they add up to a
-**global** error $O(h^p)$: $p$ is the order. With NFE $\propto 1/h$, $\log(\text{error}) \approx
--p\,\log(\text{NFE}) + c$: the order is the slope on log-log axes (1 for DDIM, 2 for Heun and DPM-Solver++(2M),
-3 for (3M)), visible only once the steps are small enough (the asymptotic range) and before rounding error sets a
-floor. The one-Gaussian model has an exact endpoint in closed form, so its slopes are measured exactly.
-"""
-
-SOLVERS_LOGSNR = r"""
-### Why log-SNR is the natural clock
-
-Between two noise levels the ODE's linear part can be integrated exactly (DPM-Solver, Lu et al. 2022): with
-$h=\lambda_{\text{next}}-\lambda$, $x_{\text{next}} = \frac{\sigma_{\text{next}}}{\sigma}x - \alpha_{\text{next}}
-(e^{-h}-1)\,\hat x_0$. What is left to approximate is $\hat x_0$ as a function of $\lambda$, which changes at a
-similar rate everywhere on that axis, so steps of equal $h$ make similar errors. Uniform steps in $t$ crowd the
-log-SNR axis where the schedule is flat and leave gaps where it is steep: the tick plot shows where each grid puts
-its steps. Any schedule (and a flow path $x_t=(1-t)x_0+t\,\varepsilon$) is one curve $\lambda(t)$, so a solver in
-$\lambda$ runs on all of them.
-"""
-
-SOLVERS_KARRAS = r"""
-### Karras' ρ
-
-EDM (Karras et al. 2022, Eq. 5) spaces the noise levels as
-$$\tilde\sigma_i = \Big(\tilde\sigma_{\max}^{1/\rho} + \tfrac{i}{n-1}\big(\tilde\sigma_{\min}^{1/\rho}
--\tilde\sigma_{\max}^{1/\rho}\big)\Big)^{\rho},\quad i=0,\dots,n-1,\qquad \tilde\sigma_n = 0 .$$
-$\rho=1$ is uniform in $\tilde\sigma$; $\rho\to\infty$ is uniform in $\log\tilde\sigma$ (= uniform in log-SNR);
-$\rho=7$ puts more steps at low noise, where the fine detail is decided. Lowering $\tilde\sigma_{\max}$ below the
-schedule's starts the solve late: pure noise is read as a partly clean image, and the error cannot fall below that.
-"""
-
-SOLVERS_FAILURES = r"""
-### What goes wrong with few steps
-
-- **One step:** from pure noise the best single guess is $\hat x_0=\mathbb E[x_0\mid x_T]$, the blurred average of
-  every digit the noise could become.
-- **Leading spacing at 1–3 steps:** 'leading' puts $n$ steps at $t=k\lfloor T/n\rfloor$, so 1 step runs at $t=0$
-  and pure noise is treated as a clean digit ('trailing' starts at $T-1$).
-- **Karras' grid at 2 steps:** with $n=2$ the grid is $\tilde\sigma_{\max}$ then $\tilde\sigma_{\min}$: one jump
-  from pure noise to almost clean, no better than one step. $\rho$ only helps once there are points in between.
-- **Schedule mismatch:** the network's $t$ means the noise level of the schedule it was trained on; sampling with
-  another schedule's $\bar\alpha_t$ at that $t$ gives wrong $\hat x_0$ at every step.
-- **Guidance too high:** $\tilde\varepsilon=\varepsilon_u+w(\varepsilon_c-\varepsilon_u)$ extrapolates outside
-  the training data. The shipped model still draws confident digits at $w=8$ (thicker strokes); at $w=200$ most
-  are no longer the digit asked for.
-- **ε-prediction at zero terminal SNR, no $\hat x_0$ clipping:** at $\bar\alpha_{T-1}=0$,
-  $\hat x_0=(x-\sigma\hat\varepsilon)/\sqrt{\bar\alpha}$ is $0/0$; read as $\div 2^{-12}$ it reaches hundreds, and
-  a 2-step solve cannot recover. Clipping $\hat x_0$ to $[-1,1]$ hides it; v-prediction stays finite.
-- **Not failures on this model:** DDPM with 5 steps (its last step returns $\hat x_0$ from $t\approx200$, a clean
-  digit) and $w=8$ both give digits the classifier calls confidently, so the gallery does not show them.
-- **First order, 2 steps, in 2-D:** from pure noise $\hat x_0=\mathbb E[x_0\mid x_T]$ is the mean of all modes,
-  and an Euler step lands between them.
-"""
-
-SECTIONS += [
-    Section("solvers_ode", "Sampling as an ODE", SOLVERS_ODE, "solvers", "Show me: errors against the exact ODE",
-            "solvers_ode"),
-    Section("solvers_order", "A solver's order", SOLVERS_ORDER, "solvers", "Show me: the slopes of orders 1 and 2",
-            "solvers_order"),
-    Section("solvers_logsnr", "Log-SNR clock", SOLVERS_LOGSNR, "solvers", "Show me: a grid uniform in log-SNR",
-            "solvers_logsnr"),
-    Section("solvers_karras", "Karras' ρ", SOLVERS_KARRAS, "solvers", "Show me: Karras' grid, ρ = 7",
-            "solvers_karras"),
-    Section("solvers_failures", "Few-step failures", SOLVERS_FAILURES, "solvers", "Show me: one step",
-            "solvers_failures"),
-]
-
-DISTILL_PROGRESSIVE = r"""
-### Progressive distillation: one student step for two teacher steps
-
-Deterministic DDIM is a map: from $z_t$ it lands on $z_{t''}$ after two teacher steps $t\to t'\to t''$. A student
-initialised as the teacher learns to land there in **one** step (Salimans & Ho 2022, Alg. 2). One DDIM step with
-clean estimate $\tilde x$ gives $z_{t''}=\alpha_{t''}\tilde x+\tfrac{\sigma_{t''}}{\sigma_t}(z_t-\alpha_t\tilde x)$, so
-the target is
-$$\tilde x=\frac{z_{t''}-\frac{\sigma_{t''}}{\sigma_t}z_t}{\alpha_{t''}-\frac{\sigma_{t''}}{\sigma_t}\alpha_t},\qquad
-\mathcal L=\max\!\big(\mathrm{SNR}(t),1\big)\,\lVert\hat x_\theta(z_t)-\tilde x\rVert^2 .$$
-Each round halves the steps and the student becomes the next teacher: 16 → 8 → 4 → 2 → 1. The student is not
-asked to denoise better than the teacher; it is asked to take the teacher's *path* in bigger jumps, which is
-learnable because the teacher's ODE is deterministic. The student must predict $v$ or $x_0$, not $\varepsilon$: a
-one-step ε student divides its error by $\alpha_{T-1}\approx 0$. What it can lose: the teacher's few-step paths
-already average over modes, and each round copies the previous student's errors, so sharpness fades round by round.
-"""
-
-SECTIONS += [
-    Section("distill_progressive", "Progressive distillation", DISTILL_PROGRESSIVE, "solvers",
-            "Show me: distil a 2-D teacher down to one step", "distill_progressive"),
-]
+SECTIONS += [Section(*row) for row in FEWER_STEPS]

@@ -45,3 +45,17 @@ def test_real_baseline_and_noise_scores():
     d = load_mnist()
     rep = Q.quality_report(d.heldout_images[:200].float().unsqueeze(1) / 255, d.heldout_labels[:200])
     assert rep["real"].n == 200 and rep["samples"].label_agreement > 0.97
+
+
+def test_grey_fraction_counts_the_pixels_between_ink_and_paper_and_rises_with_blur():
+    import torchvision.transforms.functional as TF
+
+    from playground.mnist.data import load_mnist
+    from playground.mnist.quality import grey_fraction, real_grey_fraction
+
+    x = torch.tensor([0.0, 0.25, 0.26, 0.5, 0.74, 0.75, 1.0, 1.0]).reshape(1, 1, 2, 4)
+    assert grey_fraction(x) == 3 / 8  # strictly inside (0.25, 0.75)
+    real = load_mnist().heldout_images[:500].float().unsqueeze(1) / 255.0
+    g = grey_fraction(real)
+    assert 0.02 < g < 0.1 and abs(real_grey_fraction() - g) < 0.01  # nearly binary: ink or paper
+    assert grey_fraction(TF.gaussian_blur(real, 5, 1.0)) > 2 * g  # blur moves pixels into the middle

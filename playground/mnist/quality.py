@@ -10,6 +10,8 @@ confident       fraction of images with max p(y|x) >= 0.9
 coverage        how many of the 10 digits are predicted at least once
 class entropy   entropy (bits) of the predicted-class histogram; log2(10) = 3.32 is uniform
 features        the classifier's penultimate activations, (N, 128)
+grey            fraction of pixels strictly between 0.25 and 0.75: blur raises it (real digits are nearly
+                binary, ink or paper); the classifier alone reads a blurred class mean as its digit
 Fréchet         ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}) between Gaussian fits of
                 the features (the FID formula, in this MNIST classifier's feature space)
 reference       the 8,000 train digits (what the diffusion models learned from)
@@ -45,6 +47,8 @@ __all__ = [
     "evaluate",
     "real_baseline",
     "quality_report",
+    "grey_fraction",
+    "real_grey_fraction",
 ]
 
 CLASSIFIER_PATH = CHECKPOINT_DIR / "mnist_classifier.pt"
@@ -213,6 +217,18 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor | None = None, *,
         class_entropy_bits=entropy, frechet=frechet_distance(mu, cov, mu_r, cov_r), class_counts=counts.tolist(),
         label_agreement=None if labels is None else float((pred == labels.cpu()).float().mean()),
     )
+
+
+def grey_fraction(images: torch.Tensor) -> float:
+    """Fraction of pixels of digits in [0, 1] that are strictly between 0.25 and 0.75 (neither ink nor paper)."""
+    x = _as_images(images).float()
+    return float(((x > 0.25) & (x < 0.75)).float().mean())
+
+
+@functools.lru_cache(maxsize=2)
+def real_grey_fraction(data_dir: str | None = None) -> float:
+    """grey_fraction of the 2,000 held-out real digits: the yardstick for a sample's."""
+    return grey_fraction(load_mnist(data_dir).heldout_images.float().unsqueeze(1) / 255.0)
 
 
 def real_baseline(n: int, *, seed: int = 0, classifier_path: str | Path = CLASSIFIER_PATH,

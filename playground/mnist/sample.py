@@ -41,8 +41,8 @@ from playground.runtime.cuda_graphs import GraphedModelFn, cuda_graphs_ok
 from playground.runtime.device import bf16_autocast_ok, pick_device
 from playground.schedules import NoiseSchedule, make_schedule
 
-__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "make_model_fn", "generate_loop",
-           "generate", "main"]
+__all__ = ["DEFAULT_GUIDANCE", "DEFAULT_BF16", "DEFAULT_BATCH", "default_labels", "student_sampler", "make_model_fn",
+           "generate_loop", "generate", "main"]
 
 # CFG scale of the CLI: 99% confident, Fréchet 1.17x real on the default checkpoint (w=2 at step 2,500: 2.4x)
 DEFAULT_GUIDANCE = 1.5
@@ -55,6 +55,17 @@ DEFAULT_BATCH = 64  # CLI: digits per batch (bench/bench_sampling_speed.py RESUL
 def default_labels(n: int) -> torch.Tensor:
     """0, 1, ..., 9, 0, 1, ...: (n,) long."""
     return torch.arange(n) % 10
+
+
+def student_sampler(meta: CheckpointMeta) -> dict | None:
+    """A distilled student's own sampler (playground/distill.py), or None for any other model.
+
+    The student was trained to match the teacher on the trailing grid with deterministic DDIM, guidance already
+    distilled in (meta.extra["guidance_distilled"]), so it samples with one plain conditional pass per step."""
+    n = meta.extra.get("student_steps")
+    if not n:
+        return None
+    return dict(sampler="ddim", steps=int(n), eta=0.0, spacing="trailing", guidance=1.0, clip_x0=False)
 
 
 def make_model_fn(model: UNet, labels: torch.Tensor | None, guidance: float, *, bf16: bool = False,
@@ -160,14 +171,17 @@ def grid_image(x: torch.Tensor, ncol: int | None = None, scale: int = 2) -> np.n
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m playground.sample", description="Sample digits from a checkpoint.")
     ap.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    ap.add_argument("--sampler", default="ddim", help="ddpm | ddim | dpmpp (dpm, dpm++, dpmpp_2m) | euler | heun")
-    ap.add_argument("--steps", type=int, default=50)
+    own = " (a distilled student: its own sampler by default, DDIM η = 0 trailing at its steps, guidance 1)"
+    ap.add_argument("--sampler", help="ddpm | ddim | dpmpp (dpm, dpm++, dpmpp_2m) | euler | heun; default ddim" + own)
+    ap.add_argument("--steps", type=int, help="default 50, or a student's own number of steps")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 = deterministic)")
-    ap.add_argument("--spacing", choices=samplers.SPACINGS, help="default: trailing for flow models, else leading")
+    ap.add_argument("--spacing", choices=samplers.SPACINGS,
+                    help="default: trailing for flow models and students, else leading")
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--label", type=int, help="digit 0-9 (conditional models); default cycles 0..9")
-    ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, help="CFG scale (conditional models)")
+    ap.add_argument("--guidance", type=float,
+                    help=f"CFG scale (conditional models); default {DEFAULT_GUIDANCE}, 1 for a student (distilled in)")
     ap.add_argument("--clip-x0", action="store_true", help="clip predicted x0 to [-1, 1] each step")
     ap.add_argument("--bf16", default=DEFAULT_BF16, choices=["auto", "on", "off"],
                     help=f"bf16 autocast; auto = where the hardware has native bf16 (default {DEFAULT_BF16})")
@@ -181,15 +195,23 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--label must be a digit 0-9")
     if args.batch_size < 1:
         ap.error("--batch-size must be at least 1")
-    samplers.normalize_sampler(args.sampler)  # clear error for unknown names
+    if args.sampler is not None:
+        samplers.normalize_sampler(args.sampler)  # clear error for unknown names
+    if args.steps is not None and args.steps < 1:
+        ap.error("--steps must be at least 1")
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png", ".gif"):
         ap.error("--out must end in .npy, .png or .gif")
     model, meta = load_model(args.checkpoint, pick_device(args.device))
     if args.label is not None and not model.config.conditional:
         print("note: unconditional model; --label ignored")
-    kw = dict(sampler=args.sampler, steps=args.steps, eta=args.eta, spacing=args.spacing, guidance=args.guidance,
-              clip_x0=args.clip_x0, bf16=args.bf16)
+    own = student_sampler(meta) or {}
+    pick = lambda name, default: getattr(args, name) if getattr(args, name) is not None else own.get(name, default)  # noqa: E731
+    kw = dict(sampler=pick("sampler", "ddim"), steps=pick("steps", 50), eta=args.eta, spacing=pick("spacing", None),
+              guidance=pick("guidance", DEFAULT_GUIDANCE), clip_x0=args.clip_x0, bf16=args.bf16)
+    if own and args.guidance not in (None, 1.0):
+        print(f"note: this student has guidance {meta.extra.get('guidance_distilled')} distilled in; --guidance "
+              f"{args.guidance:g} guides on top of it")
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     from playground import render
@@ -204,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             np.save(out, to_unit_range(x0)[:, 0].numpy().astype(np.float32))  # (N, 28, 28) in [0, 1]
         else:
             render.save_png(out, grid_image(x0, ncol=10 if model.config.conditional and args.label is None else None))
-    print(f"wrote {out} ({args.num} digits, {meta.prediction_type} model, {args.sampler} {args.steps} steps, "
+    print(f"wrote {out} ({args.num} digits, {meta.prediction_type} model{', student' if own else ''}, "
+          f"{kw['sampler']} {kw['steps']} steps, "
           f"{time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -57,7 +57,8 @@ def checkpoint_label(path: Path, meta: dict, prefix: str = "", name: str | None 
     kind = {"eps": "ε", "v": "v", "x0": "x₀"}.get(meta.get("prediction_type"), meta.get("prediction_type"))
     stem = path.stem if name is None else name
     stem = stem if len(stem) <= 20 else stem[:19] + "…"
-    return f"{prefix}{stem} · {kind}, {meta.get('schedule')}"
+    student = ", student" if (meta.get("extra") or {}).get("student_steps") else ""
+    return f"{prefix}{stem} · {kind}, {meta.get('schedule')}{student}"
 
 
 def list_checkpoints(session_models: dict | None = None) -> list[tuple[str, str]]:

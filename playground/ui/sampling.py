@@ -21,7 +21,7 @@ from PIL import Image
 from playground import render, samplers
 from playground.diffusion import normalize_prediction_type
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT, CheckpointError, load_model
-from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn
+from playground.mnist.sample import DEFAULT_GUIDANCE, make_model_fn, student_sampler
 from playground.schedules import SCHEDULES
 from playground.ui import inputs, jobs, zerogpu
 from playground.ui.classroom import as_bool, as_float, as_int, one_of
@@ -70,6 +70,12 @@ def timesteps_md(path: str | None, steps: int, spacing: str, session_models: dic
         cond = "class-conditional" if meta.get("conditional") else "unconditional"
         model = (f"Model: {meta.get('prediction_type')}-prediction, {meta.get('schedule')} T = {T}, {cond}, "
                  f"{meta.get('steps')} training steps.  \n")
+        extra = meta.get("extra") or {}
+        if extra.get("student_steps"):
+            model = (f"Model: a **{extra['student_steps']}-step student**, distilled from "
+                     f"{Path(str(extra.get('distilled_from'))).name} (guidance {extra.get('guidance_distilled')} "
+                     "distilled in). Try 1, 2 or 4 steps: its panel runs the trailing grid, its teacher's panels "
+                     "the spacing below.  \n")
     return f"{model}**{steps} steps, {spacing} spacing, T = {T}:** t = {shown} → clean{note}"
 
 
@@ -96,9 +102,26 @@ PANELS = (("ddpm", "DDPM"), ("ddim", "DDIM"), ("dpmpp_2m", "DPM-Solver++(2M)"))
 FLOW_PANELS = (("euler", "Euler (flow ODE)"), ("heun", "Heun (flow ODE)"), ("dpmpp_2m", "DPM-Solver++(2M)"))
 
 
+# A distilled student (playground/distill.py): its own sampler, then its teacher's DDIM and DPM++ at the same steps
+STUDENT_PANELS = (("student", "Student (its own sampler)"), ("ddim", "Teacher: DDIM"),
+                  ("dpmpp_2m", "Teacher: DPM-Solver++(2M)"))
+
+
 def panels_for(meta) -> tuple[tuple[str, str], ...]:
-    """The three panels' (sampler, title) for a model: DDPM/DDIM/DPM++, or Euler/Heun/DPM++ for a flow model."""
+    """The three panels' (sampler, title) for a model: DDPM/DDIM/DPM++, Euler/Heun/DPM++ for a flow model, or a
+    student beside its teacher."""
+    if student_sampler(meta):
+        return STUDENT_PANELS
     return FLOW_PANELS if normalize_prediction_type(meta.prediction_type) == "u" else PANELS
+
+
+def _teacher(meta, session_models: dict | None):
+    """(model, meta) of a student's teacher when it is listed here, else None (the student panel runs alone)."""
+    name = Path(str(meta.extra.get("distilled_from", ""))).name
+    try:
+        return get_model(name, session_models) if name else None
+    except gr.Error:
+        return None
 
 
 def panel_titles(path: str | None, session_models: dict | None = None) -> list:
@@ -175,13 +198,28 @@ def _sample_stream(path: str, steps: int, eta: float, spacing: str, clip_x0: boo
     pairs = samplers.make_timesteps(s.T, steps, spacing)
     panels = panels_for(meta)
     kinds = [k for k, _ in panels if k != "dpmpp_2m" or show_dpm]
+    # per panel: (model_fn, schedule, prediction type, timesteps, clip); a student's teacher runs the tab's settings
+    runs = {k: (fn, s, meta.prediction_type, pairs, clip_x0) for k in kinds}
+    teacher = _teacher(meta, session_models) if panels is STUDENT_PANELS else None
+    if panels is STUDENT_PANELS:
+        own = student_sampler(meta)
+        runs = {"student": (_model_fn(model, meta, digit, own["guidance"], n)[0], s, meta.prediction_type,
+                            samplers.make_timesteps(s.T, steps, own["spacing"]), own["clip_x0"])}
+        if teacher is not None:
+            t_model, t_meta = teacher
+            t_s = render.cached_schedule(t_meta.schedule, int(t_meta.T), bool(t_meta.zero_terminal_snr))
+            t_fn = _model_fn(t_model, t_meta, digit, guidance, n)[0]
+            t_pairs = samplers.make_timesteps(t_s.T, steps, spacing)
+            runs |= {k: (t_fn, t_s, t_meta.prediction_type, t_pairs, clip_x0) for k in kinds if k != "student"}
+        kinds = [k for k in kinds if k in runs]
     loops = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the zero-terminal-SNR warning is shown in the timestep list instead
         for k in kinds:
-            loops[k] = samplers.sample_loop(fn, s, (n, 1, 28, 28), sampler=k, timesteps=pairs,
-                                            eta=eta if k == "ddim" else 0.0,
-                                            prediction_type=meta.prediction_type, clip_x0=clip_x0,
+            k_fn, k_s, k_pred, k_pairs, k_clip = runs[k]
+            loops[k] = samplers.sample_loop(k_fn, k_s, (n, 1, 28, 28), sampler="ddim" if k == "student" else k,
+                                            timesteps=k_pairs, eta=eta if k == "ddim" else 0.0,
+                                            prediction_type=k_pred, clip_x0=k_clip,
                                             generator=torch.Generator().manual_seed(seed), device=device())
     elapsed = {k: 0.0 for k in kinds}
     frames = {k: [] for k in kinds}
@@ -201,9 +239,15 @@ def _sample_stream(path: str, steps: int, eta: float, spacing: str, clip_x0: boo
         nfe = " · ".join(f"{name.split(' (')[0]} {latest[k].nfe}" for k, name in panels if k in latest)
         sampler_note = ("flow model: Euler and Heun on its ODE, DPM-Solver++ through û → x̂₀" if panels is FLOW_PANELS
                         else f"η = {eta:g} (DDIM)")
+        guide = "" if panels is STUDENT_PANELS else f"guidance {guidance:g}, "
+        if panels is STUDENT_PANELS:
+            sampler_note = (f"student: DDIM η = 0 on the trailing grid, guidance "
+                            f"{meta.extra.get('guidance_distilled', '?')} distilled in (one pass a step); "
+                            + (f"teacher {Path(str(meta.extra.get('distilled_from'))).stem}, guidance {guidance:g}, "
+                               f"{spacing} spacing, η = {eta:g}" if teacher else "its teacher is not listed here"))
         status = (f"{head} step **{i}/{steps}**, t = {st.t} → {max(st.t_prev, 0) if st.t_prev >= 0 else 'clean'}"
                   f" · elapsed: {times} · wall {time.perf_counter() - t_start:.1f} s  \n"
-                  f"network evaluations: {nfe} · {n} images, {what}, guidance {guidance:g}, {sampler_note} "
+                  f"network evaluations: {nfe} · {n} images, {what}, {guide}{sampler_note} "
                   f"· seed {seed}")
         return (*vals, status, files if files else gr.skip())
 

@@ -17,6 +17,7 @@ from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT, V_CHECKPOINT
 from playground.schedules import NoiseSchedule, make_schedule
 from playground.ui import distill as distill_section
+from playground.ui import distill_mnist
 from playground.ui.page import PRIVATE, Page, explain, user_errors
 
 TAB_ID = "solvers"
@@ -243,6 +244,7 @@ def _gallery(page: Page, seed, heavy: dict) -> None:
     go_btn.click(preset_run, [preset, seed], [pimg, pfig, pmd], **PRIVATE, **heavy)
     page.link("solvers_failures", [preset], lambda: "one_step")
     distill_section.build(page)  # part 2: fewer steps by distillation
+    distill_mnist.build(page)  # … and on MNIST: the shipped student, and a round trained here
 
 
 __all__ = ["build", "solvers_api", "preset_run", "parse_nfes", "error_figure", "grid_figure", "model_schedule",
