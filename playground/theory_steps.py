@@ -126,10 +126,15 @@ DISTILL_MATCHING = r"""
 - **Consistency** (Song et al. 2023): $f_\theta(x_t,t)=f_{\theta^-}(\hat x_{t'},t')$ for neighbouring $t'<t$
   on one teacher ODE path ($\hat x_{t'}$ one ODE step from $x_t$, $\theta^-$ an EMA copy), with
   $f_\theta(x,\epsilon)=x$: every point of a path maps to the path's start. One model serves 1, 2, 4 … steps
-  (a step re-noises and maps again). This app implements only progressive distillation; consistency
-  distillation is not measured here.
+  (a step re-noises and maps again).
 - **Reflow** (Liu et al. 2022, the flow-matching section): retrain flow matching on the teacher's own
   (noise, image) pairs, so the paths straighten and one Euler step goes far; then distil.
+
+Measured in 2-D (the Fewer steps tab's distillation section runs all three from one $x_T$): at the same number
+of optimiser steps, the consistency student's one step is 0.70–0.83× the progressive student's energy distance
+on every dataset, and its best is two steps; one Euler step after one reflow is better still, but from a model
+trained for it from scratch. On MNIST the shipped student is progressive (it meets the 1- and 2-step targets);
+a consistency student of the MNIST teacher was not trained here.
 """
 
 DISTILL_ONE_STEP = r"""

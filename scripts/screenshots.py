@@ -59,6 +59,41 @@ def lab2d_flow(page, shot) -> None:
     print("wrote docs/screenshots/5_lab2d_flow.png")
 
 
+def distill_2d(page, shot) -> None:
+    """The Fewer steps tab's 2-D section: progressive, consistency and reflow from one x_T (the tab must be open)."""
+    page.locator("#distill-btn").click()
+    page.wait_for_function("() => /Done/.test(document.querySelector('#distill-status').innerText)",
+                           timeout=300_000)
+    page.locator("#distill-status").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 120)
+    page.wait_for_timeout(1500)
+    shot("7_distill", full=False)
+
+
+def distill_mnist(page, shot) -> None:
+    """The Fewer steps tab's MNIST section: the shipped student beside its teacher (the tab must be open)."""
+    page.locator("#distill-mnist-btn").click()
+    page.wait_for_function("() => /Done/.test(document.querySelector('#distill-mnist-status').innerText)",
+                           timeout=180_000)
+    page.evaluate("document.querySelector('#distill-mnist-status').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1500)
+    shot("7_distill_mnist", full=False)
+
+
+def sampling_student(page, shot) -> None:
+    """The Sampling tab with the distilled student at 2 steps beside its teacher (the tab must be open)."""
+    page.locator("#sample-model input").click()
+    page.get_by_role("option", name="mnist_v_student", exact=False).click()
+    box = page.locator("#sample-steps input[type=number]")
+    box.fill("2")
+    box.press("Enter")
+    page.wait_for_timeout(800)
+    page.locator("#sample-btn").click()
+    page.wait_for_function("() => /Done/.test(document.querySelector('#sample-status').innerText)", timeout=120_000)
+    page.wait_for_timeout(1500)
+    shot("2_sampling_student", full=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=1600)
@@ -120,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             page.wait_for_timeout(1500)
             shot("2_sampling")
+            sampling_student(page, shot)
 
             # 3. training: start a short run, screenshot while it streams
             tab("3 · Train")
@@ -190,12 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_function("() => /slope|order/i.test(document.body.innerText)", timeout=120_000)
             page.wait_for_timeout(2000)
             shot("7_fewer_steps", full=False)
-            page.locator("#distill-btn").click()
-            page.wait_for_function("() => /Done/.test(document.querySelector('#distill-status').innerText)",
-                                   timeout=300_000)
-            page.locator("#distill-plot").scroll_into_view_if_needed()
-            page.wait_for_timeout(1500)
-            shot("7_distill", full=False)
+            distill_2d(page, shot)
+            distill_mnist(page, shot)
 
             # 7. Likelihood: the fast estimate on 20 digits, train against held-out
             tab("7 · Likelihood")

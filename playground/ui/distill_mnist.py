@@ -204,7 +204,8 @@ def build(page: Page) -> None:
         btn = gr.Button("▶ Compare at 1, 2, 4, 8 steps", variant="primary", elem_id="distill-mnist-btn")
         stop = gr.Button("■ Stop", variant="stop", elem_id="distill-mnist-stop")
     status = gr.Markdown("Press **Compare**: a few seconds.", elem_classes="status", elem_id="distill-mnist-status")
-    gallery = gr.Gallery(columns=2, height="auto", show_label=False, elem_id="distill-mnist-gallery")
+    gallery = gr.Gallery(columns=4, rows=2, height=700, object_fit="contain", show_label=False,
+                         elem_id="distill-mnist-gallery")
     table = gr.Markdown(elem_id="distill-mnist-table")
     btn.click(compare_run, [seed, page.session_models], [status, gallery, table],
               concurrency_id="distill_mnist", concurrency_limit=1, show_progress_on=[status], **PRIVATE)
