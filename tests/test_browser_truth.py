@@ -238,6 +238,15 @@ def test_show_me_leaves_its_target_in_view(page):
         page.wait_for_function("(id) => { const el = document.getElementById(id);"
                                " return el !== null && el.classList.contains('dp-reveal'); }",
                                arg=targets[sec.control], timeout=15_000)
+        # the tab may still be laying out: the reveal places it again within 1.2 s (wholly in view, or a target
+        # taller than the screen at its top)
+        try:
+            page.wait_for_function("(id) => { const r = document.getElementById(id).getBoundingClientRect();"
+                                   " return r.top >= -2 && r.top < innerHeight && (r.bottom <= innerHeight + 2"
+                                   " || r.bottom - r.top > innerHeight - 20); }", arg=targets[sec.control],
+                                   timeout=3_000)
+        except Exception:  # noqa: BLE001 - the assertion below says where it is
+            pass
         shown = page.evaluate("(id) => { const el = document.getElementById(id);"
                               " const r = el.getBoundingClientRect(); return [el.id, r.top, r.bottom, innerHeight]; }",
                               targets[sec.control])

@@ -206,7 +206,8 @@ def build(page: Page) -> None:
     status = gr.Markdown("Press **Compare**: a few seconds.", elem_classes="status", elem_id="distill-mnist-status")
     gallery = gr.Gallery(columns=4, rows=2, height=700, object_fit="contain", show_label=False,
                          elem_id="distill-mnist-gallery")
-    table = gr.Markdown(elem_id="distill-mnist-table")
+    table = gr.Markdown("*The table of the classifier's readings, grey pixels and wall times appears here.*",
+                        elem_id="distill-mnist-table")
     btn.click(compare_run, [seed, page.session_models], [status, gallery, table],
               concurrency_id="distill_mnist", concurrency_limit=1, show_progress_on=[status], **PRIVATE)
     jobs.wire_stop(stop, "distill_mnist")

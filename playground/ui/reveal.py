@@ -3,8 +3,9 @@
 Tabs need no code for this: ``page.link(control, outputs, fn, inputs, target=elem_id)`` names what to show
 (default: the first output, which gets an ``elem_id`` if it has none). The Theory tab chains
 :func:`reveal_js` after the button's server update. The script waits until the element is laid out (the tab
-it lives on has just been selected), scrolls it to the middle of the viewport (its top to the top when it is
-taller than the viewport), and outlines it for :data:`FLASH_MS` with the class ``dp-reveal``.
+it lives on has just been selected, up to 10 s), scrolls it to the middle of the viewport (its top to the top
+when it is taller than the viewport), scrolls again in the next 1.2 s if the tab's layout has moved it out of
+view, and outlines it for :data:`FLASH_MS` with the class ``dp-reveal``.
 """
 from __future__ import annotations
 
@@ -25,10 +26,16 @@ _JS = """
   const shown = (el) => el && el.offsetParent !== null && el.getBoundingClientRect().height > 0;
   const go = () => {
     const el = document.getElementById(id);
-    if (!shown(el)) { if (performance.now() - t0 < 4000) setTimeout(go, 60); return; }
-    // taller than the screen: its top at the top; else in the middle
-    el.scrollIntoView({ block: el.getBoundingClientRect().height > innerHeight - 20 ? "start" : "center",
-                        inline: "nearest" });
+    if (!shown(el)) { if (performance.now() - t0 < 10000) setTimeout(go, 60); return; }
+    // taller than the screen: its top at the top; else in the middle. Placed again while the tab's plots and
+    // images finish laying out above it (they can push it down after the first scroll).
+    const place = () => {
+      const r = el.getBoundingClientRect(), tall = r.height > innerHeight - 20;
+      if (tall ? Math.abs(r.top) > 4 : r.top < 0 || r.bottom > innerHeight)
+        el.scrollIntoView({ block: tall ? "start" : "center", inline: "nearest" });
+    };
+    place();
+    for (const ms of [250, 600, 1200]) setTimeout(place, ms);
     el.classList.remove("REVEAL");
     void el.offsetWidth;  // restart the animation when the same control is shown twice
     el.classList.add("REVEAL");
