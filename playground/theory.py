@@ -425,6 +425,10 @@ $x_0=\mathrm{ODE}(x_1)$, and train again on the straight lines between these *pa
 the old flow already found, so they cross less and straighten; each round lowers the straightness and the cost of
 few-step sampling, and the 1-step samples approach the many-step ones. The price: the pairs cost one ODE solve per
 training point, and errors of the first flow are inherited (the endpoints are the old model's samples, not the data).
+
+Measured on MNIST (`checkpoints/mnist_flow_reflow.pt`): one reflow of the shipped flow model on 3,000 pairs took
+its **one** Euler step from a blurred class mean (Fréchet 14.6× real-vs-real) to sharp digits (1.05×, 98 %
+confident), in 704 s of CPU; in 2-D one round takes one Euler step within 0.9× of data-vs-data on every dataset.
 """
 
 SECTIONS += [

@@ -185,15 +185,21 @@ def test_push_space_makes_one_lfs_commit_that_round_trips(tmp_path):
 # --- ZeroGPU: `spaces` before torch ----------------------------------------------------------------------------
 
 
-def test_importing_app_loads_spaces_before_torch():
+def test_importing_app_loads_spaces_before_torch_and_touches_no_cuda():
     """On ZeroGPU the `spaces` package must be imported before torch. A fresh interpreter imports only `app`
     (nothing imports spaces first), and -X importtime lists each module when its import finishes: spaces must
     finish before torch starts, so it must be listed before torch's first submodule."""
     pytest.importorskip("spaces")
+    # the same interpreter then checks the import touched no CUDA and, off ZeroGPU, decorated nothing
+    code = ("import app\nimport spaces, torch\nfrom playground.ui import zerogpu, sampling\n"
+            "assert not torch.cuda.is_initialized(), 'CUDA initialised at import'\n"
+            "assert zerogpu.spaces is spaces and not zerogpu.on_zerogpu()\n"
+            "assert sampling.sample_compare.__name__ == 'sample_compare' and not "
+            "hasattr(sampling.sample_compare, 'zerogpu')\nprint('ok')")
     env = {k: v for k, v in os.environ.items() if k not in ("SPACES_ZERO_GPU", "SPACE_ID")}
-    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=ROOT, env=env,
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
     names = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
     first_torch = next(i for i, n in enumerate(names) if n == "torch" or n.startswith("torch."))
     spaces_done = names.index("spaces")
