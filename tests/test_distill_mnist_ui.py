@@ -28,15 +28,18 @@ def test_compare_streams_each_step_count_and_the_student_wins_at_one_step():
     events = list(DM.compare_job(0))
     assert isinstance(events[-1], Done) and all(isinstance(e, Step) for e in events[:-1]) and len(events) == 4
     gallery = events[-1].show["gallery"]
-    assert len(gallery) == 2 * len(DM.NFES)  # student and teacher at each NFE
+    assert len(gallery) == 3 * len(DM.NFES)  # student, teacher and the reflowed flow model at each NFE
     caps = {c.split(" · ")[0] + c.split(" · ")[1]: c for _, c in gallery}
     assert _read(caps["student1 step"]) >= 9 and _read(caps["student2 steps"]) >= 9  # the classifier reads them
+    assert _read(caps["reflow1 step"]) >= 9 and _grey(caps["reflow1 step"]) < _grey(caps["teacher1 step"]) / 2
+    assert "reflowed flow model, Euler" in events[-1].show["table"]
     # the teacher's 1 and 2 steps are blurred class means the classifier still reads; their grey share tells
     assert _grey(caps["teacher1 step"]) > 2 * _grey(caps["student1 step"])  # measured 20 % against 7 %
     assert _grey(caps["teacher2 steps"]) > 2 * _grey(caps["student2 steps"])
     assert "Real digits have 5% grey pixels" in events[-1].status
-    img_s, img_t = gallery[0][0], gallery[1][0]
+    img_s, img_t, img_r = gallery[0][0], gallery[1][0], gallery[2][0]
     assert img_s.shape == img_t.shape and np.abs(img_s.astype(int) - img_t.astype(int)).mean() > 10
+    assert img_r.shape == img_s.shape and np.abs(img_r.astype(int) - img_s.astype(int)).mean() > 10
     assert events[-1].show["table"].count("\n| ") == len(DM.NFES) - 1 + 1  # a row per NFE after the header
 
 
@@ -66,6 +69,20 @@ def test_compare_says_when_the_student_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(tmp_path))
     with pytest.raises(gr.Error, match="Unknown checkpoint|No model"):
         next(DM.compare_run(0))
+
+
+def test_compare_leaves_the_reflow_column_out_when_that_model_is_not_listed(monkeypatch, tmp_path):
+    import shutil
+
+    from playground.mnist.checkpoint import CHECKPOINT_DIR
+
+    for name in (DM.STUDENT, "mnist_v_cond.pt"):
+        shutil.copy(CHECKPOINT_DIR / name, tmp_path / name)
+    monkeypatch.setenv("PLAYGROUND_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setattr(DM, "NFES", (1,))
+    done = list(DM.compare_job(0))[-1]
+    assert [c.split(" · ")[0] for _, c in done.show["gallery"]] == ["student", "teacher"]
+    assert "reflow" not in done.show["table"] and "its teacher at 1" in done.status
 
 
 def test_stop_ends_the_round_with_stopped_and_keeps_the_student(monkeypatch):

@@ -29,6 +29,7 @@ from playground.ui.models import device, get_model
 from playground.ui.page import PRIVATE, Page, explain
 
 STUDENT = "mnist_v_student.pt"
+REFLOW = "mnist_flow_reflow.pt"  # rectified flow: one reflow of the flow model (playground/mnist/reflow_cli.py)
 NFES = (1, 2, 4, 8)
 N_DIGITS = 10  # one of each digit
 TEACHER_GUIDANCE = 1.5  # the teacher's CFG scale, the one distilled into the student
@@ -64,40 +65,56 @@ def _verdict(x: torch.Tensor, labels: torch.Tensor) -> str:
     return f"{round(q.label_agreement * n)}/{n} read as asked, {round(q.confident * n)}/{n} confident, {grey}"
 
 
+def _reflow(session_models):
+    """(model, meta, schedule) of the reflowed flow model when listed here, else None (its column is left out)."""
+    try:
+        model, meta = get_model(REFLOW, session_models)
+    except gr.Error:
+        return None
+    return model, meta, render.cached_schedule(meta.schedule, int(meta.T), bool(meta.zero_terminal_snr))
+
+
 def compare_job(seed, session_models=None):
-    """Student (its own sampler) and teacher (DDIM, trailing, CFG 1.5, x̂₀ clipped) at each NFE from one x_T."""
+    """Student (its own sampler), teacher (DDIM, trailing, CFG 1.5, x̂₀ clipped) and, when listed, the reflowed
+    flow model (Euler: DDIM η = 0 on its trailing grid) at each NFE from one x_T."""
     seed = int(seed)
     student, s_meta, teacher, t_meta = _models(session_models)
     s = render.cached_schedule(s_meta.schedule, int(s_meta.T), bool(s_meta.zero_terminal_snr))
     labels = torch.arange(N_DIGITS) % 10
     x_T = torch.randn((N_DIGITS, 1, 28, 28), generator=torch.Generator().manual_seed(seed))
     own = student_sampler(s_meta)
-    fns = {"student": make_model_fn(student, labels.to(device()), own["guidance"]),
-           "teacher": make_model_fn(teacher, labels.to(device()), TEACHER_GUIDANCE)}
+    dev_labels = labels.to(device())
+    runs = {"student": (make_model_fn(student, dev_labels, own["guidance"]), s, s_meta.prediction_type, False),
+            "teacher": (make_model_fn(teacher, dev_labels, TEACHER_GUIDANCE), s, t_meta.prediction_type, True)}
+    rf = _reflow(session_models)
+    if rf is not None:  # x_T is pure noise on both paths (t = T−1 on the flow grid is τ = 1)
+        r_model, r_meta, r_s = rf
+        runs["reflow"] = (make_model_fn(r_model, dev_labels, 1.0, flow_schedule=r_s), r_s, "u", False)
     gallery, rows = [], []
     for i, nfe in enumerate(NFES):
         cells = {}
-        for who in ("student", "teacher"):
+        for who, (fn, sch, pred, clip) in runs.items():
             t0 = time.perf_counter()
             with torch.inference_mode():
-                x = samplers.sample(fns[who], s, tuple(x_T.shape), sampler="ddim", num_steps=nfe, spacing="trailing",
-                                    eta=0.0, prediction_type=s_meta.prediction_type if who == "student"
-                                    else t_meta.prediction_type, clip_x0=who == "teacher", x_T=x_T.to(device()))
+                x = samplers.sample(fn, sch, tuple(x_T.shape), sampler="ddim", num_steps=nfe, spacing="trailing",
+                                    eta=0.0, prediction_type=pred, clip_x0=clip, x_T=x_T.to(device()))
             dt = time.perf_counter() - t0
             verdict = _verdict(x, labels)
             cells[who] = (verdict, dt)
             gallery.append((digit_grid(x, 2), f"{who} · {nfe} step{'s' * (nfe > 1)} · {verdict} · {dt:.2f} s"))
-        rows.append(f"| {nfe} | {cells['student'][0]} · {cells['student'][1]:.2f} s | "
-                    f"{cells['teacher'][0]} · {cells['teacher'][1]:.2f} s |")
-        table = ("| steps (NFE) | student (its own sampler) | teacher DDIM, CFG 1.5 (two passes a step, one batch) |\n"
-                 "|---|---|---|\n" + "\n".join(rows))
+        rows.append(f"| {nfe} | " + " | ".join(f"{v} · {dt:.2f} s" for v, dt in cells.values()) + " |")
+        head = ["student (its own sampler)", "teacher DDIM, CFG 1.5 (two passes a step, one batch)"]
+        head += ["reflowed flow model, Euler (one pass a step)"] if "reflow" in runs else []
+        table = ("| steps (NFE) | " + " | ".join(head) + " |\n|---|" + "---|" * len(head) + "\n"
+                 + "\n".join(rows))
         show = {"gallery": list(gallery), "table": table}
         if i + 1 < len(NFES):
             yield Step(i + 1, len(NFES), f"… **Running** — {nfe} step{'s' * (nfe > 1)} done", show)
     from playground.mnist.quality import real_grey_fraction
 
-    yield Done(f"✓ **Done** — the student and its teacher at {', '.join(map(str, NFES))} steps from one x_T "
-               f"(seed {seed}). Real digits have {real_grey_fraction():.0%} grey pixels.", show)
+    yield Done(f"✓ **Done** — the student{', its teacher and the reflowed flow model' if rf else ' and its teacher'}"
+               f" at {', '.join(map(str, NFES))} steps from one x_T (seed {seed}). Real digits have "
+               f"{real_grey_fraction():.0%} grey pixels.", show)
 
 
 @zerogpu.gpu(20)
@@ -195,16 +212,18 @@ def round_run(steps, seed, session_models=None, request: gr.Request = None):
 
 def build(page: Page) -> None:
     """The MNIST distillation section (inside the Fewer steps tab)."""
-    gr.Markdown("### Fewer steps by distillation on MNIST: the shipped student against its teacher")
+    gr.Markdown("### Fewer steps by distillation on MNIST: the shipped student against its teacher, and reflow")
     explain("The student (checkpoints/mnist_v_student.pt) was distilled 4 → 2 → 1 steps from the v-prediction "
-            "teacher, with guidance 1.5 distilled in, so it takes one plain network pass a step. Both start from "
-            "the same x_T; the classifier reads each row of ten digits.")
+            "teacher, with guidance 1.5 distilled in, so it takes one plain network pass a step. Beside them, the "
+            "flow-matching model after one reflow (checkpoints/mnist_flow_reflow.pt, rectified flow): Euler's "
+            "method on its straightened ODE. All start from the same x_T; the classifier reads each row of ten "
+            "digits.")
     with gr.Row():
         seed = gr.Number(0, label="Seed (x_T)", precision=0, minimum=0, elem_id="distill-mnist-seed")
         btn = gr.Button("▶ Compare at 1, 2, 4, 8 steps", variant="primary", elem_id="distill-mnist-btn")
         stop = gr.Button("■ Stop", variant="stop", elem_id="distill-mnist-stop")
     status = gr.Markdown("Press **Compare**: a few seconds.", elem_classes="status", elem_id="distill-mnist-status")
-    gallery = gr.Gallery(columns=4, rows=2, height=700, object_fit="contain", show_label=False,
+    gallery = gr.Gallery(columns=3, rows=4, height=900, object_fit="contain", show_label=False,
                          elem_id="distill-mnist-gallery")
     table = gr.Markdown("*The table of the classifier's readings, grey pixels and wall times appears here.*",
                         elem_id="distill-mnist-table")
