@@ -7,6 +7,7 @@ them, and draws. Public endpoint: ``/distill`` (:func:`distill_2d_run`, run to i
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import gradio as gr
 import numpy as np
@@ -107,6 +108,52 @@ def _also(also) -> tuple[str, ...]:
     return picked
 
 
+@dataclass
+class _Board:
+    """What the section shows: each model's samples and energy distances (÷ ref) by steps, from one x_T."""
+
+    data: torch.Tensor
+    ref: float
+    x_T: torch.Tensor
+    pts: dict = field(default_factory=lambda: {w: {} for w in WHO})
+    ed: dict = field(default_factory=lambda: {w: {} for w in WHO})
+
+    def score(self, who: str, n: int, x: torch.Tensor) -> None:
+        self.pts[who][n] = x.numpy()
+        self.ed[who][n] = energy_distance(x, self.data) / self.ref
+
+    def show(self, n_show: int) -> dict:
+        return {"fig": figure(self.data.numpy(), self.pts, self.ed, n_show), "table": _table(self.ed)}
+
+
+def _consistency_stage(b: _Board, teacher, s, draw, steps: int, rounds: list[int], seed: int, k: int, total: int):
+    """A consistency student of the same teacher, trained for ``steps`` (as many as all the rounds together)."""
+    cfg = consistency.ConsistencyConfig(steps=steps, batch=512, lr=1e-3, seed=seed)
+    for ev in consistency.consistency_distill(teacher, s, draw, cfg, log_every=max(steps // 8, 1)):
+        if not ev.done:
+            yield Step(k, total, f"… **Running** — consistency distillation, step {ev.step}/{ev.steps} "
+                                 f"(as many as all the rounds), loss {ev.loss:.4f}")
+    for n in rounds:
+        b.score("consistency", n, consistency.consistency_sample(ev.student, s, b.x_T, n,
+                                                                 generator=torch.Generator().manual_seed(seed + 3)))
+    yield Step(k + 1, total, f"… **Running** — consistency student: 1 step ED ÷ ref = {b.ed['consistency'][1]:.2f}",
+               b.show(1))
+
+
+def _reflow_stage(b: _Board, rounds: list[int], seed: int, k: int, total: int):
+    """Rectified flow on the same data: flow matching, then one reflow; Euler from the same x_T."""
+    yield Step(k, total, f"… **Running** — rectified flow: flow matching, then one reflow "
+                         f"({TEACHER_SECONDS:g} s each)")
+    for r in flow2d.reflow(b.data, rounds=1, cfg=TrainConfig2D(time_budget_s=TEACHER_SECONDS, seed=seed), seed=seed,
+                           steps=()):
+        if r.round == 0:
+            yield Step(k + 1, total, "… **Running** — flow trained; one reflow on its own (noise, endpoint) pairs")
+    for n, x in flow2d.few_step_samples(flow2d.model_velocity_fn(r.model), b.x_T, rounds).items():
+        b.score("reflow", n, x)
+    yield Step(k + 2, total, f"… **Running** — after one reflow: 1 Euler step ED ÷ ref = {b.ed['reflow'][1]:.2f}",
+               b.show(1))
+
+
 def distill_2d_job(dataset, start_n, steps, seed, also=()):
     """Train the teacher, then one round per halving; then, if asked, a consistency student trained for as many
     optimiser steps as all the rounds together, and rectified flow with one reflow. A Step after every stage
@@ -116,8 +163,8 @@ def distill_2d_job(dataset, start_n, steps, seed, also=()):
     torch.manual_seed(seed)
     s = make_schedule("cosine", T)
     data = make_dataset(dataset, N_POINTS, seed=seed)
-    ref = energy_distance(make_dataset(dataset, N_POINTS, seed=seed + 10_000), data)
-    x_T = torch.randn(N_SAMPLES, 2, generator=torch.Generator().manual_seed(seed + 1))
+    b = _Board(data, energy_distance(make_dataset(dataset, N_POINTS, seed=seed + 10_000), data),
+               torch.randn(N_SAMPLES, 2, generator=torch.Generator().manual_seed(seed + 1)))
     rounds = [start >> k for k in range(start.bit_length())]  # e.g. 8, 4, 2, 1
     total = 1 + len(rounds) + ("consistency" in also) + 2 * ("reflow" in also)
     t0 = time.perf_counter()
@@ -125,26 +172,14 @@ def distill_2d_job(dataset, start_n, steps, seed, also=()):
     _, tr = train_denoiser(data, s, TrainConfig2D(time_budget_s=TEACHER_SECONDS, seed=seed),
                            MLPConfig(prediction_type="v"))
     teacher = tr.ema.eval()
-    teach_pts = {n: distill.student_sample(teacher, s, x_T, n) for n in [2 * start] + rounds}
-    ed = {w: {} for w in WHO}
-    ed["teacher"] = {n: energy_distance(p, data) / ref for n, p in teach_pts.items()}
-    pts = {w: {} for w in WHO}
-    pts["teacher"] = {n: p.numpy() for n, p in teach_pts.items()}
-    d_np = data.numpy()
-
-    def show(n_show):
-        return {"fig": figure(d_np, pts, ed, n_show), "table": _table(ed)}
-
-    def score(who, n, x):
-        pts[who][n] = x.numpy()
-        ed[who][n] = energy_distance(x, data) / ref
-
+    for n in [2 * start] + rounds:
+        b.score("teacher", n, distill.student_sample(teacher, s, b.x_T, n))
     yield Step(1, total, f"… **Running** — teacher trained; round 1/{len(rounds)}: {2 * start} → {start} steps",
-               show(start))
+               b.show(start))
     g = torch.Generator().manual_seed(seed + 2)
 
-    def draw(b):
-        return data[torch.randint(0, data.shape[0], (b,), generator=g)], ()
+    def draw(batch):
+        return data[torch.randint(0, data.shape[0], (batch,), generator=g)], ()
 
     cfg = distill.DistillConfig(steps=n_steps, batch=512, lr=1e-3, seed=seed)
     for n, ev in distill.distill_rounds(teacher, s, draw, start, cfg, log_every=max(n_steps // 4, 1)):
@@ -153,41 +188,22 @@ def distill_2d_job(dataset, start_n, steps, seed, also=()):
             yield Step(k, total, f"… **Running** — round {k}/{len(rounds)}: {2 * n} → {n} steps, "
                                  f"step {ev.step}/{ev.steps}, loss {ev.loss:.4f}")
             continue
-        score("student", n, distill.student_sample(ev.student, s, x_T, n))
+        b.score("student", n, distill.student_sample(ev.student, s, b.x_T, n))
         nxt = f"; round {k + 1}/{len(rounds)}: {n} → {n // 2} steps" if n > 1 else ""
-        yield Step(k + 1, total, f"… **Running** — {n}-step student: ED ÷ ref = {ed['student'][n]:.2f}{nxt}",
-                   show(n))
+        yield Step(k + 1, total, f"… **Running** — {n}-step student: ED ÷ ref = {b.ed['student'][n]:.2f}{nxt}",
+                   b.show(n))
     k = 1 + len(rounds)
     if "consistency" in also:
-        cd_cfg = consistency.ConsistencyConfig(steps=n_steps * len(rounds), batch=512, lr=1e-3, seed=seed)
-        for ev in consistency.consistency_distill(teacher, s, draw, cd_cfg, log_every=max(cd_cfg.steps // 8, 1)):
-            if not ev.done:
-                yield Step(k, total, f"… **Running** — consistency distillation, step {ev.step}/{ev.steps} "
-                                     f"(as many as all the rounds), loss {ev.loss:.4f}")
-        for n in rounds:
-            score("consistency", n, consistency.consistency_sample(
-                ev.student, s, x_T, n, generator=torch.Generator().manual_seed(seed + 3)))
+        yield from _consistency_stage(b, teacher, s, draw, n_steps * len(rounds), rounds, seed, k, total)
         k += 1
-        yield Step(k, total, f"… **Running** — consistency student: 1 step ED ÷ ref = {ed['consistency'][1]:.2f}",
-                   show(1))
     if "reflow" in also:
-        yield Step(k, total, f"… **Running** — rectified flow: flow matching, then one reflow "
-                             f"({TEACHER_SECONDS:g} s each)")
-        for r in flow2d.reflow(data, rounds=1, cfg=TrainConfig2D(time_budget_s=TEACHER_SECONDS, seed=seed),
-                               seed=seed, steps=()):
-            k += 1
-            if r.round == 0:
-                yield Step(k, total, "… **Running** — flow trained; one reflow on its own (noise, endpoint) pairs")
-        for n, x in flow2d.few_step_samples(flow2d.model_velocity_fn(r.model), x_T, rounds).items():
-            score("reflow", n, x)
-        yield Step(k, total, f"… **Running** — after one reflow: 1 Euler step ED ÷ ref = {ed['reflow'][1]:.2f}",
-                   show(1))
+        yield from _reflow_stage(b, rounds, seed, k, total)
     wall = time.perf_counter() - t0
-    result = {"dataset": dataset, "reference_energy_distance": ref, "rounds": rounds, "wall_s": wall}
-    result.update({who: {str(n): v for n, v in ed[who].items()} for who in WHO if ed[who]})
-    one = ", ".join(f"{WHO[w][0]} {ed[w][1]:.2f}" for w in WHO if 1 in ed[w])
+    result = {"dataset": dataset, "reference_energy_distance": b.ref, "rounds": rounds, "wall_s": wall}
+    result.update({who: {str(n): v for n, v in b.ed[who].items()} for who in WHO if b.ed[who]})
+    one = ", ".join(f"{WHO[w][0]} {b.ed[w][1]:.2f}" for w in WHO if 1 in b.ed[w])
     yield Done(f"✓ **Done** — {len(rounds)} rounds{' and the comparisons' * bool(also)} in {wall:.1f} s. "
-               f"One step, ED ÷ ref: {one}.", show(1), result)
+               f"One step, ED ÷ ref: {one}.", b.show(1), result)
 
 
 def distill_2d_run(dataset, start_n, steps, seed, also=(), request: gr.Request = None):
