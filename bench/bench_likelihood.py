@@ -155,7 +155,7 @@ def main() -> None:
     p.add_argument("--bias-num", type=int, default=20, help="digits of the paired bf16-vs-fp32 comparison")
     p.add_argument("--points", type=int, default=2000)
     p.add_argument("--ode-steps", type=int, default=50)
-    p.add_argument("--batch", type=int, default=250)
+    p.add_argument("--batch", type=int, default=125)
     p.add_argument("--repeat", type=int, default=3, help="runs of the fast estimate and the 2-D ODE (median)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--tiny", action="store_true", help="a tiny random UNet (T = 20) instead of the checkpoint")

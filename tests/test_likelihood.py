@@ -468,3 +468,24 @@ def test_ode_runs_on_a_model_whose_weights_were_made_under_inference_mode(tmp_pa
     r = evaluate(model, meta, x0=x0, estimator="ode", ode_steps=2, bf16=False)
     assert math.isfinite(r.bpd) and not any(p.is_inference() for p in model.parameters())
     assert evaluate(model, meta, x0=x0, estimator="fast", bf16=False).bpd == before  # the same weights
+
+
+def test_the_bound_does_not_depend_on_how_many_calls_run_at_once(tmp_path):
+    """Every term and the fast estimate are the same with one network call at a time or two side by side (the ε
+    are drawn in order either way): exactly for the Gaussian denoiser, to float rounding for a UNet."""
+    from conftest import make_tiny_checkpoint
+
+    from playground.likelihood.mnist import load, schedule_of, unet_denoiser
+
+    s = make_schedule("linear", 50)
+    x0 = gaussian_data(40)
+    one, two = (bound_every_t(s, gaussian_den(s), x0, discrete=False, batch=64, workers=w) for w in (1, 2))
+    for v in ("beta", "beta_tilde"):
+        torch.testing.assert_close(one.terms[v], two.terms[v], rtol=0, atol=0)
+    f1, f2 = (bound_fast(s, gaussian_den(s), x0, discrete=False, k=6, batch=16, workers=w) for w in (1, 2))
+    torch.testing.assert_close(f1.total["beta"], f2.total["beta"], rtol=0, atol=0)
+    model, meta = load(make_tiny_checkpoint(tmp_path / "tiny.pt", T=20), "cpu")
+    su, den = schedule_of(meta), unet_denoiser(model, schedule_of(meta), meta.prediction_type)
+    digits = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)).mul(255).round().div(127.5).sub(1)
+    u1, u2 = (bound_every_t(su, den, digits, batch=16, workers=w) for w in (1, 2))
+    torch.testing.assert_close(u1.total(), u2.total(), rtol=1e-9, atol=1e-6)

@@ -14,7 +14,7 @@ import torch
 from .mnist import ESTIMATORS, evaluate, load
 
 DEFAULTS = dict(checkpoint="checkpoints/mnist_eps_cond.pt", num=100, estimator="full", variance="beta_tilde", k=16,
-                ode_steps=50, probe="rademacher", seed=0, batch=250, bf16="auto", device=None, threads=None)
+                ode_steps=50, probe="rademacher", seed=0, batch=125, bf16="auto", device=None, threads=None)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -13,6 +13,7 @@ c_t = √ᾱ_{t−1}·β_t/(1−ᾱ_t), so one network call per (x_0, t) gives t
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from ..diffusion import q_sample
+from ..runtime.workers import cpu_workers, ordered_map
 from ..schedules import NoiseSchedule
 
 VARIANCES = ("beta", "beta_tilde")
@@ -184,21 +186,38 @@ def _check(s: NoiseSchedule, x0: torch.Tensor) -> None:
         raise ValueError("the variational bound needs ᾱ_{T−1} > 0; a zero-terminal-SNR schedule makes L_T infinite")
 
 
-def _terms_at(s, den: Denoiser, x0, t, gen, discrete):
-    """(terms {v: (B,)}, ε-MSE (B,)) at the pairs (x0[i], t[i]) with fresh ε from gen."""
+def _noised(s: NoiseSchedule, x0, t, gen) -> tuple:
+    """(x0, t, ε, x_t) for the pairs (x0[i], t[i]), with fresh ε drawn from gen (in the caller's thread, in order)."""
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(device=x0.device, dtype=x0.dtype)
-    x_t = q_sample(s, x0, t, eps)
+    return x0, t, eps, q_sample(s, x0, t, eps)
+
+
+def _terms(s: NoiseSchedule, den: Denoiser, discrete: bool, x0, t, eps, x_t):
+    """(terms {v: (B,)}, ε-MSE (B,)) at the pairs (x0[i], t[i]) noised to x_t with ε."""
     x0_hat, eps_hat = den(x_t, t)
     mse = (eps.to(torch.float64) - eps_hat.to(torch.float64)).pow(2).flatten(1).mean(1)
     return vb_terms(s, x0, t, x0_hat, discrete), mse.cpu()
 
 
-def bound_every_t(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, seed: int = 0, batch: int = 500,
-                  discrete: bool = True, progress: Progress | None = None) -> BoundResult:
+def _each_batch(s, den, x0, pairs_n, pairs_t, gen, batch, discrete, workers):
+    """(start, terms, ε-MSE) for each batch of the pairs, in order; up to ``workers`` network calls at once."""
+    starts = range(0, pairs_n.numel(), batch)
+    workers = cpu_workers(x0.device) if workers is None else workers
+    noised = (_noised(s, x0[pairs_n[i:i + batch].to(x0.device)], pairs_t[i:i + batch].to(x0.device), gen)
+              for i in starts)
+    results = ordered_map(functools.partial(_terms, s, den, discrete), noised, min(workers, len(starts)))
+    for i, (out, mse) in zip(starts, results):
+        yield i, out, mse
+
+
+def bound_every_t(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, seed: int = 0, batch: int = 125,
+                  discrete: bool = True, workers: int | None = None,
+                  progress: Progress | None = None) -> BoundResult:
     """Every term of the bound for every t (one ε per (example, t), as improved-diffusion's calc_bpd_loop).
 
     Args: x0 (N, ...) data (pixels on the 256 levels when discrete); den gives (x̂_0, ε̂) at (x_t, t);
-    batch: network inputs per call (examples × timesteps are flattened into it). Returns a BoundResult.
+    batch: network inputs per call (examples × timesteps are flattened into it); workers: calls at once (None:
+    one per CPU thread, playground.runtime.workers; the numbers do not depend on it). Returns a BoundResult.
     """
     _check(s, x0)
     N, T, D = x0.shape[0], s.T, x0[0].numel()
@@ -208,9 +227,7 @@ def bound_every_t(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, seed: in
     terms = {v: torch.empty(N * T, dtype=torch.float64) for v in VARIANCES}
     mse = torch.empty(N * T, dtype=torch.float64)
     total = N * T
-    for i in range(0, total, batch):
-        n, t = pairs_n[i:i + batch], pairs_t[i:i + batch]
-        out, m = _terms_at(s, den, x0[n.to(x0.device)], t.to(x0.device), gen, discrete)
+    for i, out, m in _each_batch(s, den, x0, pairs_n, pairs_t, gen, batch, discrete, workers):
         for v in VARIANCES:
             terms[v][i:i + batch] = out[v]
         mse[i:i + batch] = m
@@ -230,7 +247,8 @@ def strata(T: int, k: int) -> np.ndarray:
 
 
 def bound_fast(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, k: int = 16, seed: int = 0,
-               batch: int = 500, discrete: bool = True, progress: Progress | None = None) -> FastResult:
+               batch: int = 125, discrete: bool = True, workers: int | None = None,
+               progress: Progress | None = None) -> FastResult:
     """An unbiased estimate of each example's bound from L_T, L_0 and one t per stratum (k strata of 1 … T−1).
 
     Σ_{t≥1} L_t ≈ Σ_j n_j·L_{t_j} with t_j uniform in stratum j of size n_j: unbiased, since E[n_j·L_{t_j}] is
@@ -251,9 +269,8 @@ def bound_fast(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, k: int = 16
     total = {v: prior_kl(s, x0.cpu()) for v in VARIANCES}
     per = {v: torch.zeros(k + 1, dtype=torch.float64) for v in VARIANCES}
     per_mse = torch.zeros(k + 1, dtype=torch.float64)
-    for i in range(0, n.numel(), batch):
-        nb, tb, jb = n[i:i + batch], t[i:i + batch], j[i:i + batch]
-        out, mse = _terms_at(s, den, x0[nb.to(x0.device)], tb.to(x0.device), gen, discrete)
+    for i, out, mse in _each_batch(s, den, x0, n, t, gen, batch, discrete, workers):
+        nb, jb = n[i:i + batch], j[i:i + batch]
         for v in VARIANCES:
             total[v].index_add_(0, nb, out[v] * w[i:i + batch])
             per[v].index_add_(0, jb, out[v] / N)

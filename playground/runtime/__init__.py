@@ -1,2 +1,3 @@
 """The runtime: the device (``device``), whole steps as CUDA graphs (``cuda_graphs``) and torchrun
-(``distributed``). Imports nothing itself: import the module you need."""
+(``distributed``), independent calls side by side on the CPU (``workers``). Imports nothing itself: import the
+module you need."""

@@ -116,7 +116,7 @@ def likelihood_run(checkpoint: str, num_digits: float, split: str, estimator: st
             progress((i + done / total) / len(held), desc=f"{estimator} on {label} digits: {done}/{total}")
 
         with user_errors(), device_lock, torch.inference_mode(estimator != "ode"):
-            reports.append(evaluate(model, meta, n=n, held_out=h, estimator=estimator, batch=250, progress=tick))
+            reports.append(evaluate(model, meta, n=n, held_out=h, estimator=estimator, progress=tick))
     out = {"reports": [r.to_dict() for r in reports]}
     if len(reports) == 2:
         out["gap"] = reports[1].bpd - reports[0].bpd
