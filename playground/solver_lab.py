@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from . import solvers as S
+from .runtime.workers import cpu_workers, ordered_map
 from .schedules import NoiseSchedule, make_schedule
 from .toy2d import GAUSSIAN_COV, GAUSSIAN_MEAN, exact_denoiser, gaussian_denoiser, make_dataset, start_noise
 from .toy2d.exact import alpha_bar_at
@@ -200,34 +201,38 @@ def share_start(model_fn, x_T: torch.Tensor):
 
 
 def error_curves(p: Problem, solvers: Sequence[str], grid: GridSpec, nfes: Sequence[int] = S.NFE_LIST, *,
-                 seed: int = 0, on_sample: Callable[[str, int, torch.Tensor], dict] | None = None
-                 ) -> Iterator[Curve]:
+                 seed: int = 0, on_sample: Callable[[str, int, torch.Tensor], dict] | None = None,
+                 workers: int | None = None) -> Iterator[Curve]:
     """Each solver's endpoint error against NFE on a grid kind, streamed: the solver's Curve is yielded after
     every NFE point (the same object, growing; `done` once its order is set).
 
     on_sample(solver, nfe, x) may return extra per-NFE figures (the tab scores digits with the classifier).
     The same NFE budget can buy the same number of Heun steps twice (1 and 2 → 1 step); such repeats are dropped.
+    workers: runs solved at once (runtime.workers; the results do not depend on it). None: one per CPU thread for
+    images, where each run is a chain of UNet calls; 1 in 2-D, whose ideal denoiser shares a cache across calls.
     """
     images = p.x_T.ndim == 4
     model_fn = share_start(p.model_fn, p.x_T)
-    for name in solvers:
-        solver = S.normalize_solver(name)
-        curve = Curve(solver)
-        seen = set()
-        for budget in nfes:
-            n = min(S.steps_for_nfe(solver, budget), p.schedule.T)
-            if n in seen:
-                continue
-            seen.add(n)
-            g = grid.make(p.schedule, n)
-            gen = torch.Generator().manual_seed(seed + 1)  # DDPM's noise: the same at every NFE for a given seed
-            *_, x = S.solve(solver, model_fn, g, p.x_T, prediction_type=p.prediction_type, clip_x0=p.clip_x0,
-                            generator=gen)
-            curve.nfe.append(S.solver_nfe(solver, n))
-            curve.err.append(_rms(x, p.ref, images))
-            curve.extra.append(on_sample(solver, curve.nfe[-1], x) if on_sample else {})
-            if len(seen) < len({min(S.steps_for_nfe(solver, b), p.schedule.T) for b in nfes}):
-                yield curve
-        curve.order = measured_order(curve.nfe, curve.err, p.floor) if S.ORDER[solver] else None
-        curve.done = True
+    runs = []  # (solver, steps) in the order the curves fill
+    for solver in dict.fromkeys(S.normalize_solver(name) for name in solvers):
+        steps = dict.fromkeys(min(S.steps_for_nfe(solver, b), p.schedule.T) for b in nfes)  # first seen, in order
+        runs += [(solver, n, k == len(steps) - 1) for k, n in enumerate(steps)]
+
+    def run(solver: str, n: int, last: bool) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed + 1)  # DDPM's noise: the same at every NFE for a given seed
+        with torch.inference_mode():
+            *_, x = S.solve(solver, model_fn, grid.make(p.schedule, n), p.x_T, prediction_type=p.prediction_type,
+                            clip_x0=p.clip_x0, generator=gen)
+        return x
+
+    workers = (cpu_workers(p.x_T.device) if images else 1) if workers is None else workers
+    curves: dict[str, Curve] = {}
+    for (solver, n, last), x in zip(runs, ordered_map(run, runs, min(workers, len(runs)))):
+        curve = curves.setdefault(solver, Curve(solver))
+        curve.nfe.append(S.solver_nfe(solver, n))
+        curve.err.append(_rms(x, p.ref, images))
+        curve.extra.append(on_sample(solver, curve.nfe[-1], x) if on_sample else {})
+        if last:
+            curve.order = measured_order(curve.nfe, curve.err, p.floor) if S.ORDER[solver] else None
+            curve.done = True
         yield curve

@@ -222,8 +222,9 @@ def bound_every_t(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, seed: in
     _check(s, x0)
     N, T, D = x0.shape[0], s.T, x0[0].numel()
     gen = torch.Generator().manual_seed(seed)
-    pairs_n = torch.arange(N).repeat_interleave(T)  # example-major: (n, t) for t = 0 … T−1
-    pairs_t = torch.arange(T).repeat(N)
+    # t-major: (n, t) for n = 0 … N−1 at each t, so the fp32 pairs of small t fill whole batches of their own
+    pairs_n = torch.arange(N).repeat(T)
+    pairs_t = torch.arange(T).repeat_interleave(N)
     terms = {v: torch.empty(N * T, dtype=torch.float64) for v in VARIANCES}
     mse = torch.empty(N * T, dtype=torch.float64)
     total = N * T
@@ -233,7 +234,8 @@ def bound_every_t(s: NoiseSchedule, den: Denoiser, x0: torch.Tensor, *, seed: in
         mse[i:i + batch] = m
         if progress is not None:
             progress(min(i + batch, total), total)
-    return BoundResult(prior_kl(s, x0.cpu()), {v: terms[v].reshape(N, T) for v in VARIANCES}, mse.reshape(N, T), D)
+    return BoundResult(prior_kl(s, x0.cpu()), {v: terms[v].reshape(T, N).T.contiguous() for v in VARIANCES},
+                       mse.reshape(T, N).T.contiguous(), D)
 
 
 def strata(T: int, k: int) -> np.ndarray:
