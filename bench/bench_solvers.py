@@ -89,11 +89,11 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _curves(p, grid: str, on_sample) -> tuple[float, float, list]:
+def _curves(p, grid: str, on_sample, workers=None) -> tuple[float, float, list]:
     """One pass over every solver × NFE: (seconds to the first streamed point, total seconds, final curves)."""
     t0 = time.perf_counter()
     first, curves = None, {}
-    for c in L.error_curves(p, S.SOLVERS, L.GridSpec(grid), S.NFE_LIST, on_sample=on_sample):
+    for c in L.error_curves(p, S.SOLVERS, L.GridSpec(grid), S.NFE_LIST, on_sample=on_sample, workers=workers):
         first = first if first is not None else time.perf_counter() - t0
         curves[c.solver] = c
     return first, time.perf_counter() - t0, list(curves.values())
@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", default="logsnr")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1, help="runs solved at once, one thread each")
     ap.add_argument("--bf16", action="store_true", help="MNIST: the UNet under bf16 autocast (default fp32)")
     args = ap.parse_args(argv)
     mnist = args.what == "mnist" or (args.what == "ref" and args.dataset == "mnist")
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
     print(f"reference ({args.ref_steps} steps, cached afterwards): {t_ref:.2f} s", flush=True)
     firsts, totals = [], []
     for _ in range(max(1, args.repeat)):
-        first, total, curves = _curves(p, args.grid, on_sample)
+        first, total, curves = _curves(p, args.grid, on_sample, args.workers)
         firsts.append(first)
         totals.append(total)
         print(f"  curves {total:.2f} s (first point after {first:.2f} s); load {_load()}", flush=True)

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from . import solvers as S
-from .runtime.workers import cpu_workers, ordered_map
+from .runtime.workers import ordered_map
 from .schedules import NoiseSchedule, make_schedule
 from .toy2d import GAUSSIAN_COV, GAUSSIAN_MEAN, exact_denoiser, gaussian_denoiser, make_dataset, start_noise
 from .toy2d.exact import alpha_bar_at
@@ -202,14 +202,15 @@ def share_start(model_fn, x_T: torch.Tensor):
 
 def error_curves(p: Problem, solvers: Sequence[str], grid: GridSpec, nfes: Sequence[int] = S.NFE_LIST, *,
                  seed: int = 0, on_sample: Callable[[str, int, torch.Tensor], dict] | None = None,
-                 workers: int | None = None) -> Iterator[Curve]:
+                 workers: int = 1) -> Iterator[Curve]:
     """Each solver's endpoint error against NFE on a grid kind, streamed: the solver's Curve is yielded after
     every NFE point (the same object, growing; `done` once its order is set).
 
     on_sample(solver, nfe, x) may return extra per-NFE figures (the tab scores digits with the classifier).
     The same NFE budget can buy the same number of Heun steps twice (1 and 2 → 1 step); such repeats are dropped.
-    workers: runs solved at once (runtime.workers; the results do not depend on it). None: one per CPU thread for
-    images, where each run is a chain of UNet calls; 1 in 2-D, whose ideal denoiser shares a cache across calls.
+    workers: runs solved at once, one intra-op thread each (runtime.workers; the results do not depend on it). 1 by
+    default: the fp32 UNet at 16 digits already scales to 2 threads (2 workers: 26 s against 21 s, bench_solvers),
+    and the 2-D ideal denoiser shares a cache across calls.
     """
     images = p.x_T.ndim == 4
     model_fn = share_start(p.model_fn, p.x_T)
@@ -225,7 +226,6 @@ def error_curves(p: Problem, solvers: Sequence[str], grid: GridSpec, nfes: Seque
                             clip_x0=p.clip_x0, generator=gen)
         return x
 
-    workers = (cpu_workers(p.x_T.device) if images else 1) if workers is None else workers
     curves: dict[str, Curve] = {}
     for (solver, n, last), x in zip(runs, ordered_map(run, runs, min(workers, len(runs)))):
         curve = curves.setdefault(solver, Curve(solver))

@@ -151,6 +151,20 @@ def test_curves_stream_every_point_and_share_the_first_call():
         assert got == pytest.approx(L._rms(fresh, p.ref, False), rel=1e-6)
 
 
+def test_curves_are_the_same_with_runs_side_by_side():
+    """workers=2 solves two runs at once (one thread each); every point, its order and the streaming are as with
+    one; a solver named twice (an alias) fills one curve."""
+    p = L.toy_problem("gaussian", n_particles=200)
+    runs = {}
+    for w in (1, 2):
+        seen = [(c.solver, len(c.nfe), c.done) for c in L.error_curves(
+            p, ["ddim", "dpmpp_2m", "heun", "ddpm", "DDIM"], L.GridSpec("logsnr"), nfes=(1, 4, 16), workers=w)]
+        runs[w] = seen, {c.solver: (c.nfe, c.err, c.order) for c in L.error_curves(
+            p, ["ddim", "dpmpp_2m", "heun", "ddpm"], L.GridSpec("logsnr"), nfes=(1, 4, 16), workers=w)}
+    assert runs[1] == runs[2]
+    assert [s for s, _, done in runs[1][0] if done] == ["ddim", "dpmpp_2m", "heun", "ddpm"]
+
+
 def test_2d_reference_is_far_finer_than_the_finest_solve():
     """The 2-D reference (REF_STEPS of 3M) moves far less when its steps double than the best solver's error at
     NFE 64, so the curves measure the solvers, not the reference."""

@@ -138,7 +138,8 @@ def solvers_api(model: str, solvers: list[str], grid: str, rho: float, sigma_min
         spec.make(p.schedule, 1)  # bad grid parameters fail here, before any solving
         images = p.x_T.ndim == 4
         on_sample = (lambda _s, _n, x: F.verdict(x, F.default_labels(x.shape[0]))) if images else None
-        units = ("pixel RMSE, pixels in [0, 1]" + (", UNet in bf16" if "bf16" in p.name else "") if images
+        units = (f"pixel RMSE, pixels in [0, 1]; the model's own ODE, w = {F.CURVE_GUIDANCE:g}"
+                 + (", UNet in bf16" if "bf16" in p.name else "") if images
                  else "RMS distance, data units")
         curves, shown = [], 0.0
         for c in L.error_curves(p, names, spec, nfes, seed=int(seed), on_sample=on_sample):
