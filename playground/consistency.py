@@ -17,7 +17,6 @@ Same calling convention as distill.py: ``net(x_t, t, *cond)`` with t a (B,) long
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -25,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from .diffusion import normalize_prediction_type
-from .distill import DistillEvent, Draw, Net, _scales, ddim_step_batched, student_timesteps
+from .distill import DistillEvent, Draw, Net, RoundTracker, _scales, ddim_step_batched, student_timesteps
 from .paths import to_x0_eps
 from .schedules import NoiseSchedule
 
@@ -71,7 +70,7 @@ def consistency_distill(teacher: nn.Module, s: NoiseSchedule, draw: Draw, cfg: C
     ts = grid(s.T, int(cfg.N))
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(int(cfg.seed))
-    t0, run = time.perf_counter(), None
+    tracker = RoundTracker(cfg.steps, cfg.time_budget_s, stop, log_every)
     for step in range(1, int(cfg.steps) + 1):
         x0, cond = draw(cfg.batch)
         k = torch.randint(0, int(cfg.N), (x0.shape[0],), generator=g)
@@ -88,15 +87,10 @@ def consistency_distill(teacher: nn.Module, s: NoiseSchedule, draw: Draw, cfg: C
         with torch.no_grad():
             for pt, ps in zip(target.parameters(), student.parameters()):
                 pt.lerp_(ps, 1 - cfg.mu)
-        loss_v = float(loss.detach())
-        run = loss_v if run is None else 0.98 * run + 0.02 * loss_v
-        elapsed = time.perf_counter() - t0
-        over = (cfg.time_budget_s is not None and elapsed > cfg.time_budget_s) or (stop is not None and stop())
-        if over or step == cfg.steps:
-            yield DistillEvent(step, int(cfg.steps), run, elapsed, target, done=True)
-            return
-        if step % log_every == 0:
-            yield DistillEvent(step, int(cfg.steps), run, elapsed, target)
+        if (event := tracker.after(step, loss, target)) is not None:
+            yield event
+            if event.done:
+                return
 
 
 def consistency_sample(net: Net, s: NoiseSchedule, x_T: torch.Tensor, n: int, prediction_type: str = "v",

@@ -111,6 +111,28 @@ class DistillEvent:
     done: bool = False
 
 
+class RoundTracker:
+    """The tail of every distillation loop (progressive and consistency): the running loss, the time budget and
+    Stop, and the DistillEvent to yield after a step, if any."""
+
+    def __init__(self, steps: int, time_budget_s: float | None, stop: Callable[[], bool] | None, log_every: int):
+        self.steps, self.budget, self.stop, self.log_every = int(steps), time_budget_s, stop, log_every
+        self.t0, self.run = time.perf_counter(), None
+
+    def after(self, step: int, loss: torch.Tensor, net: nn.Module) -> DistillEvent | None:
+        """The event after optimiser step ``step`` with this loss: the last one (done, ``net`` in eval mode) when
+        the steps, the budget or Stop say so, one every ``log_every`` steps, else None."""
+        v = float(loss.detach())
+        self.run = v if self.run is None else 0.98 * self.run + 0.02 * v
+        elapsed = time.perf_counter() - self.t0
+        over = (self.budget is not None and elapsed > self.budget) or (self.stop is not None and self.stop())
+        if over or step == self.steps:
+            return DistillEvent(step, self.steps, self.run, elapsed, net.eval(), done=True)
+        if step % self.log_every == 0:
+            return DistillEvent(step, self.steps, self.run, elapsed, net)
+        return None
+
+
 def distill_round(teacher: nn.Module, s: NoiseSchedule, draw: Draw, cfg: DistillConfig,
                   prediction_type: str = "v", student: nn.Module | None = None,
                   stop: Callable[[], bool] | None = None, log_every: int = 50) -> Iterator[DistillEvent]:
@@ -128,7 +150,7 @@ def distill_round(teacher: nn.Module, s: NoiseSchedule, draw: Draw, cfg: Distill
     grid = torch.tensor(teacher_timesteps(s.T, int(cfg.n)), dtype=torch.long)  # (n, 3)
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(int(cfg.seed))
-    t0, run, loss_v = time.perf_counter(), None, float("nan")
+    tracker = RoundTracker(cfg.steps, cfg.time_budget_s, stop, log_every)
     for step in range(1, int(cfg.steps) + 1):
         x0, cond = draw(cfg.batch)
         k = torch.randint(0, grid.shape[0], (x0.shape[0],), generator=g)
@@ -147,16 +169,10 @@ def distill_round(teacher: nn.Module, s: NoiseSchedule, draw: Draw, cfg: Distill
             with torch.no_grad():
                 for pe, ps in zip(ema.parameters(), student.parameters()):
                     pe.lerp_(ps, 1 - cfg.ema)
-        loss_v = float(loss.detach())
-        run = loss_v if run is None else 0.98 * run + 0.02 * loss_v
-        elapsed = time.perf_counter() - t0
-        over = (cfg.time_budget_s is not None and elapsed > cfg.time_budget_s) or (stop is not None and stop())
-        if over or step == cfg.steps:
-            out = (ema or student).eval()
-            yield DistillEvent(step, int(cfg.steps), run, elapsed, out, done=True)
-            return
-        if step % log_every == 0:
-            yield DistillEvent(step, int(cfg.steps), run, elapsed, ema or student)
+        if (event := tracker.after(step, loss, ema or student)) is not None:
+            yield event
+            if event.done:
+                return
 
 
 def student_sample(net: Net, s: NoiseSchedule, x_T: torch.Tensor, n: int, prediction_type: str = "v",

@@ -168,3 +168,33 @@ def client(live_app):
     from gradio_client import Client
 
     return Client(live_app.url, verbose=False)
+
+
+@dataclass(frozen=True)
+class GaussianTeacher:
+    """A v-MLP trained on the single Gaussian, with its schedule and data (the distillation tests' teacher)."""
+
+    s: object
+    data: torch.Tensor
+    teacher: torch.nn.Module
+    rng_state: torch.Tensor  # the global RNG right after training: a test restores it to run as if it had trained
+
+    def draw(self, seed: int = 1):
+        """draw(B) → (x_0, ()): B data points, drawn with their own seeded generator."""
+        g = torch.Generator().manual_seed(seed)
+        return lambda b: (self.data[torch.randint(0, self.data.shape[0], (b,), generator=g)], ())
+
+
+@pytest.fixture(scope="session")
+def gaussian_v_teacher() -> GaussianTeacher:
+    """Trained once per session (300 steps, cosine T = 1000); distillation copies it, so the tests can share it."""
+    from playground.schedules import make_schedule
+    from playground.toy2d.data import make_dataset
+    from playground.toy2d.mlp import MLPConfig, TrainConfig2D, train_denoiser
+
+    torch.manual_seed(0)
+    s = make_schedule("cosine", 1000)
+    data = make_dataset("gaussian", 2000, seed=0)
+    _, trainer = train_denoiser(data, s, TrainConfig2D(steps=300, time_budget_s=None, seed=0, batch_size=256),
+                                MLPConfig(prediction_type="v"))
+    return GaussianTeacher(s, data, trainer.ema.eval(), torch.get_rng_state())

@@ -9,8 +9,7 @@ import torch
 from playground import consistency as C
 from playground import distill
 from playground.schedules import make_schedule
-from playground.toy2d.data import make_dataset
-from playground.toy2d.mlp import MLPConfig, ScoreMLP, TrainConfig2D, train_denoiser
+from playground.toy2d.mlp import MLPConfig, ScoreMLP
 
 
 def test_grid_runs_from_pure_noise_to_the_clean_end():
@@ -49,19 +48,11 @@ def test_multistep_sampling_is_alg_1():
     torch.testing.assert_close(got, x)
 
 
-def test_a_student_on_the_gaussian_lands_on_its_teachers_ode_endpoint():
+def test_a_student_on_the_gaussian_lands_on_its_teachers_ode_endpoint(gaussian_v_teacher):
     """Teacher: a v-MLP on the single Gaussian; its ODE endpoint is 64 deterministic DDIM steps from x_T. The
     1-step consistency student must land far closer to it than the teacher's own one step."""
-    torch.manual_seed(0)
-    s = make_schedule("cosine", 1000)
-    data = make_dataset("gaussian", 2000, seed=0)
-    _, trainer = train_denoiser(data, s, TrainConfig2D(steps=300, time_budget_s=None, seed=0, batch_size=256),
-                                MLPConfig(prediction_type="v"))
-    teacher = trainer.ema.eval()
-    g = torch.Generator().manual_seed(1)
-
-    def draw(b):
-        return data[torch.randint(0, data.shape[0], (b,), generator=g)], ()
+    torch.set_rng_state(gaussian_v_teacher.rng_state)
+    s, teacher, draw = gaussian_v_teacher.s, gaussian_v_teacher.teacher, gaussian_v_teacher.draw()
 
     events = list(C.consistency_distill(teacher, s, draw, C.ConsistencyConfig(N=16, steps=300, batch=256)))
     assert events[-1].done and events[-1].step == 300

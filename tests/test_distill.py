@@ -8,7 +8,7 @@ import torch
 from playground import distill, samplers
 from playground.schedules import make_schedule
 from playground.toy2d.data import make_dataset
-from playground.toy2d.mlp import MLPConfig, TrainConfig2D, train_denoiser
+from playground.toy2d.mlp import MLPConfig
 
 
 def test_teacher_grid_refines_the_student_grid():
@@ -61,19 +61,11 @@ def test_truncated_snr_weight():
     assert w[-1] == 1.0 and w[0] > 1e3
 
 
-def test_a_round_on_the_gaussian_matches_the_teachers_two_steps():
+def test_a_round_on_the_gaussian_matches_the_teachers_two_steps(gaussian_v_teacher):
     """Teacher: a v-MLP trained on the single Gaussian. Student (1 step) vs teacher (2 steps) from the same x_T:
     the student's error against the teacher's endpoint must be well under the teacher's own 1-step error."""
-    torch.manual_seed(0)
-    s = make_schedule("cosine", 1000)
-    data = make_dataset("gaussian", 2000, seed=0)
-    _, trainer = train_denoiser(data, s, TrainConfig2D(steps=300, time_budget_s=None, seed=0, batch_size=256),
-                                MLPConfig(prediction_type="v"))
-    teacher = trainer.ema.eval()
-    g = torch.Generator().manual_seed(1)
-
-    def draw(b):
-        return data[torch.randint(0, data.shape[0], (b,), generator=g)], ()
+    torch.set_rng_state(gaussian_v_teacher.rng_state)
+    s, teacher, draw = gaussian_v_teacher.s, gaussian_v_teacher.teacher, gaussian_v_teacher.draw()
 
     cfg = distill.DistillConfig(n=1, steps=200, batch=256, lr=1e-3, seed=0)
     events = list(distill.distill_round(teacher, s, draw, cfg, prediction_type="v"))
