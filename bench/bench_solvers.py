@@ -26,6 +26,28 @@ from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT
 
 RESULTS = """
+IDLE (2026-12-07 18:22-18:52 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1, 2 threads),
+MNIST curves now on the model's own ODE (w = 1, solver_failures.CURVE_GUIDANCE) with the UNet in NHWC, fp32:
+    python bench/bench_solvers.py mnist --digits 16 --repeat 3 --threads 2    reference 7.97 s (6.47 and 6.91 s in
+         two earlier runs), curves 24.45 / 22.34 / 22.10 s, median 22.3 s (21.0 s in an earlier run); first point
+         0.05 s after the reference; load 0.9 → 1.8. In all ~30 s against 73 s before on 2 threads (reference 15.1 s
+         + curves 57.9 s at w = 1.5, NCHW) and 112 s on 1 thread. Target ≤ 20 s: MISSED by 1.5×.
+         Orders: DDIM 0.93, Heun 1.93, DPM-Solver++(2M) 1.92, (3M) 1.85: the first three within 0.3 of theory on
+         MNIST too (at w = 1.5: 1.02, 1.55, 2.13, 1.01; the guided field is the rougher one).
+    --workers 2 (two runs side by side, one thread each): curves 26.15 s against 21.03 s with 1 (the fp32 UNet at
+         16 digits already uses both threads well: 453 images/s on 2 threads, 227 on 1), so the default stays 1.
+    What is left is the network: 795 calls × 16 digits = 12,720 UNet evaluations × 281 MFLOP = 3.6 TFLOP, which
+         in 20 s is 179 GFLOP/s of fp32; the UNet sustains ~127 (453 images/s), about 57% of these 2 cores' fp32
+         FMA peak. bf16 would fit (~700 images/s) but bends the curves (tried at w = 1, 1 thread, 16 digits:
+         DPM-Solver++(2M)'s order 1.92 → 1.43; the bf16 reference itself is 4.5e-3 from the fp32 one, more than
+         the 64-NFE errors), and the same with fp32 below σ_t = 0.05 or 0.1 (the bend comes from every σ, not the
+         small ones). Fewer reference steps would leave it too close to the finest solves (next line).
+    python bench/bench_solvers.py ref --dataset mnist --digits 4 --threads 2 (w = 1): 3M steps 100 → 200 → 400,
+         RMS change 2.16e-03, then 9.32e-04: the 200-step reference is ~1e-3 from the limit, the FLOOR_MNIST the
+         order fit stops at; the finest solver errors (3M 2.05e-3, 2M 2.71e-3 at NFE 64) are 2-3× above it.
+    python bench/bench_solvers.py 2d --repeat 5    curves median 1.89 s + reference 0.77 s once (1 thread, load 1.3-1.5):
+         the same as below after error_curves' rewrite. Target ≤ 2 s: met.
+
 IDLE (2026-12-03 17:32-17:36 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1, 1 thread):
     python bench/bench_solvers.py 2d --repeat 5       curves median 1.77 s (1.61-1.98) + reference 0.53 s once;
                                                       first point < 0.01 s; load 1.6-1.7. Target ≤ 2 s: met.

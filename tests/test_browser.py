@@ -7,6 +7,7 @@ along the way. Screenshots go to artifacts/screenshots/ (gitignored).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -51,21 +52,43 @@ def _canvas_pixels(page) -> list[int]:
         out.push(...Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))); } return out; }""")
 
 
-@pytest.fixture(scope="module")
-def session(live_app):
+@contextlib.contextmanager
+def browser_page(url: str, width: int = 1440, height: int = 1000, ready: str | None = CANVAS_DRAWN,
+                 before_load=None):
+    """A headless Chromium page on the app, loaded: (page, problems), with every page error and console error
+    collected in problems (see real_problems). ready: a JS condition to wait for after the load (default: the
+    first x_t drawn), or None for the first tab; before_load(page) attaches listeners before the page loads."""
     pw_mod = pytest.importorskip("playwright.sync_api")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with pw_mod.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        problems: list[str] = []
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("console", lambda m: problems.append(f"console.error: {m.text} @ {m.location.get('url', '')}")
-                if m.type == "error" else None)
-        page.goto(live_app.url, wait_until="domcontentloaded")
-        page.wait_for_function(CANVAS_DRAWN, timeout=90_000)  # the page load draws the first example
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            page.on("console", lambda m: problems.append(f"console.error: {m.text} @ {m.location.get('url', '')}")
+                    if m.type == "error" else None)
+            if before_load is not None:
+                before_load(page)
+            page.goto(url, wait_until="domcontentloaded")
+            if ready is None:
+                page.get_by_role("tab").first.wait_for(timeout=90_000)
+            else:
+                page.wait_for_function(ready, timeout=90_000)  # the page load draws the first example
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def real_problems(problems: list[str]) -> list[str]:
+    """The page's errors that are the app's fault (BENIGN left out)."""
+    return [p for p in problems if not any(b.search(p) for b in BENIGN)]
+
+
+@pytest.fixture(scope="module")
+def session(live_app):
+    with browser_page(live_app.url) as (page, problems):
         yield page, problems
-        browser.close()
 
 
 def _shot(page, name: str) -> None:
@@ -165,7 +188,7 @@ def test_theory_tab_and_every_tab_renders(session):
 def test_no_page_or_console_errors(session):
     page, problems = session
     page.wait_for_timeout(500)
-    real = [p for p in problems if not any(b.search(p) for b in BENIGN)]
+    real = real_problems(problems)
     assert not real, "\n".join(real)
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import BENIGN, CANVAS_DRAWN, CHROMIUM, CHROMIUM_ARGS, SHOTS, _open_tab, _set_slider
+from test_browser import CHROMIUM, SHOTS, _open_tab, _set_slider, browser_page, real_problems
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
@@ -28,18 +28,8 @@ PLOT_POINTS = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-
 
 @pytest.fixture(scope="module")
 def session(live_app):
-    pw_mod = pytest.importorskip("playwright.sync_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with pw_mod.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        problems: list[str] = []
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("console", lambda m: problems.append(f"console.error: {m.text}") if m.type == "error" else None)
-        page.goto(live_app.url, wait_until="domcontentloaded")
-        page.wait_for_function(CANVAS_DRAWN, timeout=90_000)
+    with browser_page(live_app.url, 1280, 720) as (page, problems):
         yield page, problems
-        browser.close()
 
 
 def test_fast_estimate_shows_bits_per_dim_and_the_per_t_plot(session):
@@ -83,5 +73,5 @@ def test_nothing_on_the_tab_is_cut_off(session):
 def test_no_page_or_console_errors(session):
     page, problems = session
     page.wait_for_timeout(500)
-    real = [p for p in problems if not any(b.search(p) for b in BENIGN)]
+    real = real_problems(problems)
     assert not real, "\n".join(real)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser import BENIGN, CHROMIUM, CHROMIUM_ARGS, SHOTS, _open_tab, _set_slider
+from test_browser import CHROMIUM, SHOTS, _open_tab, _set_slider, browser_page, real_problems
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
@@ -19,18 +19,9 @@ PLOT = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
 
 @pytest.fixture(scope="module")
 def page(live_app):
-    pw_mod = pytest.importorskip("playwright.sync_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with pw_mod.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1000})
-        pg.problems = []
-        pg.on("pageerror", lambda e: pg.problems.append(f"pageerror: {e}"))
-        pg.on("console", lambda m: pg.problems.append(f"console.error: {m.text}") if m.type == "error" else None)
-        pg.goto(live_app.url, wait_until="domcontentloaded")
-        pg.get_by_role("tab").first.wait_for(timeout=90_000)
+    with browser_page(live_app.url, ready=None) as (pg, problems):
+        pg.problems = problems
         yield pg
-        browser.close()
 
 
 def _plot(page, elem_id: str):
@@ -38,10 +29,11 @@ def _plot(page, elem_id: str):
 
 
 def _wait_plot(page, elem_id: str, test_js: str, timeout: int = 60_000):
-    """Wait until test_js(plot) holds for the plot read by PLOT; returns the plot."""
-    page.wait_for_function(f"(sel) => {{ const p = ({PLOT})(sel); return p && ({test_js})(p); }}", arg=f"#{elem_id}",
-                           timeout=timeout)
-    return _plot(page, elem_id)
+    """Wait until test_js(plot) holds for the plot read by PLOT; returns that plot (the one that passed, not a
+    later read: the plot may stream on)."""
+    handle = page.wait_for_function(f"(sel) => {{ const p = ({PLOT})(sel); return p && ({test_js})(p) ? p : null; }}",
+                                    arg=f"#{elem_id}", timeout=timeout)
+    return handle.json_value()
 
 
 def _choose(page, elem_id: str, option: str) -> None:
@@ -60,16 +52,18 @@ def test_changing_the_grid_changes_the_plots(page):
     _choose(page, "solvers-grid", "Karras σ grid (ρ)")
     karras = _wait_plot(page, "solvers-ticks", "p => p.meta && p.meta.grid === 'karras'")
     assert len(karras["traces"][-1]["x"]) == 8 and karras["traces"][-1]["x"] != first["traces"][-1]["x"]
-    err_k = _wait_plot(page, "solvers-plot", "p => p.traces.filter(t => /order|DDPM/.test(t.name)).length >= 5",
-                       timeout=120_000)  # the grid change reruns the error curves (2-D Gaussian, every solver)
+    # every solver's curve complete (Heun has 6 points, the others 7): the grid change reran them all (2-D Gaussian)
+    done = "p.traces.filter(t => !/slope/.test(t.name))"
+    complete = f"{done}.length >= 5 && {done}.every(t => t.x.length >= 6)"
+    err_k = _wait_plot(page, "solvers-plot", f"p => {complete}", timeout=120_000)
     page.screenshot(path=str(SHOTS / "solvers_karras.png"))
 
     _choose(page, "solvers-grid", "trailing (uniform in t)")
     _wait_plot(page, "solvers-ticks", "p => p.meta && p.meta.grid === 'trailing'")
     ys = json.dumps([t["y"] for t in err_k["traces"]])
-    err_t = _wait_plot(page, "solvers-plot", f"p => p.traces.length >= 5 && JSON.stringify(p.traces.map(t => t.y)) "
-                       f"!== {json.dumps(ys)}", timeout=120_000)
-    assert err_t["traces"][0]["x"] == err_k["traces"][0]["x"]  # the same NFE values, other errors
+    err_t = _wait_plot(page, "solvers-plot", f"p => {complete} && JSON.stringify(p.traces.map(t => t.y)) "
+                       f"!== {json.dumps(ys)}", timeout=120_000)  # complete again, with other errors
+    assert err_t["traces"][0]["x"] == err_k["traces"][0]["x"]  # the same NFE values
 
     _set_slider(page, "solvers-steps", 3)
     three = _wait_plot(page, "solvers-ticks", "p => p.meta && p.meta.steps === 3")
@@ -79,5 +73,5 @@ def test_changing_the_grid_changes_the_plots(page):
 
 def test_no_page_or_console_errors(page):
     page.wait_for_timeout(300)
-    real = [p for p in page.problems if not any(b.search(p) for b in BENIGN)]
+    real = real_problems(page.problems)
     assert not real, "\n".join(real)

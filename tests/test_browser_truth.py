@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CANVAS_DRAWN, CHROMIUM, CHROMIUM_ARGS, SHOTS, _canvas_t, _open_tab, _set_slider
+from test_browser import CHROMIUM, SHOTS, _canvas_t, _open_tab, _set_slider, browser_page
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
@@ -22,17 +22,12 @@ IN_VIEW = """(sel) => { const el = document.querySelector(sel); if (!el) return 
 
 @pytest.fixture(scope="module")
 def page(live_app):
-    pw_mod = pytest.importorskip("playwright.sync_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with pw_mod.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 720})
+    def listen(pg):
         pg.api_calls = []
         pg.on("request", lambda r: pg.api_calls.append(r.url) if API_CALL.search(r.url) else None)
-        pg.goto(live_app.url, wait_until="domcontentloaded")
-        pg.wait_for_function(CANVAS_DRAWN, timeout=90_000)
+
+    with browser_page(live_app.url, 1280, 720, before_load=listen) as (pg, _):
         yield pg
-        browser.close()
 
 
 def _body_click(page) -> None:

@@ -111,3 +111,20 @@ def test_digits_problem_is_cached_and_its_floor_follows_the_precision():
     assert (a.floor, b.floor) == (L.FLOOR_MNIST, L.FLOOR_MNIST_BF16) and "bf16" in b.name
     assert a.ref.shape == (2, 1, 28, 28) and float((a.ref - b.ref).abs().max()) > 0
     F.digits_problem.cache_clear()
+
+
+def test_a_newer_run_of_the_same_session_stops_the_older_one():
+    """A grid change while the curves stream starts a second run into the same plot: the first one stops there
+    (it would interleave with the newer), another session's run goes on, and both newer runs finish."""
+    from types import SimpleNamespace
+
+    args = ("2-D: one Gaussian (closed form)", ["ddim", "heun"], "karras", 7.0, 0.0, 0.0, 3.0, "1, 2, 4, 8", 0)
+    a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    old, other = U.solvers_api(*args, request=a), U.solvers_api(*args, request=b)
+    next(old), next(other)
+    newer = U.solvers_api(*args[:2], "trailing", *args[3:], request=a)
+    *_, (fig, table, _md) = newer
+    assert list(old) == []  # superseded: nothing more from the old run
+    assert len(list(other)) >= 1  # another session is not touched
+    assert set(table) == {"ddim", "heun"} and all(v["order"] is not None for v in table.values())
+    assert U._NEWEST == {}  # finished runs leave nothing behind

@@ -115,14 +115,35 @@ def _orders_md(curves: list[L.Curve]) -> str:
     return "\n".join(rows)
 
 
+_NEWEST: dict[str, object] = {}  # session → its newest error-curve run
+
+
+def _superseded(session: str, run: object) -> bool:
+    """Whether a newer run of this session has started (a grid change while the curves still stream)."""
+    return _NEWEST.get(session) is not run
+
+
 def solvers_api(model: str, solvers: list[str], grid: str, rho: float, sigma_min: float, sigma_max: float,
-                shift: float, nfe_list: str, seed: int, n_digits: int = 16):
+                shift: float, nfe_list: str, seed: int, n_digits: int = 16, request: gr.Request = None):
     """Error against NFE for each solver on one time grid, streamed one solver at a time.
 
     Args: model (a MODELS label), solvers (names from SOLVERS), grid (GRIDS), rho / sigma_min / sigma_max (Karras;
     0 = the schedule's own σ̃ range), shift (SD3), nfe_list ('1, 2, 4, …'), seed, n_digits (MNIST batch).
     Returns: (plot, error table as JSON {solver: {nfe, error, order, theory_order[, quality]}}, orders as Markdown).
+    A run stops (without a last word) once a newer one of the same session starts: two streams into one plot
+    would interleave, and the older grid's curves could be the last ones drawn.
     """
+    session, run = str(getattr(request, "session_hash", None) or id(object())), object()
+    _NEWEST[session] = run
+    try:
+        yield from _solvers_stream(model, solvers, grid, rho, sigma_min, sigma_max, shift, nfe_list, seed, n_digits,
+                                   lambda: _superseded(session, run))
+    finally:
+        if not _superseded(session, run):
+            del _NEWEST[session]
+
+
+def _solvers_stream(model, solvers, grid, rho, sigma_min, sigma_max, shift, nfe_list, seed, n_digits, superseded):
     with user_errors():
         nfes = parse_nfes(nfe_list)
         if not solvers:
@@ -145,6 +166,8 @@ def solvers_api(model: str, solvers: list[str], grid: str, rho: float, sigma_min
         for c in L.error_curves(p, names, spec, nfes, seed=int(seed), on_sample=on_sample):
             if not curves or curves[-1] is not c:
                 curves.append(c)
+            if superseded():
+                return
             if c.done or time.monotonic() - shown >= STREAM_EVERY_S:  # every point on MNIST, every solver in 2-D
                 shown = time.monotonic()
                 yield error_figure(curves, units), _table(curves), _orders_md(curves)
