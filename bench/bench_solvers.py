@@ -26,8 +26,9 @@ from playground import solvers as S
 from playground.mnist.checkpoint import DEFAULT_CHECKPOINT
 
 RESULTS = """
-IDLE (2026-12-07 18:22-18:52 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1, 2 threads),
-MNIST curves now on the model's own ODE (w = 1, solver_failures.CURVE_GUIDANCE) with the UNet in NHWC, fp32:
+IDLE (2026-12-07 18:22-18:52 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1,
+2 threads), MNIST curves now on the model's own ODE (w = 1, solver_failures.CURVE_GUIDANCE), the UNet in NHWC,
+fp32:
     python bench/bench_solvers.py mnist --digits 16 --repeat 3 --threads 2    reference 7.97 s (6.47 and 6.91 s in
          two earlier runs), curves 24.45 / 22.34 / 22.10 s, median 22.3 s (21.0 s in an earlier run); first point
          0.05 s after the reference; load 0.9 → 1.8. In all ~30 s against 73 s before on 2 threads (reference 15.1 s
@@ -45,8 +46,8 @@ MNIST curves now on the model's own ODE (w = 1, solver_failures.CURVE_GUIDANCE) 
     python bench/bench_solvers.py ref --dataset mnist --digits 4 --threads 2 (w = 1): 3M steps 100 → 200 → 400,
          RMS change 2.16e-03, then 9.32e-04: the 200-step reference is ~1e-3 from the limit, the FLOOR_MNIST the
          order fit stops at; the finest solver errors (3M 2.05e-3, 2M 2.71e-3 at NFE 64) are 2-3× above it.
-    python bench/bench_solvers.py 2d --repeat 5    curves median 1.89 s + reference 0.77 s once (1 thread, load 1.3-1.5):
-         the same as below after error_curves' rewrite. Target ≤ 2 s: met.
+    python bench/bench_solvers.py 2d --repeat 5    curves median 1.89 s + reference 0.77 s once (1 thread, load
+         1.3-1.5): the same as below after error_curves' rewrite. Target ≤ 2 s: met.
 
 IDLE (2026-12-03 17:32-17:36 UTC, nothing else running; AMD EPYC 2 cores, AVX512-BF16, no AMX, torch 2.14.1, 1 thread):
     python bench/bench_solvers.py 2d --repeat 5       curves median 1.77 s (1.61-1.98) + reference 0.53 s once;
