@@ -38,8 +38,8 @@ fp32:
     --workers 2 (two runs side by side, one thread each): curves 26.15 s against 21.03 s with 1 (the fp32 UNet at
          16 digits already uses both threads well: 453 images/s on 2 threads, 227 on 1), so the default stays 1.
     What is left is the network: 795 calls × 16 digits = 12,720 UNet evaluations × 281 MFLOP = 3.6 TFLOP, which
-         in 20 s is 179 GFLOP/s of fp32; the UNet sustains ~127 (453 images/s), about 57% of these 2 cores' fp32
-         FMA peak. bf16 would fit (~700 images/s) but bends the curves (tried at w = 1, 1 thread, 16 digits:
+         in 20 s is 179 GFLOP/s of fp32; the UNet sustains ~127 (453 images/s) with oneDNN's kernels at these
+         shapes, 1.4× short. bf16 would fit (~700 images/s) but bends the curves (tried at w = 1, 1 thread, 16 digits:
          DPM-Solver++(2M)'s order 1.92 → 1.43; the bf16 reference itself is 4.5e-3 from the fp32 one, more than
          the 64-NFE errors), and the same with fp32 below σ_t = 0.05 or 0.1 (the bend comes from every σ, not the
          small ones). Fewer reference steps would leave it too close to the finest solves (next line).
