@@ -42,8 +42,21 @@ def _choose(page, elem_id: str, option: str) -> None:
     page.wait_for_timeout(200)
 
 
+def _open_solvers_tab(page) -> None:
+    """Open the tab and wait until its grid dropdown is visible (a click while the page still lays out can be lost:
+    the tab then stays hidden, though its plots already render)."""
+    for _ in range(3):
+        _open_tab(page, "Fewer steps")
+        try:
+            page.locator("#solvers-grid input").wait_for(state="visible", timeout=10_000)
+            return
+        except Exception:  # playwright's TimeoutError: click the tab again
+            continue
+    page.locator("#solvers-grid input").wait_for(state="visible", timeout=10_000)
+
+
 def test_changing_the_grid_changes_the_plots(page):
-    _open_tab(page, "Fewer steps")
+    _open_solvers_tab(page)
     first = _wait_plot(page, "solvers-ticks", "p => p.meta && p.meta.grid === 'logsnr'")
     assert first["meta"]["steps"] == 8 and len(first["traces"][-1]["x"]) == 8
     gaps = [b - a for a, b in zip(first["traces"][-1]["x"], first["traces"][-1]["x"][1:])]
