@@ -35,8 +35,8 @@ fp32:
          + curves 57.9 s at w = 1.5, NCHW) and 112 s on 1 thread. Target ≤ 20 s: MISSED by 1.5×.
          Orders: DDIM 0.93, Heun 1.93, DPM-Solver++(2M) 1.92, (3M) 1.85: the first three within 0.3 of theory on
          MNIST too (at w = 1.5: 1.02, 1.55, 2.13, 1.01; the guided field is the rougher one).
-    --workers 2 (two runs side by side, one thread each): curves 26.15 s against 21.03 s with 1 (the fp32 UNet at
-         16 digits already uses both threads well: 453 images/s on 2 threads, 227 on 1), so the default stays 1.
+    Two runs side by side (runtime.workers, one thread each; tried, not kept): curves 26.15 s against 21.03 s
+         (the fp32 UNet at 16 digits already uses both threads well: 453 images/s on 2 threads, 227 on 1).
     What is left is the network: 795 calls × 16 digits = 12,720 UNet evaluations × 281 MFLOP = 3.6 TFLOP, which
          in 20 s is 179 GFLOP/s of fp32; the UNet sustains ~127 (453 images/s) with oneDNN's kernels at these
          shapes, 1.4× short. bf16 would fit (~700 images/s) but bends the curves (tried at w = 1, 1 thread, 16 digits:
@@ -112,11 +112,11 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def _curves(p, grid: str, on_sample, workers=None) -> tuple[float, float, list]:
+def _curves(p, grid: str, on_sample) -> tuple[float, float, list]:
     """One pass over every solver × NFE: (seconds to the first streamed point, total seconds, final curves)."""
     t0 = time.perf_counter()
     first, curves = None, {}
-    for c in L.error_curves(p, S.SOLVERS, L.GridSpec(grid), S.NFE_LIST, on_sample=on_sample, workers=workers):
+    for c in L.error_curves(p, S.SOLVERS, L.GridSpec(grid), S.NFE_LIST, on_sample=on_sample):
         first = first if first is not None else time.perf_counter() - t0
         curves[c.solver] = c
     return first, time.perf_counter() - t0, list(curves.values())
@@ -160,7 +160,6 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", default="logsnr")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=1, help="runs solved at once, one thread each")
     ap.add_argument("--bf16", action="store_true", help="MNIST: the UNet under bf16 autocast (default fp32)")
     args = ap.parse_args(argv)
     mnist = args.what == "mnist" or (args.what == "ref" and args.dataset == "mnist")
@@ -176,7 +175,7 @@ def main(argv=None) -> int:
     print(f"reference ({args.ref_steps} steps, cached afterwards): {t_ref:.2f} s", flush=True)
     firsts, totals = [], []
     for _ in range(max(1, args.repeat)):
-        first, total, curves = _curves(p, args.grid, on_sample, args.workers)
+        first, total, curves = _curves(p, args.grid, on_sample)
         firsts.append(first)
         totals.append(total)
         print(f"  curves {total:.2f} s (first point after {first:.2f} s); load {_load()}", flush=True)

@@ -22,7 +22,6 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from . import solvers as S
-from .runtime.workers import ordered_map
 from .schedules import NoiseSchedule, make_schedule
 from .toy2d import GAUSSIAN_COV, GAUSSIAN_MEAN, exact_denoiser, gaussian_denoiser, make_dataset, start_noise
 from .toy2d.exact import alpha_bar_at
@@ -201,38 +200,28 @@ def share_start(model_fn, x_T: torch.Tensor):
 
 
 def error_curves(p: Problem, solvers: Sequence[str], grid: GridSpec, nfes: Sequence[int] = S.NFE_LIST, *,
-                 seed: int = 0, on_sample: Callable[[str, int, torch.Tensor], dict] | None = None,
-                 workers: int = 1) -> Iterator[Curve]:
+                 seed: int = 0, on_sample: Callable[[str, int, torch.Tensor], dict] | None = None
+                 ) -> Iterator[Curve]:
     """Each solver's endpoint error against NFE on a grid kind, streamed: the solver's Curve is yielded after
     every NFE point (the same object, growing; `done` once its order is set).
 
     on_sample(solver, nfe, x) may return extra per-NFE figures (the tab scores digits with the classifier).
-    The same NFE budget can buy the same number of Heun steps twice (1 and 2 → 1 step); such repeats are dropped.
-    workers: runs solved at once, one intra-op thread each (runtime.workers; the results do not depend on it). 1 by
-    default: the fp32 UNet at 16 digits already scales to 2 threads (2 workers: 26 s against 21 s, bench_solvers),
-    and the 2-D ideal denoiser shares a cache across calls.
+    The same NFE budget can buy the same number of Heun steps twice (1 and 2 → 1 step), and a solver may be named
+    twice (an alias): such repeats are dropped.
     """
     images = p.x_T.ndim == 4
     model_fn = share_start(p.model_fn, p.x_T)
-    runs = []  # (solver, steps) in the order the curves fill
     for solver in dict.fromkeys(S.normalize_solver(name) for name in solvers):
-        steps = dict.fromkeys(min(S.steps_for_nfe(solver, b), p.schedule.T) for b in nfes)  # first seen, in order
-        runs += [(solver, n, k == len(steps) - 1) for k, n in enumerate(steps)]
-
-    def run(solver: str, n: int, last: bool) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(seed + 1)  # DDPM's noise: the same at every NFE for a given seed
-        with torch.inference_mode():
+        curve = Curve(solver)
+        steps = list(dict.fromkeys(min(S.steps_for_nfe(solver, b), p.schedule.T) for b in nfes))  # first seen
+        for n in steps:
+            gen = torch.Generator().manual_seed(seed + 1)  # DDPM's noise: the same at every NFE for a given seed
             *_, x = S.solve(solver, model_fn, grid.make(p.schedule, n), p.x_T, prediction_type=p.prediction_type,
                             clip_x0=p.clip_x0, generator=gen)
-        return x
-
-    curves: dict[str, Curve] = {}
-    for (solver, n, last), x in zip(runs, ordered_map(run, runs, min(workers, len(runs)))):
-        curve = curves.setdefault(solver, Curve(solver))
-        curve.nfe.append(S.solver_nfe(solver, n))
-        curve.err.append(_rms(x, p.ref, images))
-        curve.extra.append(on_sample(solver, curve.nfe[-1], x) if on_sample else {})
-        if last:
-            curve.order = measured_order(curve.nfe, curve.err, p.floor) if S.ORDER[solver] else None
-            curve.done = True
-        yield curve
+            curve.nfe.append(S.solver_nfe(solver, n))
+            curve.err.append(_rms(x, p.ref, images))
+            curve.extra.append(on_sample(solver, curve.nfe[-1], x) if on_sample else {})
+            if n == steps[-1]:
+                curve.order = measured_order(curve.nfe, curve.err, p.floor) if S.ORDER[solver] else None
+                curve.done = True
+            yield curve

@@ -151,18 +151,11 @@ def test_curves_stream_every_point_and_share_the_first_call():
         assert got == pytest.approx(L._rms(fresh, p.ref, False), rel=1e-6)
 
 
-def test_curves_are_the_same_with_runs_side_by_side():
-    """workers=2 solves two runs at once (one thread each); every point, its order and the streaming are as with
-    one; a solver named twice (an alias) fills one curve."""
+def test_a_solver_named_twice_fills_one_curve():
     p = L.toy_problem("gaussian", n_particles=200)
-    runs = {}
-    for w in (1, 2):
-        seen = [(c.solver, len(c.nfe), c.done) for c in L.error_curves(
-            p, ["ddim", "dpmpp_2m", "heun", "ddpm", "DDIM"], L.GridSpec("logsnr"), nfes=(1, 4, 16), workers=w)]
-        runs[w] = seen, {c.solver: (c.nfe, c.err, c.order) for c in L.error_curves(
-            p, ["ddim", "dpmpp_2m", "heun", "ddpm"], L.GridSpec("logsnr"), nfes=(1, 4, 16), workers=w)}
-    assert runs[1] == runs[2]
-    assert [s for s, _, done in runs[1][0] if done] == ["ddim", "dpmpp_2m", "heun", "ddpm"]
+    seen = [(c.solver, len(c.nfe), c.done) for c in L.error_curves(p, ["ddim", "heun", "DDIM"], L.GridSpec("logsnr"),
+                                                                    nfes=(1, 4))]
+    assert seen == [("ddim", 1, False), ("ddim", 2, True), ("heun", 1, False), ("heun", 2, True)]
 
 
 def test_2d_reference_is_far_finer_than_the_finest_solve():
