@@ -51,7 +51,7 @@ def _problem(model: str, n_digits: int, seed: int):
     return F.digits_problem(str(path), int(n_digits), int(seed))
 
 
-def error_figure(curves: list[L.Curve], units: str) -> go.Figure:
+def error_figure(curves: list[L.Curve], units: str, title: str = "") -> go.Figure:
     """Log-log error against NFE, one line per solver, dashed slope guides for orders 1, 2, 3."""
     fig = go.Figure()
     for c in curves:
@@ -65,7 +65,8 @@ def error_figure(curves: list[L.Curve], units: str) -> go.Figure:
                                      line=dict(dash="dot", width=1, color="gray"), hoverinfo="skip"))
     fig.update_layout(xaxis=dict(type="log", title="NFE (network evaluations)"),
                       yaxis=dict(type="log", title=f"endpoint error ({units})"), height=420,
-                      margin=dict(l=60, r=10, t=30, b=50), legend=dict(font=dict(size=11)))
+                      margin=dict(l=60, r=10, t=40 if title else 30, b=50), legend=dict(font=dict(size=11)),
+                      title=dict(text=title, font=dict(size=13)) if title else None)
     return fig
 
 
@@ -159,9 +160,9 @@ def _solvers_stream(model, solvers, grid, rho, sigma_min, sigma_max, shift, nfe_
         spec.make(p.schedule, 1)  # bad grid parameters fail here, before any solving
         images = p.x_T.ndim == 4
         on_sample = (lambda _s, _n, x: F.verdict(x, F.default_labels(x.shape[0]))) if images else None
-        units = (f"pixel RMSE, pixels in [0, 1]; the model's own ODE, w = {F.CURVE_GUIDANCE:g}"
-                 + (", UNet in bf16" if "bf16" in p.name else "") if images
-                 else "RMS distance, data units")
+        units = "pixel RMSE, pixels in [0, 1]" if images else "RMS distance, data units"
+        title = (f"MNIST: the model's own ODE (guidance w = {F.CURVE_GUIDANCE:g})"
+                 + (", UNet in bf16" if "bf16" in p.name else "") if images else "")
         curves, shown = [], 0.0
         for c in L.error_curves(p, names, spec, nfes, seed=int(seed), on_sample=on_sample):
             if not curves or curves[-1] is not c:
@@ -170,7 +171,7 @@ def _solvers_stream(model, solvers, grid, rho, sigma_min, sigma_max, shift, nfe_
                 return
             if c.done or time.monotonic() - shown >= STREAM_EVERY_S:  # every point on MNIST, every solver in 2-D
                 shown = time.monotonic()
-                yield error_figure(curves, units), _table(curves), _orders_md(curves)
+                yield error_figure(curves, units, title), _table(curves), _orders_md(curves)
 
 
 def preset_run(key: str, seed: int):
